@@ -1,0 +1,44 @@
+"""ipt_analytics: outcome research for Interpersonal Psychotherapy (IPT).
+
+Public functions are imported lazily so that ``import ipt_analytics`` stays light
+(matplotlib is only imported by the plotting module).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .errors import DataWarning, FitWarning, IptWarning, SchemaError
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "read_sessions": "ipt_analytics.sessiondata",
+    "SessionData": "ipt_analytics.sessiondata",
+    "INSTRUMENTS": "ipt_analytics.instruments",
+    "get_instrument": "ipt_analytics.instruments",
+    "score_items": "ipt_analytics.scoring",
+    "episode_outcomes": "ipt_analytics.outcomes",
+    "compare_groups": "ipt_analytics.compare",
+    "fit_mixed": "ipt_analytics.mixed",
+    "MixedResult": "ipt_analytics.mixed",
+    "fit_trajectory": "ipt_analytics.trajectory",
+    "flag_not_on_track": "ipt_analytics.recovery",
+    "expected_recovery": "ipt_analytics.recovery",
+}
+
+__all__ = ["SchemaError", "IptWarning", "FitWarning", "DataWarning", "__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ipt_analytics' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
