@@ -1,0 +1,118 @@
+"""Command line: exit codes 0/1/2, printed counts, --rejected-out, --columns."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from ipt_analytics import __version__
+from ipt_analytics.cli import SUBCOMMANDS, main
+
+HEADER = "client_id,session,date,format,phq9_total\n"
+
+
+@pytest.fixture
+def clean_csv(tmp_path):
+    path = tmp_path / "clean.csv"
+    path.write_text(
+        HEADER + "a,1,2025-01-06,individual,14\na,2,2025-01-13,video,9\nb,1,2025-02-03,phone,20\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def messy_csv(tmp_path):
+    path = tmp_path / "messy.csv"
+    path.write_text(
+        HEADER + "a,1,2025-01-06,individual,14\na,2,2025-01-13,hybrid,9\n"
+        "a,2,2025-01-13,hybrid,9\nb,1,2025-02-30,phone,40\nb,1,2025-02-03,phone,2\n"
+        "a,1,2025-01-06,individual,14\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_clean_file_exits_0_and_prints_counts(clean_csv, capsys):
+    assert main(["validate", str(clean_csv)]) == 0
+    out = capsys.readouterr().out
+    for text in [
+        "rows read: 3",
+        "accepted: 3",
+        "rejected: 0",
+        "duplicates collapsed: 0",
+        "clients: 2",
+        "episodes: 2",
+        "instruments: phq9 (3)",
+        "dates: 2025-01-06 to 2025-02-03",
+    ]:
+        assert text in out
+
+
+def test_rejected_rows_exit_1_and_are_written(messy_csv, tmp_path, capsys):
+    out_path = tmp_path / "rejected.csv"
+    assert main(["validate", str(messy_csv), "--rejected-out", str(out_path)]) == 1
+    out = capsys.readouterr().out
+    assert "rows read: 6" in out and "accepted: 2" in out and "rejected: 3" in out
+    assert "unknown_label: 2" in out and "bad_date: 1" in out
+    assert "duplicates collapsed: 1" in out
+    rejected = pd.read_csv(out_path)
+    assert list(rejected.columns) == ["source_row", "column", "value", "reason", "message"]
+    assert rejected["source_row"].tolist() == [3, 4, 5, 5]
+    assert set(rejected["reason"]) == {"unknown_label", "bad_date", "total_out_of_range"}
+
+
+def test_unreadable_file_exits_2_without_traceback(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "nope.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "file not found" in err and "Traceback" not in err
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"client_id,session\n\xff\xfe,1\n")
+    assert main(["validate", str(bad)]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+    no_ratings = tmp_path / "no_ratings.csv"
+    no_ratings.write_text("client_id,session,format\na,1,group\n")
+    assert main(["validate", str(no_ratings)]) == 2
+    assert "no rating columns" in capsys.readouterr().err
+
+
+def test_columns_mapping_file(tmp_path, capsys):
+    data = tmp_path / "mine.csv"
+    data.write_text("PatientID,Visit,Mode,PHQ\nx,1,individual,5\n")
+    mapping = tmp_path / "map.json"
+    mapping.write_text(
+        json.dumps(
+            {"PatientID": "client_id", "Visit": "session", "Mode": "format", "PHQ": "phq9_total"}
+        )
+    )
+    assert main(["validate", str(data), "--columns", str(mapping)]) == 0
+    assert "accepted: 1" in capsys.readouterr().out
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert main(["validate", str(data), "--columns", str(broken)]) == 2
+    assert "--columns" in capsys.readouterr().err
+    wrong_key = tmp_path / "wrong.json"
+    wrong_key.write_text(json.dumps({"Patient": "client_id"}))
+    assert main(["validate", str(data), "--columns", str(wrong_key)]) == 2
+    assert "Patient" in capsys.readouterr().err
+    assert main(["validate", str(data), "--columns", str(tmp_path / "none.json")]) == 2
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    assert "validate" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["validate", "--help"])
+    assert "--rejected-out" in capsys.readouterr().out
+    assert main([]) == 2  # no subcommand: help, usage error
+
+
+def test_subcommands_are_registered_as_data():
+    help_text, add_arguments, run = SUBCOMMANDS["validate"]
+    assert callable(add_arguments) and callable(run) and help_text

@@ -1,0 +1,165 @@
+"""episode_outcomes: NHS TT, early response, sudden gains, time to event (hand-computed)."""
+
+import math
+import warnings
+
+import pandas as pd
+import pytest
+from test_outcomes_change import make_sessions
+
+from ipt_analytics.errors import DataWarning
+from ipt_analytics.outcome_rules.nhs_tt import NHS_TT_DEFINITION
+from ipt_analytics.outcome_rules.sudden_gains import find_sudden_changes
+from ipt_analytics.outcomes import episode_outcomes
+
+
+def run(sessions, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        return episode_outcomes(sessions, **kw).set_index("episode_id")
+
+
+def nhs_data(phq, gad, end_reason="completed"):
+    s = pd.concat(
+        [
+            make_sessions(phq, end_reason=end_reason),
+            make_sessions(gad, "gad7", end_reason=end_reason),
+        ]
+    )
+    return s.sort_values(["episode_id", "session", "instrument"]).reset_index(drop=True)
+
+
+def test_nhs_flags_and_denominators():
+    phq = {
+        "rec": [15, 6],
+        "not_case": [8, 3],
+        "no_rec": [15, 12],
+        "gad_only": [6, 5],
+        "det": [10, 17],
+        "one": [15],
+    }
+    gad = {
+        "rec": [12, 5],
+        "not_case": [6, 2],
+        "no_rec": [9, 8],
+        "gad_only": [10, 5],
+        "det": [8, 8],
+        "one": [12],
+    }
+    o = run(nhs_data(phq, gad), reliability=0.8)
+    assert o.loc[
+        "rec",
+        ["caseness_start", "nhs_recovery", "nhs_reliable_improvement", "nhs_reliable_recovery"],
+    ].tolist() == [True, True, True, True]
+    # baseline below caseness: outside the recovery denominator, inside improvement's
+    assert o.loc["not_case", "caseness_start"] == False  # noqa: E712
+    assert pd.isna(o.loc["not_case", "nhs_recovery"])
+    assert pd.isna(o.loc["not_case", "nhs_reliable_recovery"])
+    # PHQ-9 -5 (< 6) but GAD-7 -4 (>= 4, inclusive): reliable improvement
+    assert o.loc["not_case", "nhs_reliable_improvement"] == True  # noqa: E712
+    assert o.loc["no_rec", "nhs_recovery"] == False  # noqa: E712 - PHQ-9 12 still >= 10
+    # GAD-7 caseness (>= 8) alone; recovery needs every measure below cut-off at the end
+    assert o.loc["gad_only", "caseness_start"] == True  # noqa: E712
+    assert o.loc["gad_only", "nhs_recovery"] == True  # noqa: E712
+    assert o.loc["gad_only", "nhs_reliable_improvement"] == True  # noqa: E712 - GAD -5 >= 4
+    assert o.loc["det", "nhs_reliable_deterioration"] == True  # noqa: E712 - PHQ +7
+    assert o.loc["one", "finished_treatment"] == False  # noqa: E712
+    assert pd.isna(o.loc["one", "nhs_reliable_improvement"])
+    assert (o["nhs_definition"] == NHS_TT_DEFINITION["version"]).all()
+    assert o.attrs["definitions"]["nhs_tt"]["version"] == NHS_TT_DEFINITION["version"]
+
+
+def test_nhs_reliable_improvement_combination_rule():
+    # PHQ-9 improves by 6, GAD-7 deteriorates by 4: documented default = not improved
+    o = run(nhs_data({"mixed": [16, 10]}, {"mixed": [6, 10]}), rci_sd=5.0, reliability=0.8)
+    assert o.loc["mixed", "nhs_reliable_improvement"] == False  # noqa: E712
+    assert o.loc["mixed", "nhs_reliable_deterioration"] == False  # noqa: E712
+
+
+def test_nhs_ongoing_is_not_finished_and_missing_gad_leaves_na():
+    o = run(
+        nhs_data({"a": [15, 5]}, {"a": [12, 4]}, end_reason="ongoing"), rci_sd=5.0, reliability=0.8
+    )
+    assert o.loc["a", "finished_treatment"] == False  # noqa: E712
+    assert pd.isna(o.loc["a", "nhs_recovery"])
+    o2 = run(make_sessions({"a": [15, 5], "b": [12, 4]}), reliability=0.8)
+    assert o2["nhs_recovery"].isna().all() and o2["nhs_definition"].isna().all()
+    assert o2.attrs["definitions"]["nhs_tt"] is None
+
+
+def test_early_response_by_session_and_week():
+    eps = {"early": [20, 18, 16, 15, 12], "late": [20, 19, 18, 16, 8], "short": [20, 10]}
+    rule = {"min_pct_reduction": 25, "by": "session", "at": 4}
+    o = run(make_sessions(eps), reliability=0.8, early_response=rule)
+    assert o.loc["early", "early_response"] == True  # noqa: E712 - session 4: 15 = 25% less
+    assert o.loc["late", "early_response"] == False  # noqa: E712
+    assert pd.isna(o.loc["short", "early_response"])  # not observed up to session 4
+    weeks = {"early": [0, 2, 3.5, 6.5, 9], "late": [0, 2, 4, 6, 8], "short": [0, 1]}
+    o_w = run(make_sessions(eps, weeks=weeks), reliability=0.8, early_response="icsi_week6")
+    # week 6: last rating at or before week 6 -> early: week 3.5 (16, 20%); late: 16 (20%)
+    assert o_w.loc[["early", "late"], "early_response"].tolist() == [False, False]
+    assert o_w.attrs["definitions"]["early_response"]["preset"] == "icsi_week6"
+
+
+def test_early_nonresponse_uses_reliable_change_threshold():
+    eps = {"improving": [20, 16, 13, 12, 11], "stuck": [20, 19, 18, 17, 16], "gone": [20, 19]}
+    o = run(make_sessions(eps), early_nonresponse={"week": 4})
+    # no reliability: threshold = PHQ-9 NHS TT reliable change, 6 points; week 4 = session 5
+    assert o.loc[["improving", "stuck"], "early_nonresponse"].tolist() == [False, True]
+    assert pd.isna(o.loc["gone", "early_nonresponse"])
+    assert o.attrs["definitions"]["early_nonresponse"]["threshold_points"] == 6.0
+    with pytest.raises(ValueError, match="preset"):
+        run(make_sessions(eps), early_nonresponse="uptodate")
+
+
+def test_sudden_gain_suddengains_example_and_criteria():
+    # suddengains check_interval(c(32, 31, 33), c(5, 6, 7), sg_crit1_cutoff = 7) -> TRUE
+    found, _ = find_sudden_changes([1, 2, 3, 4, 5, 6], [32, 31, 33, 5, 6, 7], cutoff=7)
+    assert found == [(3, 28.0)]
+    # criterion 2 fails: 4-point gain from 30 is < 25%
+    found, _ = find_sudden_changes([1, 2, 3, 4, 5, 6], [30, 30, 30, 26, 26, 26], cutoff=4)
+    assert found == []
+
+
+def test_sudden_gain_missed_session_uses_adjusted_critical_value():
+    # session 2 missed. Gain 4 -> 5: 25 -> 15 (10 points, >= 25% of 25). Pre window {19, 25}
+    # (mean 22), post {15, 9, 12} (mean 12): pooled SD = sqrt((18 + 18) / 3) = 3.4641.
+    # Adjusted t(0.975, df 3) = 3.182: 3.182 * 3.4641 = 11.02 > 10 -> no gain;
+    # unadjusted 2.776 * 3.4641 = 9.617 < 10 -> gain.
+    totals = [24, None, 19, 25, 15, 9, 12]
+    o = run(make_sessions({"a": totals}), sg_cutoff=6)
+    assert o.loc["a", "sudden_gain"] == False  # noqa: E712
+    o2 = run(make_sessions({"a": totals}), sg_cutoff=6, sg_adjust=False)
+    assert o2.loc["a", "sudden_gain"] == True  # noqa: E712
+    assert o2.loc["a", "sudden_gain_session"] == 4 and o2.loc["a", "sudden_gain_magnitude"] == 10
+
+
+def test_several_gains_first_or_largest_and_losses_mirrored():
+    totals = [20, 20, 20, 12, 12, 12, 12, 3, 3, 3]
+    o = run(make_sessions({"a": totals}), sg_cutoff=5)
+    assert o.loc["a", "n_sudden_gains"] == 2 and o.loc["a", "sudden_gain_session"] == 3
+    o2 = run(make_sessions({"a": totals}), sg_cutoff=5, sg_select="largest")
+    assert o2.loc["a", "sudden_gain_session"] == 7 and o2.loc["a", "sudden_gain_magnitude"] == 9
+    lo = run(make_sessions({"b": [5, 5, 5, 14, 14, 14]}), sg_cutoff=5)
+    assert lo.loc["b", "sudden_loss"] == True and lo.loc["b", "sudden_gain"] == False  # noqa: E712
+    short = run(make_sessions({"c": [20, 10, 5]}), sg_cutoff=5)
+    assert pd.isna(short.loc["c", "sudden_gain"])  # no interval can be evaluated
+
+
+def test_time_to_response_and_remission_with_censoring():
+    eps = {"resp": [20, 15, 10, 4], "cens": [20, 15, 14], "one": [20]}
+    o = run(make_sessions(eps), reliability=0.8)
+    assert o.loc["resp", ["time_to_response", "time_to_remission"]].tolist() == [2.0, 3.0]
+    assert o.loc["resp", "response_event"] == True  # noqa: E712
+    assert o.loc["cens", "time_to_response"] == 2.0
+    assert o.loc["cens", "response_event"] == False  # noqa: E712
+    assert math.isnan(o.loc["one", "time_to_response"]) and pd.isna(o.loc["one", "response_event"])
+
+
+def test_rates_reconcile_with_counts_on_sample_like_data():
+    eps = {f"e{i}": [10 + i % 7, 10 + i % 7 - (i % 5) * 2, 4 + i % 6] for i in range(40)}
+    o = run(make_sessions(eps), reliability=0.8)
+    for col in ("response", "remission", "partial_response", "reliable_improvement"):
+        defined = o[col].notna().sum()
+        events = o[col].fillna(False).sum()
+        assert o[col].mean() == pytest.approx(events / defined)

@@ -1,0 +1,219 @@
+"""Reading files and frames: CSV dialects, Excel, Parquet, column mapping, layouts."""
+
+import pandas as pd
+import pytest
+
+from ipt_analytics import SchemaError, read_sessions
+from ipt_analytics.reading import read_raw
+
+PHQ = [f"phq9_{i}" for i in range(1, 10)]
+
+
+def wide_frame():
+    rows = []
+    for client, items in [
+        ("c1", ["1", "2", "0", "3", "1", "0", "2", "1", "0"]),
+        ("c2", ["3", "3", "3", "3", "3", "3", "3", "3", "1"]),
+    ]:
+        for session in (1, 2):
+            rows.append(
+                {
+                    "client_id": client,
+                    "session": str(session),
+                    "date": f"2025-01-{6 + 7 * (session - 1):02d}",
+                    "format": "individual",
+                    **dict(zip(PHQ, items, strict=False)),
+                    "gad7_1": "1",
+                    "gad7_2": "1",
+                    "gad7_3": "1",
+                    "gad7_4": "1",
+                    "gad7_5": "1",
+                    "gad7_6": "1",
+                    "gad7_7": "2",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_csv_comma_semicolon_and_bom_give_the_same_sessions(tmp_path):
+    df = wide_frame()
+    comma = tmp_path / "comma.csv"
+    semi = tmp_path / "semi.csv"
+    bom = tmp_path / "bom.csv"
+    df.to_csv(comma, index=False)
+    df.to_csv(semi, index=False, sep=";")
+    bom.write_bytes(b"\xef\xbb\xbf" + comma.read_bytes())
+    ref = read_sessions(df).sessions
+    for path in (comma, semi, bom):
+        got = read_sessions(path).sessions
+        pd.testing.assert_frame_equal(got, ref)
+    assert list(read_raw(bom).frame.columns)[1] == "client_id"  # BOM not in the header
+    # sorted by episode, session, instrument (gad7 before phq9)
+    assert ref["total"].tolist() == [8.0, 10.0, 8.0, 10.0, 8.0, 25.0, 8.0, 25.0]
+
+
+def test_xlsx_and_parquet_round_trips(tmp_path):
+    df = wide_frame()
+    ref = read_sessions(df).sessions
+    typed = df.copy()
+    for c in ["session", *PHQ]:
+        typed[c] = typed[c].astype(int)
+    typed["date"] = pd.to_datetime(typed["date"])
+    typed.loc[0, "phq9_9"] = None  # float column with a blank -> prorated, as in the CSV
+    xlsx = tmp_path / "s.xlsx"
+    parquet = tmp_path / "s.parquet"
+    typed.to_excel(xlsx, index=False)
+    typed.to_parquet(parquet, index=False)
+    expected = df.copy()
+    expected.loc[0, "phq9_9"] = ""
+    ref = read_sessions(expected).sessions
+    for path in (xlsx, parquet):
+        got = read_sessions(path).sessions
+        pd.testing.assert_frame_equal(got, ref)
+    first_phq9 = ref[(ref["source_row"] == 2) & (ref["instrument"] == "phq9")]
+    assert first_phq9["scoring_rule"].item() == "prorated_mean"
+
+
+def test_typed_frame_values_are_read_exactly():
+    df = wide_frame()
+    df["phq9_1"] = [1.0, 2.5, 0.0, 3.0]  # 2.5 must not become 2 or 3
+    data = read_sessions(df, on_error="quarantine")
+    bad = data.rejected
+    assert bad[["source_row", "column", "value", "reason"]].values.tolist() == [
+        [3, "phq9_1", "2.5", "non_numeric"]
+    ]
+
+
+def test_columns_mapping():
+    df = wide_frame().rename(columns={"client_id": "PatientID", "session": "Visit"})
+    data = read_sessions(df, columns={"PatientID": "client_id", "Visit": "session"})
+    assert data.sessions["client_id"].unique().tolist() == ["c1", "c2"]
+    with pytest.raises(SchemaError, match=r"\['Patient'\]"):
+        read_sessions(df, columns={"Patient": "client_id", "Visit": "session"})
+    with pytest.raises(SchemaError, match="not canonical"):
+        read_sessions(df, columns={"PatientID": "patient", "Visit": "session"})
+    with pytest.raises(TypeError, match="dict"):
+        read_sessions(df, columns=["PatientID"])
+
+
+def test_mapped_column_names_appear_in_problems():
+    df = wide_frame().rename(columns={"client_id": "PatientID"})
+    df.loc[1, "PatientID"] = ""
+    data = read_sessions(df, columns={"PatientID": "client_id"}, on_error="quarantine")
+    assert data.rejected[["source_row", "column"]].values.tolist() == [[3, "PatientID"]]
+
+
+def test_header_case_and_spaces_are_normalised():
+    df = wide_frame().rename(columns={"client_id": " Client_ID ", "phq9_1": "PHQ9_1"})
+    data = read_sessions(df)
+    assert len(data.sessions) == 8
+
+
+def test_duplicate_column_after_normalising():
+    df = wide_frame()
+    df["Client_ID"] = df["client_id"]
+    with pytest.raises(SchemaError, match="more than one input column"):
+        read_sessions(df)
+
+
+def test_long_and_wide_layouts_agree():
+    wide = wide_frame()
+    long_rows = []
+    for _, r in wide.iterrows():
+        base = {k: r[k] for k in ["client_id", "session", "date", "format"]}
+        long_rows.append(
+            {**base, "instrument": "PHQ-9", **{f"item_{i}": r[f"phq9_{i}"] for i in range(1, 10)}}
+        )
+        long_rows.append(
+            {**base, "instrument": "gad7", **{f"item_{i}": r[f"gad7_{i}"] for i in range(1, 8)}}
+        )
+    long = pd.DataFrame(long_rows).fillna("")
+    a = read_sessions(wide).sessions.drop(columns="source_row")
+    b = read_sessions(long).sessions.drop(columns="source_row")
+    pd.testing.assert_frame_equal(a, b)
+    assert read_raw(long).layout == "long" and read_raw(wide).layout == "wide"
+
+
+def test_wide_total_only_columns():
+    df = pd.DataFrame(
+        {
+            "client_id": ["a", "a"],
+            "session": [1, 2],
+            "format": ["video"] * 2,
+            "phq9_total": [18, 12],
+            "gad7_total": [None, 9],
+        }
+    )
+    data = read_sessions(df)
+    s = data.sessions
+    assert s[["session", "instrument", "total", "scoring_rule"]].values.tolist() == [
+        [1, "phq9", 18.0, "given_total"],
+        [2, "gad7", 9.0, "given_total"],
+        [2, "phq9", 12.0, "given_total"],
+    ]
+
+
+def test_blank_lines_are_skipped_but_numbering_follows_the_file(tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text(
+        "client_id,session,format,phq9_total\na,1,individual,12\n,,,\na,2,individual,40\n",
+        encoding="utf-8",
+    )
+    data = read_sessions(path, on_error="quarantine")
+    assert data.n_input_rows == 2 and data.n_blank_rows == 1
+    assert data.rejected["source_row"].tolist() == [4]
+
+
+def test_unreadable_inputs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        read_sessions(tmp_path / "missing.csv")
+    bad_type = tmp_path / "data.sav"
+    bad_type.write_bytes(b"x")
+    with pytest.raises(ValueError, match="'.sav' is not supported"):
+        read_sessions(bad_type)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("client_id,session\nJos\xe9,1\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8"):
+        read_sessions(latin)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        read_sessions(empty)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("client_id,session,format,phq9_total\na,1,group,3,4,5\n")
+    with pytest.raises(ValueError, match="ragged.csv"):
+        read_sessions(ragged)
+    fake_xlsx = tmp_path / "fake.xlsx"
+    fake_xlsx.write_text("not a workbook")
+    with pytest.raises(ValueError, match="could not read"):
+        read_sessions(fake_xlsx)
+    with pytest.raises(ValueError, match="is a directory"):
+        read_sessions(tmp_path)
+    with pytest.raises(TypeError, match="file path or a pandas DataFrame"):
+        read_sessions(42)
+
+
+def test_column_level_schema_errors():
+    df = wide_frame()
+    with pytest.raises(SchemaError, match="no rating columns"):
+        read_sessions(df.drop(columns=[c for c in df if c.startswith(("phq9", "gad7"))]))
+    both = df.assign(instrument="phq9")
+    with pytest.raises(SchemaError, match="one layout"):
+        read_sessions(both)
+    with pytest.raises(SchemaError, match="PHQ-9 has items 1-9"):
+        read_sessions(df.assign(phq9_10="1"))
+    with pytest.raises(SchemaError, match="neither 'total' nor item"):
+        read_sessions(
+            pd.DataFrame(
+                {"client_id": ["a"], "session": [1], "format": ["group"], "instrument": ["phq9"]}
+            )
+        )
+    missing = df.drop(columns="format")
+    data = read_sessions(missing, on_error="quarantine")
+    assert set(data.rejected["reason"]) == {"missing_required"}
+    assert data.n_rejected_rows == len(df)
+
+
+def test_ignored_columns_are_reported():
+    data = read_sessions(wide_frame().assign(notes="x"))
+    assert data.ignored_columns == ["notes"]

@@ -1,0 +1,80 @@
+"""Kaplan-Meier and log-rank against hand computation."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ipt_analytics.survival import kaplan_meier
+
+
+def small():
+    # group a: times 1, 2, 2(c), 3, 4(c); group b: 2, 3(c), 5, 5, 6(c)
+    return pd.DataFrame(
+        {
+            "t": [1, 2, 2, 3, 4, 2, 3, 5, 5, 6.0],
+            "e": [True, True, False, True, False, True, False, True, True, False],
+            "g": ["a"] * 5 + ["b"] * 5,
+        }
+    )
+
+
+def test_km_by_hand():
+    km = kaplan_meier(small(), time="t", event="e", by="g")
+    a = km.table[km.table["group"] == "a"]
+    # S(1) = 4/5, S(2) = 4/5 * 3/4 = 0.6, S(3) = 0.6 * 1/2 = 0.3
+    assert a["survival"].tolist() == pytest.approx([1.0, 0.8, 0.6, 0.3])
+    assert a["n_risk"].tolist() == [5, 5, 4, 2]
+    assert a["n_censored"].tolist() == [0, 0, 1, 0]
+    # Greenwood: S^2 * sum d / (n (n - d))
+    gw = 0.3 * math.sqrt(1 / (5 * 4) + 1 / (4 * 3) + 1 / (2 * 1))
+    assert a["std_error"].iloc[-1] == pytest.approx(gw)
+    lo = 0.3 * math.exp(-1.959963984540054 * gw / 0.3)
+    assert a["conf_low"].iloc[-1] == pytest.approx(lo)
+    b = km.table[km.table["group"] == "b"]
+    # S(2) = 4/5, S(5) = 0.8 * (1 - 2/3) = 0.2667
+    assert b["survival"].tolist() == pytest.approx([1.0, 0.8, 0.8 / 3])
+
+
+def test_logrank_by_hand():
+    d = small()
+    km = kaplan_meier(d, time="t", event="e", by="g")
+    o_minus_e, var = 0.0, 0.0
+    for t in sorted(d.loc[d["e"], "t"].unique()):
+        at_risk = d[d["t"] >= t]
+        n, n1 = len(at_risk), int((at_risk["g"] == "a").sum())
+        dead = d[(d["t"] == t) & d["e"]]
+        dt, d1 = len(dead), int((dead["g"] == "a").sum())
+        o_minus_e += d1 - dt * n1 / n
+        if n > 1:
+            var += dt * (n1 / n) * (1 - n1 / n) * (n - dt) / (n - 1)
+    chi2 = o_minus_e**2 / var
+    row = km.logrank.iloc[0]
+    assert row["statistic"] == pytest.approx(chi2)
+    assert row["p_value"] == pytest.approx(1 - __import__("scipy").stats.chi2.cdf(chi2, 1))
+    assert row["df"] == 1
+
+
+def test_at_risk_table_and_missing_rows():
+    d = small()
+    d.loc[0, "t"] = np.nan
+    km = kaplan_meier(d, time="t", event="e", by="g")
+    assert km.meta["n"] == 9
+    tab = km.at_risk([0, 3]).set_index(["group", "time"])
+    assert tab.loc[("a", 3.0), "n_risk"] == 2 and tab.loc[("b", 0.0), "n_risk"] == 5
+
+
+def test_outcome_columns_default_and_plot():
+    o = pd.DataFrame(
+        {
+            "time_to_response": [2.0, 3.0, 4.0],
+            "response_event": pd.array([True, None, False], dtype="boolean"),
+        }
+    )
+    km = kaplan_meier(o)
+    assert km.table["survival"].tolist() == pytest.approx([1.0, 0.5])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    assert km.plot().get_ylabel().startswith("proportion")
