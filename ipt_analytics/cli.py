@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable
 
 from . import __version__
-from .errors import SchemaError
+from .errors import DataWarning, SchemaError
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -77,16 +78,28 @@ def _add_validate_arguments(parser: argparse.ArgumentParser) -> None:
         help="JSON object mapping your column names to canonical ones, e.g. "
         '{"PatientID": "client_id"}',
     )
+    parser.add_argument(
+        "--show",
+        type=int,
+        default=50,
+        metavar="N",
+        help="list the first N rejected rows with their row numbers (default 50)",
+    )
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    data = _read(args.file, args.columns)
+    return _report_validation(args, _read(args.file, args.columns))
+
+
+def _report_validation(args: argparse.Namespace, data) -> int:
+    """Print the accounting of a read file; exit code 1 when rows were rejected."""
     print(f"file: {args.file} ({data.layout} layout)")
     print(repr(data).split("\n", 1)[1])
     if data.ignored_columns:
         print(f"columns not read: {', '.join(map(str, data.ignored_columns))}")
     for note in data.notes:
         print(f"note: {note}")
+    _print_rejected(data, args.show)
     if args.rejected_out:
         try:
             data.rejected.to_csv(args.rejected_out, index=False)
@@ -94,6 +107,106 @@ def _run_validate(args: argparse.Namespace) -> int:
             raise InputError(f"--rejected-out: cannot write {args.rejected_out!r}: {exc}") from None
         print(f"rejected rows written to {args.rejected_out}")
     return EXIT_DATA_PROBLEMS if data.n_rejected_rows else EXIT_OK
+
+
+def _print_rejected(data, limit: int) -> None:
+    """List rejected rows with their source row so each fault can be found in the file."""
+    rejected = data.rejected
+    if rejected.empty or limit <= 0:
+        return
+    print(f"rejected rows (first {min(limit, len(rejected))} of {len(rejected)} problems):")
+    for row in rejected.head(limit).itertuples(index=False):
+        print(f"  row {row.source_row}: {row.column}={row.value!r}: {row.reason}")
+
+
+# --- summary (the main job until the quarterly report exists) ----------------------------
+
+SUMMARY_OUTCOMES = (
+    ("response", "response (>= 50% reduction)"),
+    ("remission", "remission (below the instrument cut-off)"),
+    ("reliable_improvement", "reliable improvement (Jacobson-Truax)"),
+    ("nhs_recovery", "NHS Talking Therapies recovery"),
+    ("dropout", "dropout"),
+)
+
+
+def _add_summary_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_validate_arguments(parser)
+    parser.add_argument(
+        "--instrument", default="phq9", help="instrument for the outcomes (default phq9)"
+    )
+    parser.add_argument(
+        "--by", default="format", help="episode column to break outcomes down by (default format)"
+    )
+    parser.add_argument(
+        "--outcomes-out",
+        metavar="PATH",
+        help="write the per-episode outcomes as CSV, without client or episode identifiers",
+    )
+
+
+def _run_summary(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .compare import compare_groups
+    from .outcomes import episode_outcomes
+
+    data = _read(args.file, args.columns)
+    code = _report_validation(args, data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcomes = episode_outcomes(data, instrument=args.instrument)
+    if args.by not in outcomes.columns:
+        raise InputError(
+            f"--by {args.by!r} is not an outcome column; use one of format, problem_area, site"
+        )
+    rows = []
+    for column, label in SUMMARY_OUTCOMES:
+        if outcomes[column].notna().sum() == 0:
+            continue
+        # Left-out episodes (single ratings, outside a denominator) are reported as n below.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            groups = compare_groups(outcomes, by=args.by, outcome=column).groups
+        for g in groups.itertuples(index=False):
+            rows.append(
+                {
+                    "outcome": label,
+                    args.by: g.group,
+                    "n": g.n,
+                    "events": g.events,
+                    "rate_%": 100 * g.rate,
+                    "95%_ci": f"{100 * g.conf_low:.1f}-{100 * g.conf_high:.1f}",
+                }
+            )
+    table = pd.DataFrame(rows)
+    print(f"\noutcomes on {args.instrument} by {args.by} (n = episodes in each denominator):")
+    with pd.option_context("display.width", 120, "display.max_rows", 200):
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
+    if args.outcomes_out:
+        # Exported tables leave the service: no identifier that could point back to a client
+        # (episode_id defaults to client_id when the file has no episode column).
+        safe = outcomes.drop(columns=[c for c in ("client_id", "episode_id") if c in outcomes])
+        safe.to_csv(args.outcomes_out, index=False)
+        print(f"per-episode outcomes written to {args.outcomes_out}")
+    for w in caught:
+        print(f"note: {w.message}")
+    return code
+
+
+# --- synth --------------------------------------------------------------------------------
+
+
+def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="data/sample", help="output directory")
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from .sample_files import write_sample
+
+    for path in write_sample(args.out).values():
+        print(f"wrote {path} ({path.stat().st_size} bytes)")
+    return EXIT_OK
 
 
 #: name -> (help, add_arguments, run); later subcommands register here.
@@ -105,6 +218,16 @@ SUBCOMMANDS: dict[
         "check a session file against the data contract and count rejected rows",
         _add_validate_arguments,
         _run_validate,
+    ),
+    "summary": (
+        "validate a session file, then print clinical outcome rates by format (main job)",
+        _add_summary_arguments,
+        _run_summary,
+    ),
+    "synth": (
+        "write the SYNTHETIC sample files (byte-identical on every run)",
+        _add_synth_arguments,
+        _run_synth,
     ),
 }
 

@@ -73,8 +73,10 @@ class Instrument:
     safety_item : int or None
         Item whose response > 0 raises a safety flag (PHQ-9 item 9).
     reliability : float or None
-        Reliability coefficient for Jacobson-Truax; ``None`` because no value has been
-        verified against a primary source here: outcome functions must be given one.
+        Default reliability coefficient (Cronbach's alpha) for Jacobson-Truax, where the
+        instrument's development paper reports one (PHQ-9 0.89, GAD-7 0.92; both checked only
+        against secondary summaries of the paper). ``None`` where no value is sourced here:
+        outcome functions must then be given one. Always overridable (``reliability=``).
     notes : str
         Statuses of the facts above and the documented choices.
     citation : str
@@ -162,13 +164,14 @@ INSTRUMENTS: dict[str, Instrument] = {
         missing_item_rule="prorate_mean",
         max_missing_items=2,
         safety_item=9,
-        reliability=None,
+        reliability=0.89,
         notes=(
             "Bands, total and remission < 5 (ICSI, MNCM) sourced. Missing items: 1-2 missing -> "
             "mean of the answered items substituted, > 2 -> no score (NHS Data Dictionary); "
             "Trap: rounding of the prorated total is unspecified, so it is a parameter "
             "(default: not rounded). Reliable change 6 and caseness >= 10: NHS Talking "
-            "Therapies. Item 9 > 0 safety flag: secondary source."
+            "Therapies. Item 9 > 0 safety flag: secondary source. Reliability 0.89 = Cronbach's "
+            "alpha in Kroenke 2001 (secondary: checked against summaries of the paper)."
         ),
         citation=(
             "Kroenke K, Spitzer RL, Williams JBW (2001) J Gen Intern Med 16:606-613; "
@@ -203,12 +206,13 @@ INSTRUMENTS: dict[str, Instrument] = {
         missing_item_rule="none",
         max_missing_items=0,
         safety_item=None,
-        reliability=None,
+        reliability=0.92,
         notes=(
             "Bands and total sourced (Spitzer 2006; screening cut-off >= 10). Remission < 5 "
             "(minimal band) is a documented default, not a sourced definition. Reliable "
             "change 4 and caseness >= 8: NHS Talking Therapies. No published missing-item "
-            "rule: any missing item leaves the total missing."
+            "rule: any missing item leaves the total missing. Reliability 0.92 = Cronbach's alpha "
+            "in Spitzer 2006 (secondary: checked against summaries of the paper)."
         ),
         citation=(
             "Spitzer RL, Kroenke K, Williams JBW, Lowe B (2006) Arch Intern Med 166:1092-1097; "

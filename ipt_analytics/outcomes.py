@@ -159,8 +159,9 @@ def episode_outcomes(
         ``cudos``). Remission cut-off and thresholds come from :mod:`ipt_analytics.instruments`.
     reliability : float, optional
         Reliability coefficient for the Jacobson-Truax RCI. Default: the instrument's
-        ``reliability``; :mod:`ipt_analytics.instruments` has no verified value, so without
-        this argument the RCI columns are NA and a :class:`DataWarning` says so.
+        ``reliability`` in :mod:`ipt_analytics.instruments` (PHQ-9 0.89, GAD-7 0.92: Cronbach's
+        alpha of the development papers); QIDS-SR16 and CUDOS have no sourced value, so
+        without this argument their RCI columns are NA and a :class:`DataWarning` says so.
     rci_sd : "baseline" or float
         SD in S_diff: ``"baseline"`` (default) = SD (ddof 1) of the baseline scores of all
         episodes in ``data``; a number = a normative SD.

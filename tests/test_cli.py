@@ -116,3 +116,55 @@ def test_version_and_help(capsys):
 def test_subcommands_are_registered_as_data():
     help_text, add_arguments, run = SUBCOMMANDS["validate"]
     assert callable(add_arguments) and callable(run) and help_text
+
+
+def test_validate_lists_each_rejected_row_with_its_number(messy_csv, capsys):
+    assert main(["validate", str(messy_csv)]) == 1
+    out = capsys.readouterr().out
+    assert "row 3: format='hybrid': unknown_label" in out
+    assert "row 5: date='2025-02-30': bad_date" in out
+    assert main(["validate", str(messy_csv), "--show", "0"]) == 1
+    assert "row 3:" not in capsys.readouterr().out
+
+
+def _summary_input(tmp_path):
+    # two episodes per format: 20 -> 8 (response, 60%) and 20 -> 15 (25%, no response)
+    lines = []
+    for k, fmt in enumerate(["individual", "telehealth"]):
+        for j, final in enumerate([8, 15]):
+            cid = f"c{k}{j}"
+            lines.append(f"{cid},1,2025-01-06,{fmt},20")
+            lines.append(f"{cid},2,2025-01-13,{fmt},{final}")
+    path = tmp_path / "s.csv"
+    path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_summary_prints_rates_by_format_and_exports_without_identifiers(tmp_path, capsys):
+    path = _summary_input(tmp_path)
+    out_path = tmp_path / "outcomes.csv"
+    assert main(["summary", str(path), "--outcomes-out", str(out_path)]) == 0
+    out = capsys.readouterr().out
+    response = [line for line in out.splitlines() if line.strip().startswith("response")]
+    # each format: 1 of 2 episodes responded -> 50.0%, Wilson 95% CI 9.5-90.5
+    assert len(response) == 2
+    for line in response:
+        assert " 2 " in line and " 1 " in line and "50.0" in line and "9.5-90.5" in line
+    exported = pd.read_csv(out_path)
+    assert len(exported) == 4
+    assert "client_id" not in exported.columns and "episode_id" not in exported.columns
+    assert not exported.isin(["c00", "c01", "c10", "c11"]).any().any()
+
+
+def test_summary_rejects_unknown_breakdown(tmp_path, capsys):
+    assert main(["summary", str(_summary_input(tmp_path)), "--by", "colour"]) == 2
+    assert "--by 'colour'" in capsys.readouterr().err
+
+
+def test_synth_writes_the_sample_files_byte_identically(tmp_path, capsys):
+    from pathlib import Path
+
+    assert main(["synth", "--out", str(tmp_path)]) == 0
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    for name in ("sessions.csv", "messy_sessions.csv", "messy_expected.csv"):
+        assert (tmp_path / name).read_bytes() == (sample / name).read_bytes()

@@ -158,7 +158,11 @@ def test_rci_default_sd_is_sample_baseline_sd():
 
 def test_no_reliability_gives_na_rci_and_a_warning():
     with pytest.warns(DataWarning, match="reliability"):
-        o = episode_outcomes(make_sessions({"a": [20, 10], "b": [12, 11]}), nhs_tt_measures=False)
+        o = episode_outcomes(
+            make_sessions({"a": [20, 10], "b": [12, 11]}).assign(instrument="cudos"),
+            instrument="cudos",
+            nhs_tt_measures=False,
+        )
     assert o["rci"].isna().all() and o["reliable_improvement"].isna().all()
     assert o["cs_category"].isna().all()
 
@@ -260,3 +264,10 @@ def test_sessiondata_input_matches_dataframe_input():
         check_dtype=False,
     )
     assert a["response"].tolist() == [True, False]
+
+
+def test_phq9_default_reliability_is_the_instrument_table_value():
+    # S_diff = SD_pre * sqrt(2 * (1 - 0.89)); baselines 20 and 12 -> SD = sqrt(32)
+    o = episode_outcomes(make_sessions({"a": [20, 10], "b": [12, 11]}), nhs_tt_measures=False)
+    s_diff = np.sqrt(32.0) * np.sqrt(2 * (1 - 0.89))
+    assert o.set_index("episode_id").loc["a", "rci"] == pytest.approx(-10 / s_diff, rel=1e-12)
