@@ -36,6 +36,12 @@ _LAZY = {
     "fit_mixed": "ipt_analytics.mixed",
     "MixedResult": "ipt_analytics.mixed",
     "fit_trajectory": "ipt_analytics.trajectory",
+    "TrajectoryResult": "ipt_analytics.trajectory",
+    "marginal_means": "ipt_analytics.emmeans",
+    "contrasts": "ipt_analytics.emmeans",
+    "trends": "ipt_analytics.emmeans",
+    "effect_size": "ipt_analytics.emmeans",
+    "dropout_sensitivity": "ipt_analytics.dropout",
     "flag_not_on_track": "ipt_analytics.recovery",
     "expected_recovery": "ipt_analytics.recovery",
 }

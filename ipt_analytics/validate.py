@@ -369,13 +369,15 @@ def _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_roundi
         if partial.any():
             miss_cols = sub.loc[partial].isna()
             miss_cols = miss_cols[[f"item_{i}" for i in inst.total_items]]
-            listed = miss_cols.apply(lambda r: ", ".join(r.index[r.to_numpy()]), axis=1)
+            listed = miss_cols.apply(
+                lambda r: ", ".join(c[5:] for c in r.index[r.to_numpy()]), axis=1
+            )
             rule = (
                 f"at most {inst.max_missing_items} may be missing"
                 if inst.max_missing_items
                 else "no missing-item rule exists, so no item may be missing"
             )
-            missing_msg.loc[listed.index] = f"{inst.label}: " + listed + f" missing; {rule}"
+            missing_msg.loc[listed.index] = f"{inst.label} items " + listed + f" missing; {rule}"
             mask = _spread(rows, partial)
             first_missing = miss_cols.idxmax(axis=1)
             for item_col in sorted(set(first_missing)):
@@ -502,9 +504,12 @@ def _date_order(out, row_ok):
         sess = per_session[per_session["episode_id"] == ep]
         keep = _in_every_lis(list(sess["date"]))
         wrong = sess.loc[[not k for k in keep], "session"].tolist()
+        # show the out-of-order sessions with one dated neighbour on each side
+        pos = np.flatnonzero([not k for k in keep])
+        shown = sess.iloc[max(pos.min() - 1, 0) : pos.max() + 2]
         order = ", ".join(
             f"session {int(s)}: {d:%Y-%m-%d}"
-            for s, d in zip(sess["session"], sess["date"], strict=False)
+            for s, d in zip(shown["session"], shown["date"], strict=True)
         )
         grp = live[(live["episode_id"] == ep) & live["session"].isin(wrong)]
         msg = f"episode {ep!r}: dates do not follow session order ({order})"
