@@ -118,7 +118,7 @@ def _client_moments(fit, rows: pd.DataFrame):
     )
     cov = z @ g @ z.T + sigma2 * np.eye(len(grid))
     for name, var in extra.items():
-        if name == "group":
+        if name == "therapy_group":
             # a client shares a group effect only between ratings made in a group
             ing = grid["in_group"].to_numpy(float) if "in_group" in grid else np.zeros(len(grid))
             cov = cov + var * np.outer(ing, ing)

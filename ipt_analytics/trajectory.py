@@ -32,6 +32,7 @@ from .trajectory_frame import (  # noqa: F401  (re-exported public names)
     _RANDOM,
     _SHAPES,
     _TIMES,
+    _VC_LABEL,
     DEFAULT_PHASES,
     FORMAT_LEVELS,
     PROBLEM_AREA_LEVELS,
@@ -147,7 +148,8 @@ def fit_trajectory(
         reml=reml,
         phases=phases,
     )
-    vc = {key: _NEST[key] for key in spec.nest} or None
+    # "therapy_group", not "group": the format vocabulary already has a level called group.
+    vc = {_VC_LABEL[key]: _NEST[key] for key in spec.nest} or None
     model = fit_mixed(
         frame,
         spec.formula,

@@ -36,6 +36,8 @@ _SHAPES = ("linear", "log", "quadratic", "piecewise")
 _TIMES = ("week", "session")
 _RANDOM = ("intercept", "slope")
 _NEST = {"therapist": "therapist_id", "group": "group_id"}
+#: variance-component labels of the nesting factors in fitted models and summaries
+_VC_LABEL = {"therapist": "therapist", "group": "therapy_group"}
 #: IPT phase defaults (Swartz, UpToDate 14680: initial up to 3 sessions, termination 2-4)
 DEFAULT_PHASES = {"initial": 3, "termination": 3}
 _PHASE_TERMS = ("initial", "middle", "termination")

@@ -167,7 +167,7 @@ def test_nest_group_only_group_rows(fit_c):
                               nest=("therapist", "group"))  # fmt: skip
     assert frame["in_group"].tolist() == [0, 0, 0, 0, 1, 1, 1]
     assert frame["group_id"].isna().sum() == 4
-    assert fit_c.model.ngroups["group"] == reference_long()["group_id"].nunique()
+    assert fit_c.model.ngroups["therapy_group"] == reference_long()["group_id"].nunique()
 
 
 def test_errors_name_argument_and_fix():
@@ -232,7 +232,7 @@ def _check_fit(fit, ref, model):
     vc = fit.model.variance_components
     for (name1, name2), value in ref_values(ref, model, "varcov").items():
         grp, term1 = name1.split("|")
-        grp = {"therapist_id": "therapist", "group_id": "group"}.get(grp, grp)
+        grp = {"therapist_id": "therapist", "group_id": "therapy_group"}.get(grp, grp)
         if grp == "Residual":
             got = vc.loc[vc["group"] == "Residual", "variance"].iloc[0]
         else:
