@@ -97,13 +97,17 @@ class GroupComparison:
             f"<p><b>{escape(m['outcome'])} by {escape(m['by'])}</b> ({m['kind']}, reference "
             f"{escape(str(m['reference']))}, p adjusted: {m['p_adjust']})</p>"
         ]
+        if self.warnings:
+            # shown first, as a banner, so nobody copies a table without reading them
+            items = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
+            parts.append(
+                '<div style="border:2px solid #b30000;background:#fff0f0;padding:6px">'
+                f"<strong>Warnings</strong><ul>{items}</ul></div>"
+            )
         for name in ("groups", "contrasts", "omnibus", "adjusted"):
             table = getattr(self, name)
             if not table.empty:
-                parts.append(f"<h4>{name}</h4>" + table.round(3).to_html(index=False))
-        if self.warnings:
-            items = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
-            parts.append(f"<p>Warnings:</p><ul>{items}</ul>")
+                parts.append(f"<h4>{name}</h4>" + table.round(3).to_html(index=False, na_rep=""))
         return "\n".join(parts)
 
     def plot(self, ax=None, *, term=None):

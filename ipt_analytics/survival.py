@@ -61,9 +61,9 @@ class KaplanMeier:
         return f"<KaplanMeier: {self.meta['time']} / {self.meta['event']}, n={self.meta['n']}>"
 
     def _repr_html_(self) -> str:
-        html = self.table.round(3).to_html(index=False)
+        html = self.table.round(3).to_html(index=False, na_rep="")
         if not self.logrank.empty:
-            html += "<p>Log-rank</p>" + self.logrank.round(3).to_html(index=False)
+            html += "<p>Log-rank</p>" + self.logrank.round(3).to_html(index=False, na_rep="")
         return html
 
     def plot(self, ax=None):

@@ -258,20 +258,32 @@ class TrajectoryResult:
             self.model.predict(self.grid(newdata), include_random=include_random), dtype=float
         )
 
-    def summary(self) -> str:
+    def _layer_warnings(self) -> list[str]:
+        """Warnings of the trajectory layer (the model's own report shows the model's)."""
+        return list(self._own_warnings)
+
+    def _header(self) -> list[str]:
         s = self.spec
         head = [
             f"Trajectory of {s.instrument} total: shape {s.shape}, time in "
             f"{'weeks' if s.time == 'week' else 'sessions completed'}",
-            f"  model (lme4 notation): {lme4_formula(s)}",
-            f"  {'REML' if s.reml else 'ML'}; {len(self.data)} ratings, "
+            f"model (lme4 notation): {lme4_formula(s)}",
+            f"{'REML' if s.reml else 'ML'}; {len(self.data)} ratings, "
             f"{self.data['episode_id'].nunique()} episodes",
         ]
         if s.phases:
-            head.append(f"  phases: {s.phases}")
-        body = self.model.summary()
-        warn = ["Warnings:"] + [f"  - {w}" for w in self.warnings] if self.warnings else []
-        return "\n".join(head + ["", str(body)] + warn)
+            head.append(f"phases: {s.phases}")
+        return head
+
+    def summary(self) -> str:
+        """Text report: warnings first (if any), the model, then the mixed-model summary."""
+        own = self._layer_warnings()
+        warn = []
+        if own:
+            bar = "!" * 78
+            warn = [bar, "WARNING (trajectory):"] + [f"- {w}" for w in own] + [bar]
+        head = [self._header()[0]] + [f"  {h}" for h in self._header()[1:]]
+        return "\n".join(warn + head + ["", str(self.model.summary())])
 
     def __repr__(self) -> str:
         return self.summary()
@@ -279,16 +291,19 @@ class TrajectoryResult:
     def _repr_html_(self) -> str:
         import html
 
-        parts = [f"<h4>Trajectory of {html.escape(self.spec.instrument)} total</h4>"]
-        parts.append(
-            f"<p>{html.escape(self.spec.formula)} + random ({self.spec.re_formula} | "
-            "episode_id)</p>"
-        )
-        parts.append(self.fixed.to_html(index=False, float_format=lambda v: f"{v:.4g}"))
-        if self.warnings:
+        parts = []
+        own = self._layer_warnings()
+        if own:
+            items = "".join(f"<li>{html.escape(w)}</li>" for w in own)
             parts.append(
-                "<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings) + "</ul>"
+                '<div style="border:2px solid #b30000;background:#fff0f0;padding:6px;'
+                'margin-bottom:6px"><strong>Warning: check these problems before reporting '
+                f"this trajectory.</strong><ul>{items}</ul></div>"
             )
+        head = self._header()
+        parts.append(f"<h4>{html.escape(head[0])}</h4>")
+        parts.append("<p>" + "<br>".join(html.escape(h) for h in head[1:]) + "</p>")
+        parts.append(self.model._repr_html_())
         return "".join(parts)
 
     def predictions(self, *, by=None, times=None, conf_level=0.95) -> pd.DataFrame:

@@ -307,3 +307,21 @@ def test_demo_fit_recovers_direction():
     fit = fit_trajectory(_demo_long(), by="format", random="intercept")
     coef = fit.fixed.set_index("term")["estimate"]
     assert coef["time"] < 0 < coef["time:format[T.group]"]
+
+
+def test_warnings_come_first_in_summary_and_html():
+    import warnings as _warnings
+
+    from ipt_analytics.trajectory import _demo_long
+
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        fit = fit_trajectory(_demo_long(40), by="format", nest=("therapist", "group"))
+    # 4 therapists and 3 therapy groups: the trajectory layer warns on its own
+    own = [w for w in fit.warnings if w not in fit.model.warnings]
+    assert any("only 4 therapists" in w for w in own)
+    text = fit.summary()
+    assert text.startswith("!" * 78) and text.index("only 4 therapists") < text.index("Trajectory")
+    page = fit._repr_html_()
+    assert page.index("only 4 therapists") < page.index("<h4>Trajectory")
+    assert "therapy_group" in page and "<table" in page
