@@ -31,6 +31,8 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
+from .reading import SHARED_COLUMNS
+
 __all__ = [
     "FORMATS",
     "PROBLEM_AREAS",
@@ -50,22 +52,8 @@ ITEM_COLUMNS = (
     + [f"gad7_{i}" for i in range(1, 8)]
     + [f"qids_sr16_{i}" for i in range(1, 17)]
 )
-SESSION_COLUMNS = [
-    "client_id",
-    "episode_id",
-    "session",
-    "date",
-    "format",
-    "problem_area",
-    "secondary_problem_area",
-    "therapist_id",
-    "site",
-    "group_id",
-    "medication",
-    "planned_sessions",
-    "end_reason",
-    *ITEM_COLUMNS,
-]
+# the file layout the reader expects: session-level columns, then instrument-prefixed items
+SESSION_COLUMNS = [*SHARED_COLUMNS, *ITEM_COLUMNS]
 
 
 def _ro(mapping: dict) -> Mapping:
