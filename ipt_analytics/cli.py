@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from . import __version__
 from .errors import DataWarning, SchemaError
+from .privacy import POLICIES, drop_identifiers, suppress_table
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -143,12 +144,21 @@ def _add_summary_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="write the per-episode outcomes as CSV, without client or episode identifiers",
     )
+    parser.add_argument(
+        "--suppress",
+        default="nhs_digital",
+        choices=[*POLICIES, "none"],
+        metavar="POLICY",
+        help="small-cell suppression of the printed table: "
+        f"{', '.join(POLICIES)} (default nhs_digital), or none for internal working tables only",
+    )
 
 
 def _run_summary(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .compare import compare_groups
+    from .intervals import wilson_interval
     from .outcomes import episode_outcomes
 
     data = _read(args.file, args.columns)
@@ -176,17 +186,56 @@ def _run_summary(args: argparse.Namespace) -> int:
                     "n": g.n,
                     "events": g.events,
                     "rate_%": 100 * g.rate,
-                    "95%_ci": f"{100 * g.conf_low:.1f}-{100 * g.conf_high:.1f}",
+                    "conf_low": g.conf_low,
+                    "conf_high": g.conf_high,
                 }
             )
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=["outcome", args.by, "n", "events", "rate_%",
+                                        "conf_low", "conf_high"])  # fmt: skip
     print(f"\noutcomes on {args.instrument} by {args.by} (n = episodes in each denominator):")
+    if args.suppress == "none":
+        print("UNSUPPRESSED: do not circulate (small cells shown; internal working table)")
+        shown = table.assign(n_suppressed=False, events_suppressed=False)
+    else:
+        # A reader may know each outcome's total denominator (e.g. all episodes), so the n of
+        # the formats of one outcome form a margin: one hidden n must not be recoverable.
+        sizes = table.groupby("outcome")["n"].agg(["sum", "size"])
+        known = {k: int(r["sum"]) for k, r in sizes.iterrows() if r["size"] > 1}
+        shown = suppress_table(
+            table, count_columns=["n", "events"], policy=args.suppress, by="outcome",
+            rate_columns={"rate_%": ("events", "n", 100)}, denominators={"events": "n"},
+            totals={"n": known},
+        )  # fmt: skip
+        meta = shown.attrs["suppression"]
+        print(f"small-cell suppression: {meta['policy']} ({meta['rule']}); '*' = suppressed "
+              f"({meta['n_primary']} small, {meta['n_secondary']} complementary); "
+              f"source: {meta['citation']}")  # fmt: skip
+        if POLICIES[args.suppress].rounding:
+            # the interval must come from the published (rounded) counts, not the true ones
+            lo, hi = wilson_interval(shown["events"].astype(float).fillna(0).to_numpy(),
+                                     shown["n"].astype(float).fillna(0).to_numpy())  # fmt: skip
+            shown["conf_low"], shown["conf_high"] = lo, hi
+    # rate and interval are statistics of both counts: shown only when both counts are
+    hide = {"n": shown["n_suppressed"], "events": shown["events_suppressed"]}
+    hide["rate"] = hide["n"] | hide["events"]
+    printed = shown[["outcome", args.by]].copy()
+    for col in ("n", "events"):
+        printed[col] = [
+            "*" if h else str(int(v)) for v, h in zip(shown[col], hide[col], strict=True)
+        ]
+    printed["rate_%"] = [
+        "*" if h else f"{v:.1f}" for v, h in zip(shown["rate_%"], hide["rate"], strict=True)
+    ]
+    printed["95%_ci"] = [
+        "*" if h else f"{100 * lo:.1f}-{100 * hi:.1f}"
+        for lo, hi, h in zip(shown["conf_low"], shown["conf_high"], hide["rate"], strict=True)
+    ]
     with pd.option_context("display.width", 120, "display.max_rows", 200):
-        print(table.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
+        print(printed.to_string(index=False))
     if args.outcomes_out:
         # Exported tables leave the service: no identifier that could point back to a client
         # (episode_id defaults to client_id when the file has no episode column).
-        safe = outcomes.drop(columns=[c for c in ("client_id", "episode_id") if c in outcomes])
+        safe = drop_identifiers(outcomes)
         safe.to_csv(args.outcomes_out, index=False)
         print(f"per-episode outcomes written to {args.outcomes_out}")
     for w in caught:

@@ -183,9 +183,15 @@ class SessionData:
 
 
 def _weeks(sessions: pd.DataFrame) -> pd.Series:
+    """Weeks since the episode's first dated session; ``session - 1`` for undated episodes.
+
+    An undated rating inside an episode that has dates gets no week (NaN): ``session - 1``
+    would count sessions, not weeks, and silently mix the two units in one episode.
+    """
     first = sessions.groupby("episode_id")["date"].transform("min")
     week = (sessions["date"] - first).dt.total_seconds() / (7 * 86400)
-    return week.where(sessions["date"].notna(), sessions["session"] - 1).astype(float)
+    undated_episode = first.isna()
+    return week.where(~undated_episode, sessions["session"] - 1).astype(float)
 
 
 def _mode(per_session: pd.DataFrame, column: str) -> pd.Series:
@@ -323,10 +329,11 @@ def read_sessions(
     Notes
     -----
     ``episode_id`` defaults to ``client_id`` when there is no episode_id column.
-    ``week`` = days since the episode's first dated session / 7; for an undated row it is
-    ``session - 1``. The episode's ``format`` is its most frequent session format (ties:
-    the earlier one); ``medication`` is True if any session says so. Validation rules and
-    reasons: :mod:`ipt_analytics.validate`.
+    ``week`` = days since the episode's first dated session / 7; in an episode without any
+    date it is ``session - 1``; an undated row in a dated episode gets no week (NaN, with a
+    note and a :class:`DataWarning`). The episode's ``format`` is its most frequent session
+    format (ties: the earlier one); ``medication`` is True if any session says so.
+    Validation rules and reasons: :mod:`ipt_analytics.validate`.
 
     Examples
     --------
@@ -366,6 +373,13 @@ def read_sessions(
         )
     sessions = _sessions(result.clean)
     notes = list(result.notes)
+    n_no_week = int(sessions["week"].isna().sum())
+    if n_no_week:
+        notes.append(
+            f"{n_no_week} rating(s) without a date in episodes that have dates: their week is "
+            "left missing (session - 1 would mix sessions and weeks). Add the dates, or model "
+            "time='session'."
+        )
     for note in notes:
         warnings.warn(note, DataWarning, stacklevel=2)
     return SessionData(

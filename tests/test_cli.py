@@ -143,7 +143,7 @@ def _summary_input(tmp_path):
 def test_summary_prints_rates_by_format_and_exports_without_identifiers(tmp_path, capsys):
     path = _summary_input(tmp_path)
     out_path = tmp_path / "outcomes.csv"
-    assert main(["summary", str(path), "--outcomes-out", str(out_path)]) == 0
+    assert main(["summary", str(path), "--outcomes-out", str(out_path), "--suppress", "none"]) == 0
     out = capsys.readouterr().out
     response = [line for line in out.splitlines() if line.strip().startswith("response")]
     # each format: 1 of 2 episodes responded -> 50.0%, Wilson 95% CI 9.5-90.5
@@ -168,3 +168,66 @@ def test_synth_writes_the_sample_files_byte_identically(tmp_path, capsys):
     sample = Path(__file__).resolve().parents[1] / "data" / "sample"
     for name in ("sessions.csv", "messy_sessions.csv", "messy_expected.csv"):
         assert (tmp_path / name).read_bytes() == (sample / name).read_bytes()
+
+
+def _suppression_input(tmp_path):
+    # response (>= 50% drop): 20 -> 8 responds, 20 -> 15 does not.
+    # individual 22 episodes (13 respond), telehealth 9 (2), telephone 30 (14)
+    lines = []
+    for fmt, n, events in [("individual", 22, 13), ("telehealth", 9, 2), ("telephone", 30, 14)]:
+        for j in range(n):
+            cid = f"{fmt}{j}"
+            lines.append(f"{cid},1,2025-01-06,{fmt},20")
+            lines.append(f"{cid},2,2025-01-13,{fmt},{8 if j < events else 15}")
+    path = tmp_path / "small.csv"
+    path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _response_lines(out):
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith("response")]
+    # "response (>= 50% reduction) <format> n events rate ci" -> the last five fields
+    return {r[-5]: r[-4:] for r in rows}
+
+
+def test_summary_suppresses_small_cells_by_default_nhs_digital(tmp_path, capsys):
+    assert main(["summary", str(_suppression_input(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "small-cell suppression: nhs_digital" in out and "UNSUPPRESSED" not in out
+    got = _response_lines(out)
+    # individual: 22 -> 20, 13 -> 15, rate from rounded counts 100 * 15 / 20 = 75.0;
+    # Wilson 95% from 15/20: centre (0.75 + 1.96^2/40) / (1 + 1.96^2/20) = 0.7097,
+    # half-width 1.96 * sqrt(0.75 * 0.25 / 20 + 1.96^2 / 1600) / 1.1921 = 0.1784 -> 53.1-88.8
+    assert got["individual"] == ["20", "15", "75.0", "53.1-88.8"]
+    # telehealth: 9 -> 10 shown, 2 events suppressed, so no rate and no interval
+    assert got["telehealth"] == ["10", "*", "*", "*"]
+    # telephone: 30 -> 30, 14 -> 15, 100 * 15 / 30 = 50.0
+    assert got["telephone"][:3] == ["30", "15", "50.0"]
+
+
+def test_summary_suppress_none_warns_not_to_circulate(tmp_path, capsys):
+    assert main(["summary", str(_suppression_input(tmp_path)), "--suppress", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "UNSUPPRESSED: do not circulate" in out
+    got = _response_lines(out)
+    # 2 / 9 = 22.2%, exact counts shown
+    assert got["telehealth"][:3] == ["9", "2", "22.2"]
+    assert got["individual"][:3] == ["22", "13", "59.1"]
+
+
+def test_summary_cms_hides_a_small_denominator_and_its_complement(tmp_path, capsys):
+    assert main(["summary", str(_suppression_input(tmp_path)), "--suppress", "cms"]) == 0
+    got = _response_lines(capsys.readouterr().out)
+    # telehealth n = 9 (1-10) hidden with its events; the formats' n sum to a total a reader
+    # may know (61), so the next smallest n (individual, 22) is hidden too; individual events
+    # go as well because 22 - 13 = 9 non-responders would be a derivable 1-10 cell
+    assert got["telehealth"] == ["*", "*", "*", "*"]
+    assert got["individual"] == ["*", "*", "*", "*"]
+    assert got["telephone"][:3] == ["30", "14", "46.7"]
+
+
+def test_summary_rejects_an_unknown_policy(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["summary", str(_suppression_input(tmp_path)), "--suppress", "nhs"])
+    assert info.value.code == 2
+    assert "--suppress" in capsys.readouterr().err

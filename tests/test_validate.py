@@ -409,11 +409,14 @@ def test_sessions_and_episodes_contract():
         row("c2", 1, episode_id="e2", date="2025-03-03", phq9_9="2"),
         row("c2", 2, episode_id="e2", date="2025-03-13"),
     )
-    _, data = check(df)
+    with pytest.warns(DataWarning, match="1 rating"):
+        _, data = check(df)
     s = data.sessions
     assert list(s.columns) == SESSION_COLUMNS
     assert list(data.episodes.columns) == EPISODE_COLUMNS
-    assert s["week"].tolist() == [0.0, 1.0, 2.0, 0.0, 10 / 7]  # undated row: session - 1
+    # the undated row of a dated episode gets no week rather than session - 1
+    np.testing.assert_array_equal(s["week"].to_numpy(), [0.0, 1.0, np.nan, 0.0, 10 / 7])
+    assert any("without a date" in note for note in data.notes)
     assert s["format"].tolist() == [
         "telehealth",
         "individual",
@@ -451,3 +454,13 @@ def test_summary_counts_rejections_by_reason():
     by_reason = data.summary()["rejected_rows_by_reason"]
     assert by_reason == {"item_out_of_range": 1, "non_numeric": 1, "unknown_label": 1}
     assert "unknown_label: 1" in repr(data)
+
+
+def test_undated_episode_counts_weeks_by_session():
+    df = frame(
+        row("c1", 1, date=""),
+        row("c1", 2, date=""),
+        row("c1", 4, date=""),
+    )
+    _, data = check(df)
+    assert data.sessions["week"].tolist() == [0.0, 1.0, 3.0]

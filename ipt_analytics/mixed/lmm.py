@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg, optimize, sparse
+from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dtrtrs as _trtrs
 
 from .design import Design
 
@@ -96,7 +98,12 @@ class Problem:
         self.rr = np.block([[vv, vx], [vx.T, x.T @ x]])
         self.ry = np.concatenate([vy, x.T @ y])
         self.yy = float(y @ y)
-        self.pen = np.concatenate([np.ones(m), np.zeros(p)])
+        # entry-major copies for the evaluation: c_flat[i * q + j] = C[:, i, j]
+        self.c_flat = np.ascontiguousarray(self.c.reshape(self.n_groups, q * q).T)
+        zxy = np.concatenate([self.zx, self.zy[:, :, None]], axis=2)  # (G, q, p + 1)
+        self.zxy_t = np.ascontiguousarray(zxy.transpose(1, 0, 2))  # (q, G, p + 1)
+        self._mdiag = np.arange(m)
+        self._cache: dict = {}
         self.reml_offset = -2.0 * np.log(abs(np.linalg.det(design.x_map)))
 
     def _by_group(self, arr: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -120,61 +127,194 @@ class Problem:
         """Penalised least squares at (T, lambda); T may be any q x q matrix.
 
         Returns ldL2 (log det of L_Z squared), ldRX2, pwrss and, with ``full``,
-        beta (scaled X), the inverse of RX'RX and the conditional modes.
+        beta (scaled X), the inverse of RX'RX and the conditional modes. Results without
+        ``full`` are memoised: optimisers, the finite-difference checks and the
+        Satterthwaite derivatives revisit many points (the same theta with another
+        sigma costs nothing).
         """
+        key = None
+        if not full:
+            key = t.tobytes() + np.asarray(lam, dtype=float).tobytes()
+            if key in self._cache:
+                return self._cache[key]
+        out = self._evaluate(t, lam, full)
+        if key is not None:
+            if len(self._cache) > 20000:  # bound the memory of very long runs
+                self._cache.clear()
+            self._cache[key] = out
+        return out
+
+    def _evaluate(
+        self, t: np.ndarray, lam: np.ndarray, full: bool, work: bool = False
+    ) -> dict | None:
+        # Layout: per-group quantities are stored entry by entry of the q x q (or q x K)
+        # blocks, each a vector over groups, so every step is one BLAS call or a few
+        # vectorised operations (batched tiny matmuls are slow in numpy).
         m, p = self.m, self.p
-        G, q = self.n_groups, self.q
-        ct = (self.c.reshape(G * q, q) @ t).reshape(G, q, q)  # C_g T (C_g symmetric)
-        a = (ct.transpose(0, 2, 1).reshape(G * q, q) @ t).reshape(G, q, q) + np.eye(q)
-        chol = _batched_cholesky(a)
-        if chol is None:
+        G, q, k = self.n_groups, self.q, p + 1
+        kt = (t[:, None, :, None] * t[None, :, None, :]).reshape(q * q, q * q)  # kron(T, T)
+        a = (kt.T @ self.c_flat).reshape(q, q, G)  # T' C_g T, entry by entry
+        fac = _cholesky_inverse_entries(a)
+        if fac is None:
             return None
-        wx = _batched_forward(chol, _tmul(t, self.zx))  # L^-1 T' Z_g'X, (G, q, p)
-        wc = _batched_forward(chol, (self.zy @ t)[:, :, None])[:, :, 0]  # L^-1 T' Z_g'y
-        wxf = wx.reshape(-1, p)
+        ldiag, linv = fac
+        tz = (t.T @ self.zxy_t.reshape(q, G * k)).reshape(q, G, k)  # T' Z_g'[X y]
+        w = np.empty_like(tz)  # L^-1 T' Z_g'[X y]
+        for i in range(q):
+            acc = linv[i][0][:, None] * tz[0]
+            for j in range(1, i + 1):
+                acc += linv[i][j][:, None] * tz[j]
+            w[i] = acc
+        wf = w.reshape(q * G, k)
+        gram = wf.T @ wf
         colscale = np.concatenate([lam[self.vc_of_col], np.ones(p)])
-        h_mat = self.rr * np.outer(colscale, colscale) + np.diag(self.pen)
+        h_mat = self.rr * np.outer(colscale, colscale)
+        h_mat[self._mdiag, self._mdiag] += 1.0
         h_vec = colscale * self.ry
-        h_mat[m:, m:] -= wxf.T @ wxf
-        h_vec[m:] -= wxf.T @ wc.ravel()
+        h_mat[m:, m:] -= gram[:p, :p]
+        h_vec[m:] -= gram[:p, p]
         if m:
             # the same products for the vc columns, one (group, vc level) entry at a time
-            cg = chol[self.pair_g]
-            wv = _forward_rows(cg, (self.pair_r @ t) * lam[self.vc_of_col][self.pair_col, None])
+            rt = self.pair_r @ t
+            wv_raw = np.empty_like(rt)  # L^-1 T' Z_g'Z_v, one row per (group, vc level) pair
+            for i in range(q):
+                acc = linv[i][0][self.pair_g] * rt[:, 0]
+                for j in range(1, i + 1):
+                    acc += linv[i][j][self.pair_g] * rt[:, j]
+                wv_raw[:, i] = acc
+            wv = wv_raw * lam[self.vc_of_col][self.pair_col, None]
             h_mat[:m, :m] -= np.bincount(
-                self.pp_flat, weights=np.einsum("ki,ki->k", wv[self.pp_a], wv[self.pp_b]),
+                self.pp_flat, weights=(wv[self.pp_a] * wv[self.pp_b]).sum(axis=1),
                 minlength=m * m,
             ).reshape(m, m)  # fmt: skip
-            vx = self.pair_ind @ np.einsum("ki,kij->kj", wv, wx[self.pair_g])
-            h_mat[:m, m:] -= vx
-            h_mat[m:, :m] -= vx.T
-            h_vec[:m] -= self.pair_ind @ np.einsum("ki,ki->k", wv, wc[self.pair_g])
-        try:
-            lh = linalg.cholesky(h_mat, lower=True)
-        except linalg.LinAlgError:
+            prod = wv[:, 0, None] * w[0][self.pair_g]
+            for i in range(1, q):
+                prod += wv[:, i, None] * w[i][self.pair_g]
+            vxy = self.pair_ind @ prod
+            h_mat[:m, m:] -= vxy[:, :p]
+            h_mat[m:, :m] -= vxy[:, :p].T
+            h_vec[:m] -= vxy[:, p]
+        lh, info = _potrf(h_mat, lower=1, clean=1, overwrite_a=1)
+        if info != 0:
             return None
         dl = np.log(np.diag(lh))
-        z = linalg.solve_triangular(lh, h_vec, lower=True)
-        pwrss = self.yy - float(wc.ravel() @ wc.ravel()) - float(z @ z)
+        z, _ = _trtrs(lh, h_vec, lower=1)
+        pwrss = self.yy - float(gram[p, p]) - float(z @ z)
         out = {
-            "ldL2": 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum() + 2.0 * dl[:m].sum(),
+            "ldL2": 2.0 * np.log(ldiag).sum() + 2.0 * dl[:m].sum(),
             "ldRX2": 2.0 * dl[m:].sum(),
             "pwrss": pwrss,
         }
+        if work:  # intermediates for the analytic gradient
+            out["_work"] = (linv, w, wv if m else None, wv_raw if m else None, lh, z, colscale)
         if full:
-            sol = linalg.solve_triangular(lh.T, z, lower=False)
-            lx_inv = linalg.solve_triangular(lh[m:, m:], np.eye(p), lower=True)
-            resid = wc - wx @ sol[m:]
+            sol, _ = _trtrs(lh, z, lower=1, trans=1)
+            lx_inv, _ = _trtrs(lh[m:, m:], np.eye(p), lower=1)
+            resid = (w @ np.append(-sol[m:], 1.0)).T  # w_y - W_x beta, (G, q)
             if m:
                 contrib = wv * sol[:m][self.pair_col, None]
                 for i in range(q):
                     resid[:, i] -= np.bincount(self.pair_g, weights=contrib[:, i], minlength=G)
-            u_g = _batched_backward(chol, resid)  # L^-T (w - W sol)
+            u_g = np.empty_like(resid)  # L^-T (w - W sol)
+            for i in range(q):
+                u_g[:, i] = sum(linv[j][i] * resid[:, j] for j in range(i, q))
             out["beta"] = sol[m:] + self.beta_shift
             out["rx_inv"] = lx_inv.T @ lx_inv  # (RX'RX)^-1: cov(beta_scaled) / sigma^2
             out["b_groups"] = u_g @ t.T
             out["b_vc"] = lam[self.vc_of_col] * sol[:m]
         return out
+
+    # -- analytic gradient -------------------------------------------------------------
+    def deviance_and_gradient(self, theta: np.ndarray, reml: bool):
+        """Profiled criterion and its exact gradient with respect to theta.
+
+        lme4 differentiates numerically; here, by the envelope theorem,
+        ``d pwrss = -2 r'Z dLambda u`` (r the residual, u the spherical modes), and
+        ``d log det M = 2 tr(dLambda B)`` with ``M`` the penalised cross-product matrix
+        (including X for REML, without it for ML: log|L|^2 alone), ``B = S_u. A'Z``,
+        ``S = M^-1`` and ``A = [Z Lambda, X]``. Only the diagonal blocks of ``B`` that
+        match Lambda's structure are needed; they follow from the block elimination of
+        :meth:`evaluate` (per-group factors and the dense Schur complement).
+        """
+        theta = np.asarray(theta, dtype=float)
+        t, lam = self.split(theta)
+        parts = self._evaluate(t, lam, full=False, work=True)
+        if parts is None or not parts["pwrss"] > 0:
+            return np.inf, np.zeros(self.n_theta)
+        work = parts.pop("_work")
+        self._cache.setdefault(t.tobytes() + lam.tobytes(), parts)
+        crit = self.criterion(parts, reml)
+        g_t, g_lam = self._gradient_parts(t, lam, work, parts["pwrss"], reml)
+        grad = np.concatenate([[g_t[i, j] for i, j in self.tri], g_lam])
+        return crit, grad
+
+    def _gradient_parts(self, t, lam, work, pwrss, reml):
+        linv, w, wv, wv_raw, lh, z, colscale = work
+        m, p = self.m, self.p
+        G, q = self.n_groups, self.q
+        kuse = m + p if reml else m  # the log-det differentiated: M (REML) or L alone (ML)
+        nfac = (self.n - p) if reml else self.n
+        pinv = np.zeros((G, q, q))  # L_g^-1 as a stacked array
+        for i in range(q):
+            for j in range(i + 1):
+                pinv[:, i, j] = linv[i][j]
+        # solution: spherical modes u (groups, vc) and beta (scaled, residualised y)
+        sol, _ = _trtrs(lh, z, lower=1, trans=1)
+        resid = (w @ np.append(-sol[m:], 1.0)).T  # (G, q)
+        if m:
+            contrib = wv * sol[:m][self.pair_col, None]
+            for i in range(q):
+                resid[:, i] -= np.bincount(self.pair_g, weights=contrib[:, i], minlength=G)
+        u_g = np.einsum("gji,gj->gi", pinv, resid)  # L^-T (w - W sol)
+        tu = u_g @ t.T  # b_g = T u_g
+        bv = lam[self.vc_of_col] * sol[:m]  # b_v
+        # Z_g'r and Z_v'r, r = y - Z b - X beta
+        zr = (self.zxy_t @ np.append(-sol[m:], 1.0)).T - np.einsum("gij,gj->gi", self.c, tu)
+        if m:
+            rb = self.pair_r * bv[self.pair_col, None]
+            for i in range(q):
+                zr[:, i] -= np.bincount(self.pair_g, weights=rb[:, i], minlength=G)
+            zvr = self.ry[:m] - self.rr[:m, :m] @ bv - self.rr[:m, m:] @ sol[m:]
+            zvr -= self.pair_ind @ np.einsum("ki,ki->k", self.pair_r, tu[self.pair_g])
+            g_lam = -2.0 * np.bincount(self.vc_of_col, weights=zvr * sol[:m], minlength=self.n_vc)
+        else:
+            g_lam = np.zeros(0)
+        g_t = -2.0 * (zr.T @ u_g)
+        g_t *= nfac / pwrss
+        g_lam *= nfac / pwrss
+        # log det part: dense W_g = L^-1 T' E_g and E_g = [Z_g'Z_v Lambda_v, Z_g'X] (q G x K)
+        lhu = lh[:kuse, :kuse]
+        wd = np.zeros((q * G, kuse))
+        ed = np.zeros((q * G, kuse))
+        if kuse > m:
+            wd[:, m:] = w[:, :, :p].reshape(q * G, p)
+            ed[:, m:] = self.zx.transpose(1, 0, 2).reshape(q * G, p)
+        if m:
+            lam_pair = lam[self.vc_of_col][self.pair_col]
+            for i in range(q):
+                wd[i * G + self.pair_g, self.pair_col] = wv[:, i]
+                ed[i * G + self.pair_g, self.pair_col] = self.pair_r[:, i] * lam_pair
+        vt, _ = _trtrs(lhu, wd.T, lower=1)  # Lh^-1 W', (K, q G)
+        ft, _ = _trtrs(lhu, ed.T, lower=1)  # Lh^-1 E'
+        vt = vt.reshape(kuse, q, G)
+        ft = ft.reshape(kuse, q, G)
+        vv = np.einsum("kig,kjg->gij", vt, vt)  # V_g V_g'
+        vf = np.einsum("kig,kjg->gij", vt, ft)  # V_g F_g'
+        tc = np.einsum("ji,gjk->gik", t, self.c)  # T'C_g
+        inner = vv + np.eye(q)
+        bsum = np.einsum("gki,gkl,glm,gmj->ij", pinv, inner, pinv, tc, optimize=True)
+        bsum -= np.einsum("gki,gkj->ij", pinv, vf)
+        g_t += 2.0 * bsum.T
+        if m:
+            wraw = np.zeros((q * G, m))
+            for i in range(q):
+                wraw[i * G + self.pair_g, self.pair_col] = wv_raw[:, i]
+            nq = colscale[:kuse, None] * self.rr[:kuse, :m] - wd.T @ wraw
+            y1, _ = _trtrs(lhu, nq, lower=1)
+            y2, _ = _trtrs(lhu, y1, lower=1, trans=1)
+            g_lam += 2.0 * np.bincount(self.vc_of_col, weights=np.diag(y2[:m, :m]),
+                                       minlength=self.n_vc)  # fmt: skip
+        return g_t, g_lam
 
     def criterion(self, parts: dict | None, reml: bool) -> float:
         """-2 log-likelihood (ML) or the REML criterion, as lme4 reports them."""
@@ -199,29 +339,6 @@ class Problem:
         return self.join(np.eye(self.q), np.ones(self.n_vc))
 
 
-def _tmul(t: np.ndarray, arr: np.ndarray) -> np.ndarray:
-    """T' A_g for every group (arr shape (G, q, K)); q is small, so loop over it."""
-    q = t.shape[0]
-    out = np.zeros_like(arr)
-    for i in range(q):
-        for j in range(q):
-            if t[j, i] != 0.0:
-                out[:, i, :] += t[j, i] * arr[:, j, :]
-    return out
-
-
-def _forward_rows(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve L_k w_k = r_k for a lower-triangular block per row (rhs shape (P, q))."""
-    q = chol.shape[1]
-    out = np.empty_like(rhs)
-    for i in range(q):
-        acc = rhs[:, i].copy()
-        for j in range(i):
-            acc -= chol[:, i, j] * out[:, j]
-        out[:, i] = acc / chol[:, i, i]
-    return out
-
-
 def _pairs_within_groups(pair_g: np.ndarray):
     """All ordered index pairs (a, b) of entries that share a group (pair_g sorted)."""
     starts = np.flatnonzero(np.r_[True, pair_g[1:] != pair_g[:-1]])
@@ -235,43 +352,36 @@ def _pairs_within_groups(pair_g: np.ndarray):
     return np.concatenate(pa), np.concatenate(pb)
 
 
-def _batched_cholesky(a: np.ndarray) -> np.ndarray | None:
-    """Cholesky factors of G small SPD matrices; loops over q, vectorised over G."""
-    q = a.shape[1]
-    chol = np.zeros_like(a)
+def _cholesky_inverse_entries(a: np.ndarray):
+    """Cholesky factors L_g of G small SPD matrices, given entry by entry (shape (q, q, G)).
+
+    Returns the diagonals of the factors (G, q) and the entries of L_g^-1 as nested lists
+    ``inv[i][j]`` (vectors over groups, i >= j), or None if a matrix is not positive
+    definite. Loops over the q x q entries (q is small), each step vectorised over G.
+    """
+    q = a.shape[0]
+    chol = [[None] * q for _ in range(q)]
     for j in range(q):
-        d = a[:, j, j] - np.einsum("gk,gk->g", chol[:, j, :j], chol[:, j, :j])
+        d = a[j, j] + 1.0  # the identity of Lambda'Z'Z Lambda + I
+        for k in range(j):
+            d = d - chol[j][k] * chol[j][k]
         if not np.all(d > 0):
             return None
-        chol[:, j, j] = np.sqrt(d)
+        chol[j][j] = np.sqrt(d)
         for i in range(j + 1, q):
-            off = a[:, i, j] - np.einsum("gk,gk->g", chol[:, i, :j], chol[:, j, :j])
-            chol[:, i, j] = off / chol[:, j, j]
-    return chol
-
-
-def _batched_forward(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve L W = B for G lower-triangular q x q blocks (rhs shape (G, q, K))."""
-    q = chol.shape[1]
-    out = np.empty_like(rhs)
-    for i in range(q):
-        acc = rhs[:, i, :].copy()
-        for j in range(i):
-            acc -= chol[:, i, j, None] * out[:, j, :]
-        out[:, i, :] = acc / chol[:, i, i, None]
-    return out
-
-
-def _batched_backward(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve L' u = v for G lower-triangular blocks (rhs shape (G, q))."""
-    q = chol.shape[1]
-    out = np.empty_like(rhs)
-    for i in reversed(range(q)):
-        acc = rhs[:, i].copy()
-        for j in range(i + 1, q):
-            acc -= chol[:, j, i] * out[:, j]
-        out[:, i] = acc / chol[:, i, i]
-    return out
+            off = a[i, j]
+            for k in range(j):
+                off = off - chol[i][k] * chol[j][k]
+            chol[i][j] = off / chol[j][j]
+    inv = [[None] * q for _ in range(q)]
+    for j in range(q):
+        inv[j][j] = 1.0 / chol[j][j]
+        for i in range(j + 1, q):
+            acc = chol[i][j] * inv[j][j]
+            for k in range(j + 1, i):
+                acc = acc + chol[i][k] * inv[k][j]
+            inv[i][j] = -acc / chol[i][i]
+    return np.stack([chol[j][j] for j in range(q)], axis=1), inv
 
 
 def _fd_grad_hess(f, x: np.ndarray, free: np.ndarray, h: float = 1e-4):

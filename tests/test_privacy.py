@@ -1,0 +1,270 @@
+"""Small-cell suppression: presets, rounding, rates, complementary suppression, identifiers.
+
+Expected values are hand-computed from the rules in definitions.md section 7; arithmetic is
+shown in comments. Recovery attacks use an independent integer linear program (scipy milp).
+"""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from ipt_analytics.errors import SchemaError
+from ipt_analytics.privacy import (
+    POLICIES,
+    check_no_disclosure,
+    drop_identifiers,
+    suppress_table,
+)
+
+BOUNDARY = [0, 1, 4, 5, 7, 8, 9, 10, 11, 12, 13]
+NA = None
+# Hand-computed published values for BOUNDARY (None = suppressed):
+EXPECTED = {
+    # 0 shown; 1-7 "*"; nearest 5: 8,9,10,11,12 -> 10 (12 is 2 from 10, 3 from 15); 13 -> 15
+    "nhs_digital": [0, NA, NA, NA, NA, 10, 10, 10, 10, 10, 15],
+    # < 5 (0 included) NULL; T-SQL INT division: 5 -> (5+2)/5 = 7/5 = 1 -> 5;
+    # 7 -> 9/5 = 1 -> 5; 8 -> 10/5 = 2 -> 10; 12 -> 14/5 = 2 -> 10; 13 -> 15/5 = 3 -> 15
+    "nhs_tt_dashboard": [NA, NA, NA, 5, 5, 10, 10, 10, 10, 10, 15],
+    # no cell 1-10; 0 allowed; no rounding
+    "cms": [0, NA, NA, NA, NA, NA, NA, NA, 11, 12, 13],
+    "pcornet": [0, NA, NA, NA, NA, NA, NA, NA, 11, 12, 13],
+    # minimum cell 5
+    "pedsnet": [0, NA, NA, 5, 7, 8, 9, 10, 11, 12, 13],
+    # non-zero < 10
+    "wa_doh": [0, NA, NA, NA, NA, NA, NA, 10, 11, 12, 13],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_preset_at_its_boundaries(name):
+    t = pd.DataFrame({"n": BOUNDARY})
+    out = suppress_table(t, count_columns=["n"], policy=name)
+    got = [None if pd.isna(v) else int(v) for v in out["n"]]
+    assert got == EXPECTED[name]
+    assert out["n"].dtype == "Int64"
+    assert out["n_suppressed"].tolist() == [v is None for v in EXPECTED[name]]
+    meta = out.attrs["suppression"]
+    assert meta["policy"] == name and meta["citation"] == POLICIES[name].citation
+    assert meta["n_primary"] == sum(v is None for v in EXPECTED[name])
+
+
+def test_presets_are_frozen_data_with_rules_and_citations():
+    assert set(POLICIES) == set(EXPECTED)
+    assert POLICIES["nhs_digital"].rounding == "nearest_5"
+    assert "1-7 versus the legacy 1-5 is unverified" in POLICIES["nhs_digital"].note
+    assert "PDT_Combined_Rounding.sql" in POLICIES["nhs_tt_dashboard"].citation
+    assert "resdac.org" in POLICIES["cms"].citation
+    assert (POLICIES["pcornet"].min_shown, POLICIES["pedsnet"].min_shown) == (11, 5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        POLICIES["cms"].min_shown = 3
+
+
+def test_sql_rounding_reproduces_the_nhs_england_formula():
+    tt = POLICIES["nhs_tt_dashboard"]
+    # CAST(ROUND((SUM(x)+2)/5,0)*5 AS INT) with INT x: / truncates, ROUND(int, 0) is a no-op.
+    # x = 12: (12+2)/5 = 14/5 = 2 (not 2.8), ROUND(2,0) = 2, 2*5 = 10.
+    # (Only with DECIMAL x would 2.8 ROUND to 3 and give 15.)
+    # x = 13: 15/5 = 3 -> 15; x = 17: 19/5 = 3 -> 15; x = 18: 20/5 = 4 -> 20;
+    # x = 22: 24/5 = 4 -> 20; x = 23: 25/5 = 5 -> 25; x = 1002: 1004/5 = 200 -> 1000
+    hand = {12: 10, 13: 15, 17: 15, 18: 20, 22: 20, 23: 25, 1002: 1000}
+    assert {x: tt.round(x) for x in hand} == hand
+    # for whole counts the formula is rounding to the nearest 5 (integers never tie)
+    nearest = POLICIES["nhs_digital"]
+    for x in range(0, 1001):
+        assert tt.round(x) == nearest.round(x) == 5 * round(x / 5)
+
+
+def test_rates_follow_their_counts_and_are_recomputed_from_rounded_counts():
+    t = pd.DataFrame({"n": [52, 40, 6], "events": [13, 3, 2]})
+    t["rate_%"] = 100 * t["events"] / t["n"]
+    kw = dict(count_columns=["n", "events"], denominators={"events": "n"})
+    rates = {"rate_%": ("events", "n", 100)}
+    out = suppress_table(t, policy="nhs_digital", rate_columns=rates, **kw)
+    # row 0: 52 -> 50, 13 -> 15, rate 100 * 15 / 50 = 30.0 (not the true 25.0)
+    # row 1: events 3 suppressed -> rate suppressed; row 2: n 6 suppressed -> all suppressed
+    assert out["rate_%"].iloc[0] == pytest.approx(30.0)
+    assert out["rate_%"].isna().tolist() == [False, True, True]
+    assert out["rate_%_suppressed"].tolist() == [False, True, True]
+    assert out["rate_%"].dtype == "Float64"
+    cms = suppress_table(t, policy="cms", rate_columns=rates, **kw)
+    # unrounded policy keeps the exact rate of shown counts: 100 * 13 / 52 = 25.0
+    assert cms["rate_%"].iloc[0] == pytest.approx(25.0)
+    check_no_disclosure(out)
+    check_no_disclosure(cms)
+
+
+def test_count_based_on_a_suppressed_denominator_is_not_shown():
+    # "statistics based on 1-7 individuals not shown": 0 events out of 5 is hidden too
+    t = pd.DataFrame({"n": [5, 30], "events": [0, 0]})
+    out = suppress_table(t, count_columns=["n", "events"], denominators={"events": "n"})
+    assert out["events"].isna().tolist() == [True, False]
+
+
+def test_small_complement_of_a_shown_numerator_is_protected():
+    # CMS: n = 50, events = 45 -> 5 non-events derivable as 50 - 45; events must go
+    t = pd.DataFrame({"n": [50, 50], "events": [45, 30]})
+    kw = dict(count_columns=["n", "events"], policy="cms", denominators={"events": "n"})
+    out = suppress_table(t, **kw)
+    assert out["events"].isna().tolist() == [True, False]
+    assert out.attrs["suppression"]["n_secondary"] == 1
+    check_no_disclosure(out)
+    with pytest.raises(ValueError, match=r"row 0: n - events = 5 is a small count"):
+        check_no_disclosure(suppress_table(t, secondary=False, **kw))
+
+
+def _two_way():
+    # sites x formats with a total column and a total row
+    t = pd.DataFrame(
+        {
+            "site": ["A", "B", "C", "all"],
+            "individual": [25, 30, 12, 67],
+            "group": [3, 22, 14, 39],
+            "telehealth": [40, 15, 9, 64],
+        }
+    )
+    t["total"] = t[["individual", "group", "telehealth"]].sum(axis=1)
+    t["is_total"] = t["site"] == "all"
+    return t
+
+
+CELLS = ["individual", "group", "telehealth", "total"]
+PARTS = ["individual", "group", "telehealth"]
+
+
+def _attack(original, out):
+    """Min and max of each suppressed cell over all integer tables consistent with what is shown
+    (row and column sums, suppressed cells >= 1 because 0 is shown): an ILP, not our code."""
+    hidden = [(i, c) for c in CELLS for i in range(len(out)) if out[f"{c}_suppressed"].iat[i]]
+    index = {cell: k for k, cell in enumerate(hidden)}
+    rows, rhs = [], []
+
+    def add(cells, total_cell):
+        coef, const = np.zeros(len(hidden)), 0.0
+        for cell, sign in [(c, 1.0) for c in cells] + [(total_cell, -1.0)]:
+            if cell in index:
+                coef[index[cell]] += sign
+            else:
+                const -= sign * original[cell[1]].iat[cell[0]]
+        rows.append(coef)
+        rhs.append(const)
+
+    for i in range(len(original)):
+        add([(i, c) for c in PARTS], (i, "total"))
+    for c in CELLS:
+        add([(i, c) for i in range(3)], (3, c))
+    constraint = LinearConstraint(np.array(rows), rhs, rhs)
+    ranges = {}
+    for cell, k in index.items():
+        bounds = []
+        for sign in (1.0, -1.0):
+            c = np.zeros(len(hidden))
+            c[k] = sign
+            res = milp(c, constraints=constraint, integrality=np.ones(len(hidden)),
+                       bounds=Bounds(1, 1000))  # fmt: skip
+            assert res.success
+            bounds.append(sign * res.fun)
+        ranges[cell] = tuple(bounds)
+    return ranges
+
+
+def test_secondary_suppression_defeats_recovery_from_totals():
+    t = _two_way()
+    kw = dict(count_columns=CELLS, policy="cms", totals="is_total", row_totals={"total": PARTS})
+    out = suppress_table(t, **kw)
+    # primary: A/group = 3 and C/telehealth = 9 (1-10 under CMS)
+    assert out.attrs["suppression"]["n_primary"] == 2
+    assert out.attrs["suppression"]["n_secondary"] >= 2
+    ranges = _attack(t, out)
+    assert ranges, "something must be suppressed"
+    for cell, (low, high) in ranges.items():
+        assert low < high, f"{cell} recoverable as {low}"
+        assert low <= t[cell[1]].iat[cell[0]] <= high
+    check_no_disclosure(out)
+    # without complementary suppression both small cells fall out of the margins
+    bare = suppress_table(t, secondary=False, **kw)
+    ranges = _attack(t, bare)
+    assert ranges[(0, "group")] == (3, 3) and ranges[(2, "telehealth")] == (9, 9)
+    with pytest.raises(ValueError, match=r"row 0 column 'group' \(suppressed\) can be derived"):
+        check_no_disclosure(bare)
+
+
+def test_rounding_alone_can_leak_a_cell_and_secondary_suppression_closes_it():
+    # true 1, 8, 8 with total 17; published *, 10, 10 and 15 (17 -> 15).
+    # Reader: x = total - b - c with total in 13..17 and b, c in 8..12 -> x <= 17 - 16 = 1,
+    # and "*" means x >= 1, so x = 1 exactly.
+    t = pd.DataFrame({"g": ["x", "b", "c", "all"], "n": [1, 8, 8, 17]})
+    t["is_total"] = t["g"] == "all"
+    bare = suppress_table(t, count_columns=["n"], totals="is_total", secondary=False)
+    assert [None if pd.isna(v) else int(v) for v in bare["n"]] == [None, 10, 10, 15]
+    with pytest.raises(ValueError, match="can be derived as 1"):
+        check_no_disclosure(bare)
+    out = suppress_table(t, count_columns=["n"], totals="is_total")
+    assert out["n_suppressed"].tolist() == [True, True, False, False]
+    check_no_disclosure(out)
+
+
+def test_published_group_totals_drive_complementary_suppression():
+    t = pd.DataFrame({"site": ["A", "A", "A", "B", "B"], "n": [40, 2, 30, 50, 60]})
+    out = suppress_table(t, count_columns=["n"], policy="wa_doh", by="site",
+                         totals={"n": {"A": 72, "B": 110}})  # fmt: skip
+    # in A, 2 is hidden and the next smallest (30) goes too; B has nothing small
+    assert out["n_suppressed"].tolist() == [False, True, True, False, False]
+    check_no_disclosure(out)
+    with pytest.raises(ValueError, match="merge categories"):
+        suppress_table(pd.DataFrame({"n": [3]}), count_columns=["n"], policy="cms",
+                       totals={"n": 3})  # fmt: skip
+
+
+def test_shown_rate_with_suppressed_count_is_reported():
+    t = pd.DataFrame({"n": [40], "events": [3], "rate": [0.075]})
+    out = suppress_table(t, count_columns=["n", "events"], rate_columns={"rate": ("events", "n")})
+    assert pd.isna(out["rate"].iloc[0])
+    leaked = out.copy()
+    leaked["rate"] = 0.075
+    with pytest.raises(ValueError, match="row 0 shows 'rate'"):
+        check_no_disclosure(leaked)
+
+
+def test_same_input_same_output():
+    t = _two_way()
+    kw = dict(count_columns=CELLS, policy="cms", totals="is_total", row_totals={"total": PARTS})
+    a, b = suppress_table(t, **kw), suppress_table(t.copy(), **kw)
+    pd.testing.assert_frame_equal(a, b)
+    assert a.to_csv(index=False) == b.to_csv(index=False)
+    pd.testing.assert_frame_equal(t, _two_way())  # input untouched
+
+
+def test_bad_input_is_refused_with_a_clear_message():
+    with pytest.raises(ValueError, match="policy='nhs'"):
+        suppress_table(pd.DataFrame({"n": [1]}), count_columns=["n"], policy="nhs")
+    with pytest.raises(SchemaError, match="whole numbers"):
+        suppress_table(pd.DataFrame({"n": [1.5]}), count_columns=["n"])
+    with pytest.raises(SchemaError, match="whole numbers"):
+        suppress_table(pd.DataFrame({"n": [np.nan]}), count_columns=["n"])
+    with pytest.raises(ValueError, match=r"\['m'\] are not in the table"):
+        suppress_table(pd.DataFrame({"n": [1]}), count_columns=["m"])
+    t = _two_way()
+    t.loc[3, "group"] = 40
+    with pytest.raises(ValueError, match="not the sum of its rows in 'group'"):
+        suppress_table(t, count_columns=CELLS, totals="is_total")
+
+
+def test_identifiers_never_survive():
+    rng = np.random.default_rng(7)
+    t = pd.DataFrame(
+        {
+            "client_id": [f"c{k}" for k in range(20)],
+            "episode_id": [f"c{k}-1" for k in range(20)],
+            "therapist_id": rng.choice(["t1", "t2"], 20),
+            "total": rng.integers(0, 27, 20),
+        }
+    )
+    out = drop_identifiers(t, extra=["therapist_id"])
+    assert list(out.columns) == ["total"]
+    text = out.to_csv(index=False)
+    assert not any(v in text for v in [*t["client_id"], *t["episode_id"], "t1", "t2"])
+    assert list(drop_identifiers(t[["total"]]).columns) == ["total"]  # nothing to drop is fine
+    assert "client_id" in t.columns  # the caller's table is not modified
