@@ -788,23 +788,30 @@ ax.set_title("Dropout among finished episodes by quarter");"""),
     md("""\
 ## Small cells: suppress before you share
 
-Cross-tabulations get thin quickly: site x quarter below has cells with few episodes, and a
-rate in a cell of 3 episodes can identify clients. Before a table leaves the team, apply a
-small-cell suppression policy, for example NHS Digital's (counts 1-7 shown as `*`, others
-rounded to the nearest 5, percentages computed from rounded counts) or a minimum cell size of
-10 or 11 (CMS, PCORnet), with secondary suppression so that a hidden cell cannot be recovered
-from row and column totals. Policies and sources: `reference/definitions.md`, section 7. The
-toolkit does not yet ship a suppression step or a circulated quarterly report: the tables in
-this notebook are unsuppressed working tables for the QI team only and must not be shared as
-they are."""),
+Cross-tabulations get thin quickly: site x quarter has cells with few episodes, and a rate in
+a cell of 3 episodes can identify clients. Before a table leaves the team, apply a small-cell
+suppression policy. `suppress_table` implements the published presets (`POLICIES`: NHS
+Digital, the NHS Talking Therapies dashboards, CMS, PCORnet, PEDSnet, Washington DOH; sources
+in `reference/definitions.md`, section 7) with complementary suppression, so that a hidden
+cell cannot be recovered from the margins, and `check_no_disclosure` verifies the result.
+Below: finished episodes and reliable improvements by site and quarter, under NHS Digital's
+rule (1-7 hidden, other counts rounded to the nearest 5, rates from the rounded counts)."""),
     code("""\
-site_quarter = qi.pivot_table(index="site", columns="quarter", values="episode_id",
-                              aggfunc="count", fill_value=0)
-site_quarter"""),
-    code("""\
-small = (site_quarter > 0) & (site_quarter < 10)
-print(f"{int(small.to_numpy().sum())} of {site_quarter.size} site x quarter cells hold 1-9 "
-      "episodes and would be suppressed under a minimum cell size of 10.")"""),
+from ipt_analytics import check_no_disclosure, suppress_table
+
+site_quarter = (qi.assign(improved=qi["nhs_reliable_improvement"].fillna(False).astype(int))
+                  .groupby(["site", "quarter"], as_index=False)
+                  .agg(finished=("episode_id", "size"), improved=("improved", "sum")))
+site_quarter["improved_pct"] = 100 * site_quarter["improved"] / site_quarter["finished"]
+shared = suppress_table(site_quarter, count_columns=["finished", "improved"],
+                        denominators={"improved": "finished"},
+                        rate_columns={"improved_pct": ("improved", "finished", 100)},
+                        policy="nhs_digital")
+check_no_disclosure(shared)
+info = shared.attrs["suppression"]
+print(f"policy {info['policy']}: {info['n_primary']} small cells and "
+      f"{info['n_secondary']} complementary cells suppressed")
+shared[["site", "quarter", "finished", "improved", "improved_pct"]].head(12)"""),
 ]
 
 NOTEBOOKS = {
