@@ -192,7 +192,10 @@ def compare_groups(
     GroupComparison
         ``groups``: binary ``group, n, events, rate, conf_low, conf_high`` (Wilson);
         continuous ``group, n, mean, sd, estimate, std_error, conf_low, conf_high``
-        (estimate = adjusted mean at the covariate means).
+        (estimate = adjusted mean at the covariate means of the whole analysed sample, not
+        of each group; a categorical covariate enters at its sample proportions, i.e. the
+        mean prediction over all episodes with the group set to each level, which differs
+        from emmeans' default equal weighting of factor levels; contrasts are unaffected).
         ``contrasts``: binary terms ``risk_difference`` (Newcombe interval, Wald z test),
         ``risk_ratio`` (Katz log), ``odds_ratio`` (Woolf), ``nnt`` (Altman convention: when
         ``note`` says the interval crosses the null, the NNT interval is

@@ -214,6 +214,10 @@ def episode_outcomes(
     - An episode with a single rating has no post-baseline score: change, response,
       remission, RCI, categories and times are NA and ``outcome_note`` says why. Remission
       is also evaluated only on a post-baseline score.
+    - Week-based outcomes (``time_to_*``, early response ``by="week"``, early non-response)
+      use only ratings with a known ``week``, measured from the baseline rating; an undated
+      rating is skipped (an event it shows is dated at the next dated rating that meets the
+      rule) and an undated baseline makes them NA. ``outcome_note`` says so.
     - Jacobson-Truax: RCI = change / (SD * sqrt(2 (1 - r))) (Jacobson & Truax 1991).
     - NHS TT (definitions.md §4): see :mod:`ipt_analytics.outcome_rules.nhs_tt`;
       ``finished_treatment`` = n_sessions >= 2 and ``end_reason`` not ``"ongoing"`` (a
@@ -355,17 +359,32 @@ def episode_outcomes(
         per["bs"].append(sess[0] if sess.size else pd.NA)
         per["fs"].append(sess[-1] if sess.size > 1 else pd.NA)
         per["wk"].append(wk[-1] - wk[0] if wk.size > 1 else np.nan)
-        t_er = wk - wk[0] if er_par["by"] == "week" and wk.size else sess.astype(float)
+        # Week-based rules use dated ratings only: an undated rating (week NaN, e.g. a
+        # missing date in a dated episode) has no place on the time axis. Without a week at
+        # baseline there is no time origin, so they are NA.
+        dated = ~np.isnan(wk)
+        timed = tot.size > 0 and bool(dated[0])
+        if tot.size and not dated.all():
+            notes.append(
+                "undated_baseline: week-based outcomes undefined"
+                if not timed
+                else "undated_rating: ignored by week-based outcomes"
+            )
+        wk_t, tot_t = (wk[dated] - wk[0], tot[dated]) if timed else (np.array([]), tot[:0])
+        if er_par["by"] == "week":
+            t_er, tot_er = wk_t, tot_t
+        else:
+            t_er, tot_er = sess.astype(float), tot
         per["er"].append(
             er.early_response(
-                t_er, tot, min_pct_reduction=er_par["min_pct_reduction"], at=er_par["at"]
+                t_er, tot_er, min_pct_reduction=er_par["min_pct_reduction"], at=er_par["at"]
             )
-            if tot.size
+            if tot_er.size
             else None
         )
         per["enr"].append(
-            er.early_nonresponse(wk - wk[0], tot, week=enr_par["week"], threshold=points)
-            if tot.size
+            er.early_nonresponse(wk_t, tot_t, week=enr_par["week"], threshold=points)
+            if tot_t.size
             else None
         )
         for kind, keys in (
@@ -390,15 +409,15 @@ def episode_outcomes(
             per[keys[2]].append(pick[0] if pick else pd.NA)
             per[keys[3]].append(pick[1] if pick else np.nan)
         b0 = tot[0] if tot.size else np.nan
-        resp_met = (100.0 * (b0 - tot) >= response_pct * b0) if b0 > 0 else None
-        if resp_met is None:
+        resp_met = (100.0 * (b0 - tot_t) >= response_pct * b0) if b0 > 0 else None
+        if resp_met is None or not tot_t.size:
             t, e = np.nan, None
         else:
-            t, e = first_event_time(wk, resp_met)
+            t, e = first_event_time(wk_t, resp_met)
         per["ttr"].append(t)
         per["rev"].append(e)
-        rem_met = np.array([inst.is_remitted(float(v)) for v in tot], dtype=bool)
-        t, e = first_event_time(wk, rem_met) if tot.size else (np.nan, None)
+        rem_met = np.array([inst.is_remitted(float(v)) for v in tot_t], dtype=bool)
+        t, e = first_event_time(wk_t, rem_met) if tot_t.size else (np.nan, None)
         per["ttm"].append(t)
         per["mev"].append(e)
         per["note"].append("; ".join(notes) if notes else pd.NA)

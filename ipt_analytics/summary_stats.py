@@ -203,7 +203,10 @@ def nnt_from_rd(rd: float, conf_low: float, conf_high: float, *, beneficial=True
     lo, hi = min(lo, hi), max(lo, hi)
     with np.errstate(divide="ignore"):
         est = float(np.divide(1.0, b))
-        inv_lo, inv_hi = float(np.divide(1.0, lo)), float(np.divide(1.0, hi))
+        # an RD bound of exactly 0 is approached from inside the interval: 1/RD tends to
+        # +inf at a lower bound of 0 and to -inf at an upper bound of 0 (not 1/(+0.0))
+        inv_lo = math.inf if lo == 0 else float(1.0 / lo)
+        inv_hi = -math.inf if hi == 0 else float(1.0 / hi)
     if lo < 0 < hi:
         return NNT(est, inv_lo, inv_hi, True)
     return NNT(est, min(inv_lo, inv_hi), max(inv_lo, inv_hi), False)

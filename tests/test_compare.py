@@ -144,3 +144,53 @@ def test_missing_outcomes_are_left_out_with_a_warning(episodes):
     with pytest.warns(UserWarning, match="10 of 240"):
         res = compare_groups(e, by="format", outcome="response")
     assert res.meta["n"] == 230
+
+
+def test_ancova_adjusted_means_use_whole_sample_covariates(episodes):
+    # adjusted mean of group g = mean over ALL analysed episodes of the prediction with the
+    # group set to g (numeric covariates at the pooled mean, a categorical covariate at its
+    # pooled proportions), not at each group's own covariate means
+    e = episodes.assign(site=np.where(episodes["age"] > 45, "north", "south"))
+    res = compare_groups(e, by="format", outcome="final", adjust_for=["site"])
+    assert res.meta["adjust_for"] == ["baseline", "site"]
+
+    def design(fmt, d=e):
+        return np.column_stack(
+            [
+                np.ones(len(d)),
+                fmt == "group",
+                fmt == "telephone",
+                d["baseline"],
+                d["site"] == "south",
+            ]
+        ).astype(float)
+
+    fit = sm.OLS(e["final"].to_numpy(), design(e["format"].to_numpy())).fit()
+    g = res.groups.set_index("group")
+    for lev in ("group", "individual", "telephone"):
+        counterfactual = fit.predict(design(np.full(len(e), lev))).mean()
+        assert g.loc[lev, "estimate"] == pytest.approx(counterfactual, rel=1e-10)
+        own = e[e["format"] == lev]
+        at_own_means = fit.predict(design(own["format"].to_numpy(), own)).mean()
+        assert g.loc[lev, "estimate"] != pytest.approx(at_own_means, rel=1e-6)
+
+
+def test_nnt_row_for_a_harmful_outcome_and_an_rd_crossing_zero():
+    # dropout 3/20 (telephone) vs 4/20 (individual): RD -0.05, fewer harmful events = benefit
+    o = pd.DataFrame(
+        {
+            "format": ["telephone"] * 20 + ["individual"] * 20,
+            "dropout": [True] * 3 + [False] * 17 + [True] * 4 + [False] * 16,
+        }
+    )
+    res = compare_groups(o, by="format", outcome="dropout", reference="individual")
+    c = res.contrasts.set_index("term")
+    rd = c.loc["risk_difference"]
+    assert rd["estimate"] == pytest.approx(-0.05)
+    assert rd["conf_low"] < 0 < rd["conf_high"]
+    nnt = c.loc["nnt"]
+    assert nnt["estimate"] == pytest.approx(20.0)  # NNTB 20: 1 / 0.05 fewer dropouts
+    # interval: NNTH 1/conf_high(RD) .. infinity .. NNTB 1/|conf_low(RD)|
+    assert nnt["conf_low"] == pytest.approx(-1 / rd["conf_high"])
+    assert nnt["conf_high"] == pytest.approx(1 / -rd["conf_low"])
+    assert "includes 0" in nnt["note"]

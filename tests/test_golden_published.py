@@ -80,3 +80,13 @@ def test_nhs_summary_rates_reconcile_with_counts():
     total = by.groupby("measure")[["numerator", "denominator"]].sum()
     assert total.loc["recovery"].tolist() == [5, 8]
     assert by["definition_version"].nunique() == 1
+
+
+def test_dennis_2020_epds_odds_ratio_from_implied_counts():
+    # EPDS > 12 at 12 weeks: 21.2% vs 51%, OR 0.26 (0.14-0.48). With the SCID denominators
+    # (104, 100) the percentages imply 22/104 (21.15%) and 51/100; the crude Woolf OR then
+    # reproduces the published OR and interval to 2 decimals.
+    assert round_half_up(nhs_rate(22, 104), 1) == 21.2
+    est = odds_ratio(22, 104, 51, 100)
+    assert round(est.estimate, 2) == 0.26
+    assert (round(est.conf_low, 2), round(est.conf_high, 2)) == (0.14, 0.48)

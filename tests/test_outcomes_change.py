@@ -271,3 +271,33 @@ def test_phq9_default_reliability_is_the_instrument_table_value():
     o = episode_outcomes(make_sessions({"a": [20, 10], "b": [12, 11]}), nhs_tt_measures=False)
     s_diff = np.sqrt(32.0) * np.sqrt(2 * (1 - 0.89))
     assert o.set_index("episode_id").loc["a", "rci"] == pytest.approx(-10 / s_diff, rel=1e-12)
+
+
+def test_cs_harmed_and_recovered_need_both_criteria_and_a_real_crossing():
+    # cut-off a = 18 - 2 * 4 = 10; S_diff = 5 * sqrt(0.4) = 3.162, 1.96 * S_diff = 6.2 points
+    eps = {
+        "harm": [4, 11],  # +7 reliable, functional -> clinical
+        "cross_not_reliable": [7, 12],  # crosses into the clinical range, +5 not reliable
+        "from_cut_up": [10, 17],  # +7 reliable but starts AT the cut-off: not from functional
+        "det_in_clinical": [12, 19],  # +7 reliable, clinical before and after
+        "from_cut_down": [10, 3],  # -7 reliable but starts at the cut-off: not from clinical
+        "rec_not_reliable": [12, 8],  # crosses to functional, -4 not reliable
+    }
+    o = outcomes(eps, reliability=0.8, rci_sd=5.0, clinical_mean=18, clinical_sd=4)
+    assert o.loc[list(eps), "cs_category"].tolist() == [
+        "harmed",
+        "unchanged",
+        "deteriorated",
+        "deteriorated",
+        "improved",
+        "unchanged",
+    ]
+    s_diff = 5.0 * math.sqrt(2 * (1 - 0.8))
+    assert o.loc["harm", "rci"] == pytest.approx(7 / s_diff)
+
+
+def test_remission_cutoffs_gad7_and_cudos_edges():
+    g = outcomes({"five": [15, 5], "four": [15, 4]}, instrument="gad7")
+    assert g.loc[["five", "four"], "remission"].tolist() == [False, True]  # GAD-7 < 5
+    c = outcomes({"ten": [40, 10], "eleven": [40, 11]}, instrument="cudos")
+    assert c.loc[["ten", "eleven"], "remission"].tolist() == [True, False]  # CUDOS <= 10

@@ -163,3 +163,72 @@ def test_rates_reconcile_with_counts_on_sample_like_data():
         defined = o[col].notna().sum()
         events = o[col].fillna(False).sum()
         assert o[col].mean() == pytest.approx(events / defined)
+
+
+def test_undated_ratings_are_skipped_by_week_based_outcomes():
+    # a: the week-NaN rating (9, a response) is skipped; the next dated rating (week 3, 8)
+    # meets the rule, so the event is dated at week 3 -- never time NaN with event True.
+    # b: no week at baseline -> no time origin -> every week-based outcome NA.
+    weeks = {"a": [0, 1, math.nan, 3], "b": [math.nan, 1, 2, 3]}
+    o = run(make_sessions({"a": [20, 15, 9, 8], "b": [20, 15, 12, 8]}, weeks=weeks))
+    assert o.loc["a", "time_to_response"] == 3.0 and o.loc["a", "response_event"] == True  # noqa: E712
+    assert o.loc["a", "time_to_remission"] == 3.0 and o.loc["a", "remission_event"] == False  # noqa: E712
+    assert "undated_rating" in o.loc["a", "outcome_note"]
+    for col in ("response_event", "remission_event", "early_response", "early_nonresponse"):
+        assert pd.isna(o.loc["b", col]), col
+    assert math.isnan(o.loc["b", "time_to_response"])
+    assert "undated_baseline" in o.loc["b", "outcome_note"]
+    assert o.loc["b", "response"] == True  # noqa: E712 - score-based outcomes unaffected
+
+
+def test_nhs_measure_paired_on_its_own_last_score():
+    # GAD-7 rated at sessions 1-2 only: its pair is (12, 9); PHQ-9's is (15, 4).
+    # End: GAD-7 9 >= 8 -> still at caseness -> not recovered; GAD -3 (< 4), PHQ -11 (>= 6)
+    phq = make_sessions({"x": [15, 12, 10, 4], "y": [15, 12, 10, 4]})
+    gad = make_sessions({"x": [12, 9, None, None], "y": [12, None, None, None]}, "gad7")
+    s = pd.concat([phq, gad]).sort_values(["episode_id", "session"]).reset_index(drop=True)
+    o = run(s, reliability=0.8, rci_sd=5.0)
+    assert o.loc["x", ["caseness_start", "finished_treatment"]].tolist() == [True, True]
+    assert o.loc["x", "nhs_recovery"] == False  # noqa: E712
+    assert o.loc["x", "nhs_reliable_improvement"] == True  # noqa: E712
+    assert o.loc["x", "nhs_reliable_recovery"] == False  # noqa: E712
+    # y: GAD-7 has no end score -> no paired scores -> outside every NHS denominator
+    assert o.loc["y", "finished_treatment"] == True  # noqa: E712
+    for col in ("nhs_recovery", "nhs_reliable_improvement", "nhs_reliable_recovery"):
+        assert pd.isna(o.loc["y", col]), col
+
+
+def test_nhs_cutoffs_and_thresholds_at_their_edges():
+    # caseness PHQ-9 >= 10 / GAD-7 >= 8 (inclusive); reliable change PHQ-9 6, GAD-7 4 (inclusive)
+    phq = {"edge_case": [10, 9], "below": [9, 3], "phq5": [15, 10], "gad3": [8, 8]}
+    gad = {"edge_case": [7, 7], "below": [7, 7], "phq5": [7, 7], "gad3": [8, 5]}
+    o = run(nhs_data(phq, gad), reliability=0.8, rci_sd=5.0)
+    assert o.loc["edge_case", "caseness_start"] == True  # noqa: E712 - PHQ-9 exactly 10
+    assert o.loc["edge_case", "nhs_recovery"] == True  # noqa: E712 - ends 9 and 7
+    assert o.loc["edge_case", "nhs_reliable_recovery"] == False  # noqa: E712 - only -1
+    assert o.loc["below", "caseness_start"] == False  # noqa: E712 - 9 and 7
+    assert o.loc["below", "nhs_reliable_improvement"] == True  # noqa: E712 - PHQ-9 -6
+    assert o.loc["phq5", "nhs_reliable_improvement"] == False  # noqa: E712 - PHQ-9 -5
+    assert o.loc["gad3", "caseness_start"] == True  # noqa: E712 - GAD-7 exactly 8
+    assert o.loc["gad3", "nhs_reliable_improvement"] == False  # noqa: E712 - GAD-7 -3
+    assert o.loc["gad3", "nhs_recovery"] == True  # noqa: E712 - ends PHQ-9 8, GAD-7 5
+
+
+def test_sudden_gain_eligible_intervals_and_critical_values():
+    from scipy import stats
+
+    from ipt_analytics.outcome_rules.sudden_gains import _t_critical
+
+    # two-tailed t quantiles with df = n_pre + n_post - 2 (suddengains: 2.776, 3.182, 4.303)
+    for df, printed in ((4, 2.776), (3, 3.182), (2, 4.303)):
+        assert _t_critical(0.05, df) == pytest.approx(stats.t.ppf(0.975, df), rel=1e-12)
+        assert round(_t_critical(0.05, df), 3) == printed
+    # eligible pre-gain sessions: 2 .. last - 2 (>= 2 values on each side)
+    s = [1, 2, 3, 4, 5, 6]
+    assert find_sudden_changes(s, [20, 20, 8, 8, 8, 8], cutoff=6)[0] == [(2, 12.0)]
+    assert find_sudden_changes(s, [20, 20, 20, 20, 8, 8], cutoff=6)[0] == [(4, 12.0)]
+    assert find_sudden_changes(s, [20, 20, 20, 20, 20, 8], cutoff=6)[0] == []  # n = last - 1
+    assert find_sudden_changes(s, [20, 8, 8, 8, 8, 8], cutoff=6)[0] == []  # n = 1
+    # criterion 1 and 2 are inclusive: gain 6 from 24 is exactly 25% and exactly the cut-off
+    assert find_sudden_changes(s, [24, 24, 24, 18, 18, 18], cutoff=6)[0] == [(3, 6.0)]
+    assert find_sudden_changes(s, [25, 25, 25, 19, 19, 19], cutoff=6)[0] == []  # 6 < 25% of 25

@@ -150,3 +150,17 @@ def test_p_adjust_keeps_nan_out_of_the_family():
     np.testing.assert_allclose(out[[0, 2]], multipletests([0.01, 0.04], method="holm")[1])
     with pytest.raises(ValueError, match="method"):
         p_adjust([0.1], method="bonferonni")
+
+
+def test_nnt_when_an_rd_bound_is_exactly_zero():
+    # RD in [-0.2, 0]: 1/RD covers (-inf, -5], i.e. NNTH 5 to NNTH infinity -- not [-5, +inf]
+    from ipt_analytics.summary_stats import nnt_from_rd
+
+    harm = nnt_from_rd(-0.1, -0.2, 0.0)
+    assert (harm.estimate, harm.conf_low, harm.conf_high) == (-10.0, -math.inf, -5.0)
+    assert not harm.crosses_null
+    benefit = nnt_from_rd(0.1, 0.0, 0.2)
+    assert (benefit.conf_low, benefit.conf_high) == (5.0, math.inf)
+    # harmful outcome coding flips the sign: RD of dropout +0.1 in [0, 0.2] is harm
+    flipped = nnt_from_rd(0.1, 0.0, 0.2, beneficial=False)
+    assert (flipped.conf_low, flipped.conf_high) == (-math.inf, -5.0)

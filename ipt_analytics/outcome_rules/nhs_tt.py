@@ -46,7 +46,9 @@ NHS_TT_DEFINITION = {
         "on the other; reliable deterioration = PHQ-9 +6 / GAD-7 +4 on >= 1 measure and no "
         "reliable improvement on the other; end of treatment not at caseness = below the "
         "cut-off on every measure; finished treatment = >= 2 sessions and end_reason not "
-        "'ongoing'"
+        "'ongoing'; an episode counts in a denominator only with paired (first and last) "
+        "scores on both PHQ-9 and GAD-7, each measure paired on its own ratings (its last "
+        "score may come from an earlier session than the other's)"
     ),
 }
 
