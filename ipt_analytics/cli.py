@@ -52,13 +52,13 @@ def _load_columns(path: str | None) -> dict | None:
     return mapping
 
 
-def _read(path: str, columns_path: str | None):
+def _read(path: str, columns_path: str | None, encoding: str | None = None):
     """read_sessions in quarantine mode, turning unreadable input into InputError."""
     from .sessiondata import read_sessions
 
     columns = _load_columns(columns_path)
     try:
-        return read_sessions(path, columns=columns, on_error="quarantine")
+        return read_sessions(path, columns=columns, on_error="quarantine", encoding=encoding)
     except (FileNotFoundError, SchemaError, ValueError, TypeError, OSError) as exc:
         raise InputError(str(exc)) from None
 
@@ -80,6 +80,11 @@ def _add_validate_arguments(parser: argparse.ArgumentParser) -> None:
         '{"PatientID": "client_id"}',
     )
     parser.add_argument(
+        "--encoding",
+        metavar="CODEC",
+        help="text encoding of a CSV file (default UTF-8, with or without BOM; e.g. cp1252)",
+    )
+    parser.add_argument(
         "--show",
         type=int,
         default=50,
@@ -89,7 +94,7 @@ def _add_validate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    return _report_validation(args, _read(args.file, args.columns))
+    return _report_validation(args, _read(args.file, args.columns, args.encoding))
 
 
 def _report_validation(args: argparse.Namespace, data) -> int:
@@ -161,7 +166,7 @@ def _run_summary(args: argparse.Namespace) -> int:
     from .intervals import wilson_interval
     from .outcomes import episode_outcomes
 
-    data = _read(args.file, args.columns)
+    data = _read(args.file, args.columns, args.encoding)
     code = _report_validation(args, data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -5,11 +5,14 @@ by :mod:`ipt_analytics.validate`, so that a value such as ``"12abc"`` reaches th
 as written instead of being coerced or dropped by a reader.
 
 Accepted sources: CSV (comma, semicolon or tab separated, detected from the header line;
-UTF-8 with or without a byte-order mark), ``.xlsx``/``.xlsm`` (first sheet, via openpyxl),
+UTF-8 with or without a byte-order mark, or the ``encoding`` given), ``.xlsx``/``.xlsm``
+(first sheet, via openpyxl; a note names any other sheets),
 ``.parquet`` (via pyarrow) and pandas DataFrames. Row numbers are spreadsheet-style: the
 header is row 1, so the first data row is 2 (for a DataFrame, position + 2). Entirely blank
 lines are not data rows; they are skipped and counted, and numbering still follows the file.
-Header names are matched to the canonical names after trimming and lower-casing.
+Header names are matched to the canonical names after trimming and lower-casing; a name
+that appears twice (or two names that map to one canonical column) is an error, never a
+silent choice of one of them.
 """
 
 from __future__ import annotations
@@ -81,6 +84,8 @@ class RawInput:
         Input columns that are not part of the data contract.
     n_blank_rows : int
         Entirely blank rows that were skipped.
+    notes : list of str
+        Things about the reading worth telling the user (e.g. sheets not read).
     """
 
     frame: pd.DataFrame
@@ -89,6 +94,7 @@ class RawInput:
     header_names: dict = field(default_factory=dict)
     ignored_columns: list = field(default_factory=list)
     n_blank_rows: int = 0
+    notes: list = field(default_factory=list)
 
     def source_column(self, column: str, instrument: str | None = None) -> str:
         """The user's name of a canonical (long) column, for messages.
@@ -124,6 +130,8 @@ def _cell_to_str(x) -> str:
     if isinstance(x, (float, np.floating)):
         return _fmt_float(float(x))
     if isinstance(x, (pd.Timestamp, _dt.datetime)):
+        if x.tzinfo is not None:  # the wall-clock date and time where it was recorded
+            x = x.replace(tzinfo=None)
         if (x.hour, x.minute, x.second, x.microsecond) == (0, 0, 0, 0):
             return x.strftime("%Y-%m-%d")
         return x.isoformat()
@@ -141,32 +149,67 @@ def _to_text(df: pd.DataFrame) -> pd.DataFrame:
             kind == "O" and pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty")
         ):
             text = col.astype("str")  # already text: no per-cell work
-        elif kind == "b":
+        elif kind == "b" and not col.hasnans:
             text = col.map({True: "true", False: "false"})
-        elif kind in "iu":
+        elif kind in "iu" and not col.hasnans:
             text = col.astype("str")
         elif kind == "f":
-            text = col.map(_fmt_float)
-        elif kind == "M":
-            text = col.map(_cell_to_str)
-        else:
-            text = col.map(_cell_to_str, na_action=None)
+            # nullable Float64 holds pd.NA, which math.isnan() refuses: go through NaN
+            text = pd.Series(col.to_numpy(dtype=float, na_value=np.nan), index=col.index)
+            text = text.map(_fmt_float)
+        else:  # object, datetimes (also tz-aware), nullable Int64/boolean with <NA>, ...
+            text = col.astype(object).map(_cell_to_str)
         out[i] = text.astype("str").fillna("").str.strip()
     frame = pd.DataFrame(out)
     frame.columns = [str(c) for c in df.columns]
     return frame
 
 
-def _read_csv(path: str) -> pd.DataFrame:
+def _with_header(grid: pd.DataFrame) -> pd.DataFrame:
+    """First row of a header-less grid as column names, kept exactly as written.
+
+    pandas renames a repeated header (``phq9_total``, ``phq9_total.1``), which would let a
+    second column of that name be ignored without a word; reading the header as data keeps
+    both names, so the duplicate is reported.
+    """
+    if grid.empty:
+        return grid
+    names = []
+    for i, name in enumerate(grid.iloc[0].tolist()):
+        text = _cell_to_str(name).strip() if not isinstance(name, str) else name
+        names.append(text if text != "" else f"Unnamed: {i}")
+    body = grid.iloc[1:].reset_index(drop=True)
+    body.columns = names
+    return body
+
+
+def _undecodable(path: str, data: bytes, exc: UnicodeDecodeError) -> ValueError:
+    line = data.count(b"\n", 0, exc.start) + 1
+    bad = data[exc.start : exc.end + 2]
+    try:
+        guess = data[max(exc.start - 15, 0) : exc.end + 15].decode("cp1252", errors="replace")
+    except LookupError:  # pragma: no cover - cp1252 is always available
+        guess = ""
+    return ValueError(
+        f"read_sessions(): {path!r} is not UTF-8 text: line {line} has the byte(s) {bad!r}, "
+        f"which are not UTF-8 (read as Windows-1252 that part says {guess.strip()!r}). "
+        "Expected a UTF-8 CSV (with or without BOM). Fix: save the file as 'CSV UTF-8', or, "
+        "if it is in another encoding (Excel's plain 'CSV' is usually Windows-1252), pass "
+        "encoding='cp1252' (or the file's encoding)."
+    )
+
+
+def _read_csv(path: str, encoding: str | None = None) -> pd.DataFrame:
     with open(path, "rb") as fh:
         data = fh.read()
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(encoding or "utf-8-sig")
     except UnicodeDecodeError as exc:
+        raise _undecodable(path, data, exc) from None
+    except LookupError:
         raise ValueError(
-            f"read_sessions(): {path!r} is not UTF-8 text (undecodable byte at position "
-            f"{exc.start}). Expected a UTF-8 CSV (with or without BOM). Fix: save the file "
-            "as 'CSV UTF-8'."
+            f"read_sessions(): encoding={encoding!r} is not a known text encoding. "
+            "Fix: use e.g. 'utf-8', 'cp1252' or 'latin-1'."
         ) from None
     if not text.strip():
         raise ValueError(f"read_sessions(): {path!r} is empty; expected a header row and data.")
@@ -176,9 +219,10 @@ def _read_csv(path: str) -> pd.DataFrame:
     if counts[sep] == 0:
         sep = ","
     try:
-        return pd.read_csv(
+        grid = pd.read_csv(
             io.StringIO(text),
             sep=sep,
+            header=None,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -190,21 +234,47 @@ def _read_csv(path: str) -> pd.DataFrame:
             f"{str(exc).strip()}. Fix: check quoting and that every row has as many fields "
             "as the header."
         ) from None
+    return _with_header(grid.fillna(""))
 
 
-def _read_path(path: str) -> pd.DataFrame:
+def _read_excel(path: str, notes: list) -> pd.DataFrame:
+    with pd.ExcelFile(path, engine="openpyxl") as book:
+        sheets = book.sheet_names
+        grid = pd.read_excel(book, sheet_name=sheets[0], header=None, dtype=object)
+    if len(sheets) > 1:
+        notes.append(
+            f"{os.path.basename(path)!r} has {len(sheets)} sheets ({', '.join(sheets)}); only "
+            f"the first, {sheets[0]!r}, was read. To read another sheet, load it with "
+            "pandas.read_excel(path, sheet_name=...) and pass the DataFrame."
+        )
+    if grid.dropna(how="all").empty:
+        raise ValueError(
+            f"read_sessions(): the first sheet ({sheets[0]!r}) of {path!r} is empty; expected "
+            "a header row and data. Fix: put the data on the first sheet, or pass a DataFrame."
+        )
+    return _with_header(grid)
+
+
+def _read_path(path: str, encoding: str | None, notes: list) -> pd.DataFrame:
     if not os.path.exists(path):
         raise FileNotFoundError(f"read_sessions(): file not found: {path!r}.")
     if os.path.isdir(path):
         raise ValueError(f"read_sessions(): {path!r} is a directory; expected a data file.")
     suffix = os.path.splitext(path)[1].lower()
     if suffix in _CSV_SUFFIXES:
-        return _read_csv(path)
+        return _read_csv(path, encoding)
     try:
         if suffix in _EXCEL_SUFFIXES:
-            return pd.read_excel(path, sheet_name=0, dtype=object, engine="openpyxl")
+            return _read_excel(path, notes)
         if suffix in _PARQUET_SUFFIXES:
             return pd.read_parquet(path)
+    except ValueError as exc:
+        if str(exc).startswith("read_sessions()"):
+            raise
+        raise ValueError(
+            f"read_sessions(): could not read {path!r} as {suffix} ({exc}). Fix: check that "
+            "the file is a valid, unencrypted file of that type."
+        ) from None
     except Exception as exc:  # reader libraries raise many types; re-raise plainly
         raise ValueError(
             f"read_sessions(): could not read {path!r} as {suffix} "
@@ -284,7 +354,7 @@ def _check_wide_columns(names: list[str]) -> None:
             )
 
 
-def read_raw(source, *, columns: dict | None = None) -> RawInput:
+def read_raw(source, *, columns: dict | None = None, encoding: str | None = None) -> RawInput:
     """Read ``source`` into a :class:`RawInput` (text only, canonical names).
 
     Parameters
@@ -292,6 +362,9 @@ def read_raw(source, *, columns: dict | None = None) -> RawInput:
     source : str, os.PathLike or DataFrame
     columns : dict, optional
         ``{your column name: canonical name}``.
+    encoding : str, optional
+        Text encoding of a CSV file (default UTF-8, with or without BOM), e.g. ``"cp1252"``
+        for a file saved by Excel as plain CSV. Never guessed.
 
     Returns
     -------
@@ -315,12 +388,13 @@ def read_raw(source, *, columns: dict | None = None) -> RawInput:
     >>> raw.layout, raw.frame.loc[0, "phq9_total"], int(raw.frame.loc[0, "source_row"])
     ('wide', '12', 2)
     """
+    notes: list[str] = []
     if isinstance(source, pd.DataFrame):
         label = "<DataFrame>"
         df = source
     elif isinstance(source, (str, os.PathLike)):
         label = os.fspath(source)
-        df = _read_path(label)
+        df = _read_path(label, encoding, notes)
     else:
         raise TypeError(
             "read_sessions(): source must be a file path or a pandas DataFrame, got "
@@ -346,6 +420,11 @@ def read_raw(source, *, columns: dict | None = None) -> RawInput:
         )
     if not has_instrument and not wide_cols:
         hint = " ('total'/'item_*' need an 'instrument' column)" if long_rating else ""
+        if sum(str(c).startswith("Unnamed: ") for c in df.columns) >= 1 or not len(df):
+            hint += (
+                "; the first row must be the header, one name per column (a title row, a "
+                "merged header cell or a two-row header is not read)"
+            )
         raise SchemaError(
             "read_sessions(): no rating columns found" + hint + ". Expected either an "
             "'instrument' column with 'total' and/or item_1 .. item_18 (long layout), or "
@@ -361,7 +440,9 @@ def read_raw(source, *, columns: dict | None = None) -> RawInput:
     layout = "long" if has_instrument else "wide"
     known = set(CANONICAL_COLUMNS) | set(wide_cols) | {"source_row"}
     ignored = [header_names.get(c, c) for c in text.columns if c not in known]
-    return RawInput(text, layout, label, header_names, ignored, n_blank)
+    if text.empty:
+        notes.append(f"{label} has column names but no data rows: nothing to analyse.")
+    return RawInput(text, layout, label, header_names, ignored, n_blank, notes)
 
 
 def to_long(raw: RawInput) -> tuple[pd.DataFrame, np.ndarray]:

@@ -296,6 +296,7 @@ def read_sessions(
     columns: dict | None = None,
     on_error: str = "raise",
     prorate_rounding: str = "none",
+    encoding: str | None = None,
 ) -> SessionData:
     """Read, validate and score session data.
 
@@ -314,6 +315,9 @@ def read_sessions(
         the problems returned in ``.rejected``.
     prorate_rounding : {"none", "round_half_up", "floor", "ceil"}
         Rounding of prorated PHQ-9 totals (see :func:`~ipt_analytics.score_items`).
+    encoding : str, optional
+        Text encoding of a CSV file; default UTF-8 (with or without BOM). A file saved by
+        Excel as plain "CSV" is usually ``"cp1252"``. The encoding is never guessed.
 
     Returns
     -------
@@ -364,7 +368,7 @@ def read_sessions(
             f"read_sessions(): prorate_rounding={prorate_rounding!r} is not allowed. "
             f"Accepted: {', '.join(PRORATE_ROUNDING)}."
         )
-    raw = read_raw(source, columns=columns)
+    raw = read_raw(source, columns=columns, encoding=encoding)
     result = validate_raw(raw, prorate_rounding=prorate_rounding)
     if on_error == "raise" and len(result.problems):
         raise SchemaError(
@@ -372,7 +376,7 @@ def read_sessions(
             problems=result.problems,
         )
     sessions = _sessions(result.clean)
-    notes = list(result.notes)
+    notes = list(raw.notes) + list(result.notes)
     n_no_week = int(sessions["week"].isna().sum())
     if n_no_week:
         notes.append(

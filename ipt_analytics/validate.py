@@ -23,18 +23,23 @@ Checks run in this order; a row rejected by an earlier stage is not looked at ag
 4. ``episode_conflict``: an episode whose rows disagree on client_id, problem_area,
    secondary_problem_area, planned_sessions or end_reason (non-missing values); all its
    rows are rejected;
-5. ``date_order``: within an episode, dates must not decrease as session numbers
+5. ``secondary_equals_primary``: rows whose secondary_problem_area is the episode's
+   problem_area (a second area must be a different one; the rows are rejected rather than
+   the label dropped, since the intended area is unknown);
+6. ``date_order``: within an episode, dates must not decrease as session numbers
    increase. The rows rejected are those of sessions outside at least one longest
    consistent (non-decreasing) sequence of sessions, so a single mistyped date rejects
    only its own session, while two swapped sessions are both rejected;
-6. exact duplicates (identical after parsing, e.g. ``"Group"`` = ``"group"``) are collapsed
+7. exact duplicates (identical after parsing, e.g. ``"Group"`` = ``"group"``) are collapsed
    to the first row and counted.
 
-Dates: ``YYYY-MM-DD`` (an ISO time after it is accepted and dropped) and ``DD/MM/YYYY``.
+Dates: ``YYYY-MM-DD`` (an ISO time after it, with or without a UTC offset, is accepted and
+dropped: the date is the one written) and ``DD/MM/YYYY``.
 A slash date whose second field exceeds 12 cannot be DD/MM/YYYY and is rejected; if a file
 contains any such date, every slash date in it whose day and month are both <= 12 is
 rejected too, because the file's order of day and month is then unknown. Impossible dates
-(2025-02-30) and years outside 1900-2100 are rejected.
+(2025-02-30), years outside 1900-2100 and dates after today (the day the data are read; a
+rating cannot be completed in the future) are rejected.
 
 QIDS-SR16 totals given without items cannot be checked to be sums of the 9 domain scores;
 a total above 27 (typically a plain sum of the 16 items) is rejected as
@@ -46,10 +51,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .cell_parsing import (
+    WHOLE_NUMBER,
+    is_prorated_phq9,
+    parse_dates,
+    parse_numbers,
+    to_numbers,
+)
 from .instruments import INSTRUMENTS
 from .reading import ITEM_COLUMNS, SHARED_COLUMNS, RawInput, to_long
 from .scoring import score_items, severity_bands
-from .vocab import COLUMN_VOCABULARY, accepted_labels, normalise_labels
+from .vocab import (
+    COLUMN_VOCABULARY,
+    MISSING_LABELS,
+    OPTIONAL_LABEL_COLUMNS,
+    accepted_labels,
+    normalise_labels,
+)
 
 __all__ = ["REASONS", "ValidationResult", "validate_raw"]
 
@@ -59,7 +77,7 @@ REASONS: dict[str, str] = {
     "non_numeric": "write a plain number (items and sessions: whole numbers)",
     "value_out_of_range": "session and planned_sessions are whole numbers 1-1000",
     "unknown_label": "use one of the accepted labels (see ipt_analytics.vocab.alias_table())",
-    "bad_date": "write dates as YYYY-MM-DD",
+    "bad_date": "write a real calendar date, not in the future, as YYYY-MM-DD",
     "unexpected_item": "remove item answers beyond the instrument's last item",
     "item_out_of_range": "correct the item answer to the instrument's item range",
     "total_out_of_range": "correct the total to the instrument's total range",
@@ -69,15 +87,12 @@ REASONS: dict[str, str] = {
     "duplicate_conflict": "keep one of the conflicting rows and correct or delete the others",
     "session_conflict": "make the rows of one session agree",
     "episode_conflict": "make the rows of one episode agree (or split it into episodes)",
+    "secondary_equals_primary": "leave secondary_problem_area blank or give a different area",
     "date_order": "correct the date or the session number",
 }
 
 #: Largest session number accepted (far above any course of therapy; guards typos).
 MAX_SESSIONS = 1000
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
-_WHOLE = r"\d+(?:\.0*)?"
-_ISO = r"(\d{4}-\d{2}-\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
-_SLASH = r"(\d{1,2})/(\d{1,2})/(\d{4})"
 _SESSION_ATTRS = ["client_id", "date", "format", "therapist_id", "site", "group_id", "medication"]
 _EPISODE_ATTRS = [
     "client_id",
@@ -136,74 +151,6 @@ class _Problems:
         return set(self.long.loc[idx, "source_row"].tolist())
 
 
-def _parse_numbers(text: pd.Series, pattern: str) -> tuple[pd.Series, pd.Series]:
-    """(value, matches) of a text column; only full matches of ``pattern`` are numbers.
-
-    Works on the distinct values (rating columns hold a handful), then spreads them back.
-    """
-    codes, uniques = pd.factorize(text, use_na_sentinel=False)
-    uniq = pd.Series(uniques, dtype="str")
-    match = uniq.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
-    value = pd.to_numeric(uniq.where(match), errors="coerce").to_numpy(dtype=float)
-    index = text.index
-    return pd.Series(value[codes], index=index), pd.Series(match[codes], index=index)
-
-
-def _numbers(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(value, blank, non_numeric) of a text column; no coercion of partial numbers."""
-    blank = text == ""
-    value, numeric = _parse_numbers(text, _NUMBER)
-    return value, blank, ~blank & ~numeric
-
-
-def _parse_dates(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(dates, bad, message) for a column of date text (parsed once per distinct value)."""
-    codes, uniques = pd.factorize(text, use_na_sentinel=False)
-    dates, bad, message = _parse_distinct_dates(pd.Series(uniques, dtype="str"))
-    return (
-        pd.Series(dates.to_numpy()[codes], index=text.index, dtype="datetime64[ns]"),
-        pd.Series(bad.to_numpy()[codes], index=text.index, dtype=bool),
-        pd.Series(message.to_numpy()[codes], index=text.index, dtype="str"),
-    )
-
-
-def _parse_distinct_dates(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    blank = text == ""
-    iso = text.str.extract("^" + _ISO + "$")[0]
-    slash = text.str.extract("^" + _SLASH + "$")
-    dates = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
-    is_slash = slash[0].notna()
-    message = pd.Series("not a date in YYYY-MM-DD or DD/MM/YYYY form", index=text.index)
-    if is_slash.any():
-        first = pd.to_numeric(slash[0], errors="coerce")
-        second = pd.to_numeric(slash[1], errors="coerce")
-        month_first = is_slash & (second > 12)
-        ambiguous = is_slash & (first <= 12) & (second <= 12) & month_first.any()
-        usable = is_slash & ~month_first & ~ambiguous
-        dmy = slash[0].str.zfill(2) + "/" + slash[1].str.zfill(2) + "/" + slash[2]
-        parsed = pd.to_datetime(dmy.where(usable), format="%d/%m/%Y", errors="coerce")
-        dates = dates.where(~is_slash, parsed)
-        message = message.mask(
-            month_first, "second field > 12: not DD/MM/YYYY (month-first dates are not read)"
-        )
-        message = message.mask(
-            ambiguous,
-            "day/month order ambiguous: the file also has month-first (MM/DD/YYYY) dates",
-        )
-    matched = iso.notna() | is_slash
-    impossible = matched & dates.isna()
-    message = message.mask(
-        impossible & ~message.str.contains("ambiguous|second field"),
-        "impossible date (no such day)",
-    )
-    years = dates.dt.year
-    implausible = dates.notna() & ((years < 1900) | (years > 2100))
-    message = message.mask(implausible, "implausible year (accepted 1900-2100)")
-    dates = dates.where(~implausible)
-    bad = ~blank & dates.isna()
-    return dates.astype("datetime64[ns]"), bad, message
-
-
 def _instrument_facts(code: pd.Series, attr: str, default=np.nan) -> np.ndarray:
     values = {name: getattr(inst, attr) for name, inst in INSTRUMENTS.items()}
     return code.map(values).astype(float).fillna(default).to_numpy()
@@ -228,26 +175,30 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     out["episode_id"] = episode.where(episode != "", np.nan).astype("str")
 
     for col, vocabulary in COLUMN_VOCABULARY.items():
-        canon, unknown = normalise_labels(long[col], vocabulary)
+        optional = col in OPTIONAL_LABEL_COLUMNS
+        canon, unknown = normalise_labels(
+            long[col], vocabulary, missing_labels=MISSING_LABELS if optional else ()
+        )
         accepted = ", ".join(accepted_labels(vocabulary))
+        blank_ok = " or blank/'unknown' when not known" if optional else ""
         pr.add(
             unknown,
             col,
             "unknown_label",
-            f"not an accepted {col} label; accepted: {accepted} (or an alias)",
+            f"not an accepted {col} label; accepted: {accepted} (or an alias){blank_ok}",
         )
         out[col] = canon
     code = out["instrument"]
 
     for col in ["session", "planned_sessions"]:
         text = long[col]
-        value, whole = _parse_numbers(text, _WHOLE)
+        value, whole = parse_numbers(text, WHOLE_NUMBER)
         pr.add(~whole & (text != ""), col, "non_numeric", f"{col} must be a whole number >= 1")
         out_of_range = whole & ((value < 1) | (value > MAX_SESSIONS))
         pr.add(out_of_range, col, "value_out_of_range", f"{col} must be 1-{MAX_SESSIONS}")
         out[col] = value
 
-    dates, bad, message = _parse_dates(long["date"])
+    dates, bad, message = parse_dates(long["date"])
     pr.add(bad, "date", "bad_date", message)
     out["date"] = dates
 
@@ -263,7 +214,7 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
         if not (long[col] != "").any():  # column absent or empty: nothing to check
             out[col] = np.nan
             continue
-        value, blank, non_numeric = _numbers(long[col])
+        value, blank, non_numeric = to_numbers(long[col])
         fractional = value.notna() & (value != np.floor(value))
         pr.add(non_numeric | fractional, col, "non_numeric", "item answers are whole numbers")
         beyond = ~blank & (j > n_items)
@@ -275,12 +226,23 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
         item_bad |= (non_numeric | fractional | beyond).to_numpy() | out_of_range
         out[col] = value.where(~beyond)
 
-    total, total_blank, total_nonnum = _numbers(long["total"])
+    total, total_blank, total_nonnum = to_numbers(long["total"])
     total_min = _instrument_facts(code, "total_min")
     total_max = _instrument_facts(code, "total_max")
     pr.add(total_nonnum, "total", "non_numeric", "the total must be a plain number")
-    whole_only = (code != "phq9") & total.notna() & (total != np.floor(total))
+    fraction = total.notna() & (total != np.floor(total))
+    whole_only = (code != "phq9") & fraction
     pr.add(whole_only, "total", "non_numeric", label + " totals are whole numbers")
+    not_prorated = (code == "phq9") & fraction & ~is_prorated_phq9(total)
+    pr.add(
+        not_prorated,
+        "total",
+        "non_numeric",
+        "a PHQ-9 total with decimals must be a prorated total (the sum of 7 or 8 answered "
+        "items x 9/7 or 9/8, e.g. 10.125 or 11.57); this value is not one (a percentage "
+        "or a typing error?)",
+    )
+    whole_only |= not_prorated
     total_oor = ((total < total_min) | (total > total_max)).to_numpy()
     qids_msg = np.where(
         code == "qids_sr16",
@@ -492,6 +454,21 @@ def _in_every_lis(dates: list) -> list[bool]:
     return [on_some[i] and counts[end[i]] == 1 for i in range(n)]
 
 
+def _secondary_same(out, row_ok):
+    live = out.loc[row_ok]
+    primary = live.groupby("episode_id")["problem_area"].transform("first")
+    same = live["secondary_problem_area"].notna() & (live["secondary_problem_area"] == primary)
+    if not same.any():
+        return []
+    pos = out.index.get_indexer(live.index[same.to_numpy()])
+    msg = (
+        "secondary_problem_area is the same as the episode's problem_area ("
+        + primary[same].astype("str")
+        + ")"
+    )
+    return [_flag_rows(out, pos, "secondary_problem_area", "secondary_equals_primary", msg)]
+
+
 def _date_order(out, row_ok):
     live = out.loc[row_ok & out["date"].notna().to_numpy()]
     if live.empty:
@@ -555,6 +532,7 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
         lambda ok: _group_conflicts(
             out, ok, ["episode_id"], _EPISODE_ATTRS, "episode_conflict", "episode"
         ),
+        lambda ok: _secondary_same(out, ok),
         lambda ok: _date_order(out, ok),
     ]
     for check in stage_checks:
@@ -590,6 +568,14 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
             f"{int(qids_bare.sum())} QIDS-SR16 total(s) were given without items; they "
             "cannot be checked to be sums of the 9 domain scores."
         )
+    slash = long.loc[clean.index, "date"].str.contains("/", regex=False)
+    if slash.any():
+        notes.append(
+            f"{int(slash.sum())} date(s) written with slashes were read day first (DD/MM/YYYY,"
+            " e.g. 03/04/2025 = 3 April 2025); if the file is month first, write the dates as "
+            "YYYY-MM-DD."
+        )
+    notes.extend(_overlapping_episodes(clean))
     n_input = len(raw.frame)
     result = ValidationResult(clean, table, n_input, len(rejected), len(collapsed), notes)
     if result.n_accepted_rows != clean["source_row"].nunique():
@@ -597,6 +583,26 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
             "validate_raw(): row accounting failed; please report this as a bug."
         )
     return result
+
+
+def _overlapping_episodes(clean: pd.DataFrame) -> list[str]:
+    """A note (not an error) on clients whose episodes' date ranges overlap."""
+    dated = clean.loc[clean["date"].notna(), ["client_id", "episode_id", "date"]]
+    spans = dated.groupby(["client_id", "episode_id"], sort=True)["date"].agg(["min", "max"])
+    if spans.index.get_level_values("client_id").duplicated().sum() == 0:
+        return []
+    spans = spans.reset_index().sort_values(["client_id", "min", "episode_id"], kind="stable")
+    previous_end = spans.groupby("client_id")["max"].transform(lambda x: x.cummax().shift())
+    overlap = spans.loc[(spans["min"] <= previous_end).to_numpy()]
+    if overlap.empty:
+        return []
+    clients = overlap["client_id"].unique()
+    episodes = ", ".join(repr(e) for e in overlap["episode_id"].head(5))
+    return [
+        f"{len(clients)} client(s) have episodes whose dates overlap (e.g. episode(s) "
+        f"{episodes} start before an earlier episode of the same client ended); check the "
+        "episode_id values (a client is usually in one episode at a time)."
+    ]
 
 
 def _problem_table(problems, long, raw, no_rat) -> pd.DataFrame:

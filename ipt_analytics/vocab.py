@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "MISSING_LABELS",
+    "OPTIONAL_LABEL_COLUMNS",
     "VOCABULARIES",
     "accepted_labels",
     "alias_table",
@@ -91,7 +93,16 @@ VOCABULARIES: dict[str, dict[str, tuple[str, ...]]] = {
         "phq9": ("phq-9", "phq 9", "phq_9"),
         "gad7": ("gad-7", "gad 7", "gad_7"),
         # bare "QIDS" is deliberately absent: it could be the clinician-rated QIDS-C16
-        "qids_sr16": ("qids-sr16", "qids sr16", "qids-sr-16", "qids sr 16", "qidssr16"),
+        # "QIDS-SR" is the self-report form, which has 16 items: it is the QIDS-SR16
+        "qids_sr16": (
+            "qids-sr16",
+            "qids sr16",
+            "qids-sr-16",
+            "qids sr 16",
+            "qidssr16",
+            "qids-sr",
+            "qidssr",
+        ),
         "cudos": ("cudos",),
     },
     "end_reason": {
@@ -105,6 +116,12 @@ VOCABULARIES: dict[str, dict[str, tuple[str, ...]]] = {
         "false": ("no", "n", "0", "f", "false"),
     },
 }
+
+#: Labels that say a value is not known; read as missing in optional columns
+#: (:data:`OPTIONAL_LABEL_COLUMNS`), where a blank is allowed anyway.
+MISSING_LABELS: tuple[str, ...] = ("unknown", "not known", "unk", "n/a", "missing", "not recorded")
+#: Label columns that may be missing (a required column must be filled in).
+OPTIONAL_LABEL_COLUMNS = ("problem_area", "secondary_problem_area", "end_reason", "medication")
 
 # which input columns are checked against which vocabulary
 COLUMN_VOCABULARY: dict[str, str] = {
@@ -171,7 +188,9 @@ def lookup_label(label: str, vocabulary: str) -> str | None:
     return _LOOKUPS[vocabulary].get(fold_label(label))
 
 
-def normalise_labels(values: pd.Series, vocabulary: str) -> tuple[pd.Series, pd.Series]:
+def normalise_labels(
+    values: pd.Series, vocabulary: str, *, missing_labels: tuple[str, ...] = ()
+) -> tuple[pd.Series, pd.Series]:
     """Map a column of labels to canonical values.
 
     Parameters
@@ -180,6 +199,9 @@ def normalise_labels(values: pd.Series, vocabulary: str) -> tuple[pd.Series, pd.
         Raw labels; blank strings and missing values count as missing, not as errors.
     vocabulary : str
         Name of a vocabulary in :data:`VOCABULARIES`.
+    missing_labels : tuple of str, optional
+        Labels read as missing rather than rejected (e.g. :data:`MISSING_LABELS` for an
+        optional column).
 
     Returns
     -------
@@ -193,16 +215,21 @@ def normalise_labels(values: pd.Series, vocabulary: str) -> tuple[pd.Series, pd.
     >>> canon, bad = normalise_labels(pd.Series(["Video", "", "hybrid"]), "format")
     >>> canon.tolist()[0], bad.tolist()
     ('telehealth', [False, False, True])
+    >>> canon, bad = normalise_labels(pd.Series(["Y", "Unknown"]), "boolean",
+    ...                               missing_labels=MISSING_LABELS)
+    >>> canon.isna().tolist(), bad.tolist()
+    ([False, True], [False, False])
     """
     _lookup(vocabulary)
     # fold the distinct labels only, then spread back (columns hold few distinct labels)
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
     table = _LOOKUPS[vocabulary]
+    missing = {fold_label(m) for m in missing_labels}
     canon = np.empty(len(uniques), dtype=object)
     bad = np.zeros(len(uniques), dtype=bool)
     for k, label in enumerate(uniques):
         blank = label is None or (isinstance(label, float) and np.isnan(label))
-        blank = blank or str(label).strip() == ""
+        blank = blank or str(label).strip() == "" or fold_label(label) in missing
         canon[k] = np.nan if blank else table.get(fold_label(label), np.nan)
         bad[k] = not blank and canon[k] is np.nan
     mapped = pd.Series(canon[codes] if len(codes) else [], index=values.index, dtype="str")

@@ -231,3 +231,18 @@ def test_summary_rejects_an_unknown_policy(tmp_path, capsys):
         main(["summary", str(_suppression_input(tmp_path)), "--suppress", "nhs"])
     assert info.value.code == 2
     assert "--suppress" in capsys.readouterr().err
+
+
+def test_encoding_option_reads_a_cp1252_file(tmp_path, capsys):
+    path = tmp_path / "latin.csv"
+    path.write_bytes(
+        (HEADER + "a,1,2025-01-06,individual,14\n")
+        .replace("phq9_total", "phq9_total,site")
+        .replace("14\n", "14,Orléans\n")
+        .encode("cp1252")
+    )
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "not UTF-8" in err and "line 2" in err and "cp1252" in err
+    assert main(["validate", str(path), "--encoding", "cp1252"]) == 0
+    assert "accepted: 1" in capsys.readouterr().out

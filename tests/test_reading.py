@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from ipt_analytics import SchemaError, read_sessions
+from ipt_analytics import DataWarning, SchemaError, read_sessions
 from ipt_analytics.reading import read_raw
 
 PHQ = [f"phq9_{i}" for i in range(1, 10)]
@@ -217,3 +217,138 @@ def test_column_level_schema_errors():
 def test_ignored_columns_are_reported():
     data = read_sessions(wide_frame().assign(notes="x"))
     assert data.ignored_columns == ["notes"]
+
+
+# --- adversarial review (R2): regressions -------------------------------------------------
+
+
+def minimal_rows():
+    return pd.DataFrame(
+        {
+            "client_id": ["a", "a"],
+            "session": ["1", "2"],
+            "format": ["individual", "individual"],
+            "site": ["Hôpital Sainte-Thérèse", "Café"],
+            "phq9_total": ["12", "9"],
+        }
+    )
+
+
+def test_repeated_header_in_a_csv_is_an_error_not_a_silent_drop(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("client_id,session,format,phq9_total,PHQ9_Total\na,1,individual,12,13\n")
+    with pytest.raises(SchemaError, match="more than one input column maps to \\['phq9_total'\\]"):
+        read_sessions(path)
+
+
+def test_repeated_header_in_an_xlsx_is_an_error(tmp_path):
+    path = tmp_path / "dup.xlsx"
+    pd.DataFrame([["a", 1, "individual", 12, 13]]).to_excel(
+        path, index=False, header=["client_id", "session", "format", "phq9_total", "phq9_total"]
+    )
+    with pytest.raises(SchemaError, match="phq9_total"):
+        read_sessions(path)
+
+
+def test_repeated_ignored_header_is_listed_twice(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("client_id,session,format,phq9_total,note,note\na,1,individual,12,x,y\n")
+    data = read_sessions(path)
+    assert data.ignored_columns == ["note", "note"]
+    assert data.sessions["total"].tolist() == [12.0]
+
+
+def test_cp1252_csv_names_the_line_and_the_encoding_argument_reads_it(tmp_path):
+    path = tmp_path / "latin.csv"
+    minimal_rows().to_csv(path, index=False, encoding="cp1252")
+    with pytest.raises(ValueError, match="line 2 .*encoding='cp1252'") as info:
+        read_sessions(path)
+    assert "Traceback" not in str(info.value)
+    data = read_sessions(path, encoding="cp1252")
+    assert data.sessions["site"].tolist() == ["Hôpital Sainte-Thérèse", "Café"]
+    with pytest.raises(ValueError, match="not a known text encoding"):
+        read_sessions(path, encoding="no-such-codec")
+
+
+def test_tab_separated_and_quoted_separators(tmp_path):
+    df = minimal_rows().assign(site=["North, East; West", "a\tb"])
+    tsv = tmp_path / "data.tsv"
+    df.to_csv(tsv, sep="\t", index=False)
+    csv = tmp_path / "data.csv"
+    df.to_csv(csv, index=False)
+    for path in (tsv, csv):
+        assert read_sessions(path).sessions["site"].tolist() == ["North, East; West", "a\tb"]
+
+
+def test_xlsx_with_several_sheets_reads_the_first_and_says_so(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        minimal_rows().to_excel(writer, sheet_name="q3", index=False)
+        pd.DataFrame({"x": [1]}).to_excel(writer, sheet_name="lookup", index=False)
+    with pytest.warns(DataWarning, match=r"2 sheets \(q3, lookup\); only the first, 'q3'"):
+        data = read_sessions(path)
+    assert data.n_accepted_rows == 2
+
+
+def test_xlsx_typed_cells_dates_and_floats(tmp_path):
+    path = tmp_path / "typed.xlsx"
+    pd.DataFrame(
+        {
+            "client_id": ["a", "a"],
+            "session": [1.0, 2.0],
+            "date": [pd.Timestamp("2025-01-06"), pd.Timestamp("2025-01-13")],
+            "format": ["individual"] * 2,
+            "phq9_total": [12.0, 10.125],
+        }
+    ).to_excel(path, index=False)
+    data = read_sessions(path)
+    assert data.sessions["session"].tolist() == [1, 2]
+    assert data.sessions["date"].dt.strftime("%Y-%m-%d").tolist() == ["2025-01-06", "2025-01-13"]
+    assert data.sessions["total"].tolist() == [12.0, 10.125]
+
+
+def test_empty_xlsx_and_title_row_header_give_clear_errors(tmp_path):
+    import openpyxl
+
+    empty = tmp_path / "empty.xlsx"
+    openpyxl.Workbook().save(empty)
+    with pytest.raises(ValueError, match="is empty"):
+        read_sessions(empty)
+    merged = tmp_path / "merged.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Client", None, "PHQ-9", None])
+    sheet.merge_cells("C1:D1")
+    sheet.append(["client_id", "session", "format", "phq9_total"])
+    sheet.append(["a", 1, "individual", 12])
+    book.save(merged)
+    with pytest.raises(SchemaError, match="first row must be the header"):
+        read_sessions(merged)
+
+
+def test_header_only_file_gives_no_rows_and_a_note(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text("client_id,session,format,phq9_total\n")
+    with pytest.warns(DataWarning, match="no data rows"):
+        data = read_sessions(path)
+    assert (data.n_input_rows, data.n_accepted_rows, len(data.sessions)) == (0, 0, 0)
+
+
+def test_nullable_and_timezone_aware_frame_columns():
+    df = pd.DataFrame(
+        {
+            "client_id": ["a", "a", "b"],
+            "session": pd.array([1, 2, None], dtype="Int64"),
+            "date": pd.to_datetime(["2025-01-06 23:30", "2025-01-13 10:00", None]).tz_localize(
+                "Europe/London"
+            ),
+            "format": ["individual"] * 3,
+            "medication": pd.array([True, None, False], dtype="boolean"),
+            "phq9_total": pd.array([12.0, None, 3.0], dtype="Float64"),
+        }
+    )
+    data = read_sessions(df, on_error="quarantine")
+    assert data.sessions["date"].dt.strftime("%Y-%m-%d").tolist() == ["2025-01-06"]
+    assert data.sessions["medication"].tolist() == [True]
+    problems = data.rejected[["source_row", "column", "reason"]].values.tolist()
+    assert problems == [[3, "(ratings)", "missing_required"], [4, "session", "missing_required"]]

@@ -464,3 +464,126 @@ def test_undated_episode_counts_weeks_by_session():
     )
     _, data = check(df)
     assert data.sessions["week"].tolist() == [0.0, 1.0, 3.0]
+
+
+# --- adversarial review (R2): regressions -------------------------------------------------
+
+
+def test_future_dates_are_rejected():
+    future = (pd.Timestamp.today().normalize() + pd.Timedelta(days=400)).strftime("%Y-%m-%d")
+    problems, data = check(three_sessions({3: {"date": future}}))
+    assert problems == [[4, "date", future, "bad_date"]]
+    assert "future" in data.rejected["message"].item()
+
+
+def test_iso_timestamps_with_a_utc_offset_keep_the_written_date():
+    problems, data = check(
+        three_sessions({1: {"date": "2025-01-06T23:30:00Z"}, 2: {"date": "2025-01-13T09:00+01:00"}})
+    )
+    assert problems == []
+    assert data.sessions["date"].dt.strftime("%Y-%m-%d").tolist()[:2] == [
+        "2025-01-06",
+        "2025-01-13",
+    ]
+
+
+@pytest.mark.parametrize("value", ["9.5", "0.12", "26.75", "1.2"])
+def test_phq9_total_with_decimals_that_no_prorating_gives_is_rejected(value):
+    df = frame(*(row(session=s) for s in (1, 2)))
+    df = df.drop(columns=PHQ).assign(phq9_total=["12", value])
+    problems, data = check(df)
+    assert problems == [[3, "phq9_total", value, "non_numeric"]]
+    assert "prorated" in data.rejected["message"].item()
+
+
+@pytest.mark.parametrize("value", ["10.125", "10.13", "10.1", "11.57", "1.125"])
+def test_phq9_prorated_totals_given_with_decimals_are_accepted(value):
+    df = frame(*(row(session=s) for s in (1, 2)))
+    df = df.drop(columns=PHQ).assign(phq9_total=["12", value])
+    problems, data = check(df)
+    assert problems == []
+    assert data.sessions["total"].tolist() == [12.0, float(value)]
+
+
+@pytest.mark.parametrize("value", ["unknown", "Unknown", "not known", "n/a", "MISSING"])
+@pytest.mark.parametrize("column", ["medication", "problem_area", "end_reason"])
+def test_unknown_in_an_optional_label_column_is_missing_not_rejected(column, value):
+    problems, data = check(three_sessions({2: {column: value}}))
+    assert problems == []
+    assert data.sessions[column].isna().all()
+
+
+def test_unknown_in_a_required_label_column_is_rejected():
+    problems, data = check(three_sessions({2: {"format": "unknown"}}))
+    assert problems == [[3, "format", "unknown", "unknown_label"]]
+
+
+def test_medication_y_n_and_unknown():
+    df = three_sessions()
+    df["medication"] = ["Y", "N", "unknown"]
+    df["client_id"] = ["a", "b", "c"]
+    problems, data = check(df)
+    assert problems == []
+    assert data.sessions["medication"].tolist() == [True, False, pd.NA]
+
+
+def test_secondary_problem_area_equal_to_primary_is_rejected():
+    df = three_sessions(
+        {
+            1: {"problem_area": "grief"},
+            2: {"secondary_problem_area": "Bereavement"},
+            3: {"secondary_problem_area": ""},
+        }
+    )
+    problems, data = check(df)
+    assert problems == [[3, "secondary_problem_area", "grief", "secondary_equals_primary"]]
+    assert "different area" in data.rejected["message"].item()
+    assert data.sessions["source_row"].tolist() == [2, 4]
+
+
+def test_secondary_problem_area_different_from_primary_is_kept():
+    df = three_sessions()
+    df["problem_area"] = "grief"
+    df["secondary_problem_area"] = "role dispute"
+    problems, data = check(df)
+    assert problems == []
+    assert data.episodes["secondary_problem_area"].item() == "role_dispute"
+
+
+def test_overlapping_episodes_of_one_client_are_noted_not_rejected():
+    df = frame(
+        row(session=1, episode_id="e1", date="2025-01-01"),
+        row(session=2, episode_id="e1", date="2025-02-01"),
+        row(session=1, episode_id="e2", date="2025-01-15"),
+        row(session=1, episode_id="e3", date="2025-03-01"),
+    )
+    with pytest.warns(DataWarning, match="overlap"):
+        problems, data = check(df)
+    assert problems == []
+    assert any("'e2'" in n and "'e3'" not in n for n in data.notes)
+
+
+def test_gad7_with_one_item_missing_is_rejected_not_prorated():
+    df = three_sessions().assign(**{g: "2" for g in GAD})
+    df.loc[1, "gad7_3"] = ""
+    df.loc[1, "gad7_total"] = "14"  # even a plausible total: no rule says how to fill item 3
+    df["gad7_total"] = df["gad7_total"].fillna("")
+    problems, data = check(df)
+    assert problems == [[3, "gad7_3", "", "too_many_missing_items"]]
+    assert "no missing-item rule" in data.rejected["message"].item()
+
+
+def test_phq9_with_two_items_missing_is_prorated_by_hand():
+    # items 2 and 9 missing: answered 2+1+1+1+1+1+1 = 8 -> 8 * 9/7 = 10.2857...
+    problems, data = check(three_sessions({2: {"phq9_2": "", "phq9_9": ""}}))
+    assert problems == []
+    s = data.sessions.set_index("session")
+    assert s.loc[2, "total"] == pytest.approx(8 * 9 / 7)
+    assert s.loc[2, "scoring_rule"] == "prorated_mean"
+    assert s.loc[2, "n_items_missing"] == 2
+
+
+def test_day_first_reading_of_slash_dates_is_noted():
+    with pytest.warns(DataWarning, match="day first"):
+        _, data = check(three_sessions({1: {"date": "06/01/2025"}}))
+    assert data.sessions["date"].dt.strftime("%Y-%m-%d").tolist()[0] == "2025-01-06"

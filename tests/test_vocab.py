@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from ipt_analytics.vocab import (
+    MISSING_LABELS,
     VOCABULARIES,
     accepted_labels,
     alias_table,
@@ -118,3 +119,21 @@ def test_alias_table_and_accepted_labels():
     ]
     with pytest.raises(ValueError, match="vocabulary='colour'"):
         accepted_labels("colour")
+
+
+@pytest.mark.parametrize("label", ["QIDS-SR", "qids sr", "QIDS-SR16", "QIDSSR"])
+def test_qids_sr_is_the_qids_sr16(label):
+    assert lookup_label(label, "instrument") == "qids_sr16"
+
+
+def test_bare_qids_stays_unknown():
+    assert lookup_label("QIDS", "instrument") is None
+
+
+def test_missing_labels_only_when_asked():
+    values = pd.Series(["unknown", "Y"])
+    canon, bad = normalise_labels(values, "boolean")
+    assert bad.tolist() == [True, False]
+    canon, bad = normalise_labels(values, "boolean", missing_labels=MISSING_LABELS)
+    assert bad.tolist() == [False, False]
+    assert canon.isna().tolist() == [True, False]

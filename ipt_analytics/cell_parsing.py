@@ -1,0 +1,112 @@
+"""Parsing of text cells into numbers and dates, with no coercion of partial values.
+
+Every input cell arrives as text (the reader never lets pandas guess types). A cell is a number
+only if it fully matches a plain decimal pattern ("12abc", "1,5" and "two" are not), and a
+date only if it is ISO ``YYYY-MM-DD`` (optionally with a time) or an unambiguous
+``DD/MM/YYYY``. Each distinct value is parsed once and spread back, since rating columns hold
+only a handful of distinct values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "NUMBER",
+    "WHOLE_NUMBER",
+    "is_prorated_phq9",
+    "parse_dates",
+    "parse_numbers",
+    "to_numbers",
+]
+
+NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+WHOLE_NUMBER = r"\d+(?:\.0*)?"
+_ISO = r"(\d{4}-\d{2}-\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+_SLASH = r"(\d{1,2})/(\d{1,2})/(\d{4})"
+
+
+def parse_numbers(text: pd.Series, pattern: str) -> tuple[pd.Series, pd.Series]:
+    """(value, matches) of a text column; only full matches of ``pattern`` are numbers.
+
+    Works on the distinct values (rating columns hold a handful), then spreads them back.
+    """
+    codes, uniques = pd.factorize(text, use_na_sentinel=False)
+    uniq = pd.Series(uniques, dtype="str")
+    match = uniq.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+    value = pd.to_numeric(uniq.where(match), errors="coerce").to_numpy(dtype=float)
+    index = text.index
+    return pd.Series(value[codes], index=index), pd.Series(match[codes], index=index)
+
+
+def to_numbers(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(value, blank, non_numeric) of a text column; no coercion of partial numbers."""
+    blank = text == ""
+    value, numeric = parse_numbers(text, NUMBER)
+    return value, blank, ~blank & ~numeric
+
+
+def parse_dates(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(dates, bad, message) for a column of date text (parsed once per distinct value)."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=False)
+    dates, bad, message = _parse_distinct_dates(pd.Series(uniques, dtype="str"))
+    return (
+        pd.Series(dates.to_numpy()[codes], index=text.index, dtype="datetime64[ns]"),
+        pd.Series(bad.to_numpy()[codes], index=text.index, dtype=bool),
+        pd.Series(message.to_numpy()[codes], index=text.index, dtype="str"),
+    )
+
+
+def _parse_distinct_dates(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    blank = text == ""
+    iso = text.str.extract("^" + _ISO + "$")[0]
+    slash = text.str.extract("^" + _SLASH + "$")
+    dates = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
+    is_slash = slash[0].notna()
+    message = pd.Series("not a date in YYYY-MM-DD or DD/MM/YYYY form", index=text.index)
+    if is_slash.any():
+        first = pd.to_numeric(slash[0], errors="coerce")
+        second = pd.to_numeric(slash[1], errors="coerce")
+        month_first = is_slash & (second > 12)
+        ambiguous = is_slash & (first <= 12) & (second <= 12) & month_first.any()
+        usable = is_slash & ~month_first & ~ambiguous
+        dmy = slash[0].str.zfill(2) + "/" + slash[1].str.zfill(2) + "/" + slash[2]
+        parsed = pd.to_datetime(dmy.where(usable), format="%d/%m/%Y", errors="coerce")
+        dates = dates.where(~is_slash, parsed)
+        message = message.mask(
+            month_first, "second field > 12: not DD/MM/YYYY (month-first dates are not read)"
+        )
+        message = message.mask(
+            ambiguous,
+            "day/month order ambiguous: the file also has month-first (MM/DD/YYYY) dates",
+        )
+    matched = iso.notna() | is_slash
+    impossible = matched & dates.isna()
+    message = message.mask(
+        impossible & ~message.str.contains("ambiguous|second field"),
+        "impossible date (no such day)",
+    )
+    years = dates.dt.year
+    implausible = dates.notna() & ((years < 1900) | (years > 2100))
+    message = message.mask(implausible, "implausible year (accepted 1900-2100)")
+    dates = dates.where(~implausible)
+    # a rating is completed before its session, so it cannot carry a date after today
+    today = pd.Timestamp.today().normalize()
+    future = dates > today
+    message = message.mask(future, f"date is in the future (after today, {today:%Y-%m-%d})")
+    dates = dates.where(~future)
+    bad = ~blank & dates.isna()
+    return dates.astype("datetime64[ns]"), bad, message
+
+
+def is_prorated_phq9(total: pd.Series) -> pd.Series:
+    """Whether each total is a possible prorated PHQ-9 total: (sum of m answered items) x 9/m
+    for m = 7 or 8, allowing it to be written to one decimal (10.125 -> 10.1)."""
+    t = total.to_numpy(dtype=float)
+    ok = np.zeros(len(t), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for answered in (7, 8):
+            step = 9 / answered
+            ok |= np.abs(t / step - np.round(t / step)) * step <= 0.05 + 1e-9
+    return pd.Series(ok, index=total.index)
