@@ -14,7 +14,13 @@ size ``K`` = vc levels + fixed effects. The vc columns enter through the few
 (level of ``groups``, vc level) pairs that actually co-occur, stored sparsely. All
 cross-products are computed once, so one deviance evaluation costs about
 ``O(G q^3 + G q p^2 + P q + K^3)`` (P = co-occurring pairs), independent of the number
-of rows.
+of rows. Per-level quantities are stored entry by entry (vectors over levels), because
+numpy's batched products of tiny matrices are slow.
+
+Speed: L-BFGS-B gets the exact gradient of the profiled criterion
+(:meth:`Problem.deviance_and_gradient`, one pass instead of ``2 n_theta + 1``
+finite-difference evaluations), and evaluations are memoised, so the repeated points of
+the checks and of the Satterthwaite derivatives (e.g. sigma moved alone) cost nothing.
 
 Design choices that keep the answer exact rather than approximately right: y is
 residualised on X (an exact shift of beta) to avoid cancellation in the penalised
@@ -28,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, optimize, sparse
 from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dtrtri as _trtri
 from scipy.linalg.lapack import dtrtrs as _trtrs
 
 from .design import Design
@@ -103,6 +110,7 @@ class Problem:
         zxy = np.concatenate([self.zx, self.zy[:, :, None]], axis=2)  # (G, q, p + 1)
         self.zxy_t = np.ascontiguousarray(zxy.transpose(1, 0, 2))  # (q, G, p + 1)
         self._mdiag = np.arange(m)
+        self.zx_rows = np.ascontiguousarray(self.zx.transpose(1, 0, 2).reshape(-1, p))
         self._cache: dict = {}
         self.reml_offset = -2.0 * np.log(abs(np.linalg.det(design.x_map)))
 
@@ -209,7 +217,7 @@ class Problem:
             out["_work"] = (linv, w, wv if m else None, wv_raw if m else None, lh, z, colscale)
         if full:
             sol, _ = _trtrs(lh, z, lower=1, trans=1)
-            lx_inv, _ = _trtrs(lh[m:, m:], np.eye(p), lower=1)
+            lx_inv, _ = _trtri(lh[m:, m:], lower=1)
             resid = (w @ np.append(-sol[m:], 1.0)).T  # w_y - W_x beta, (G, q)
             if m:
                 contrib = wv * sol[:m][self.pair_col, None]
@@ -235,6 +243,30 @@ class Problem:
         ``S = M^-1`` and ``A = [Z Lambda, X]``. Only the diagonal blocks of ``B`` that
         match Lambda's structure are needed; they follow from the block elimination of
         :meth:`evaluate` (per-group factors and the dense Schur complement).
+
+        Examples
+        --------
+        Agrees with central differences of the criterion (random slope plus a crossed
+        random intercept, REML and ML):
+
+        >>> import pandas as pd
+        >>> from ipt_analytics.mixed.design import build_design
+        >>> rng = np.random.default_rng(0)
+        >>> g = np.repeat(np.arange(40), 5)
+        >>> week = np.tile(np.arange(5.0), 40)
+        >>> site = rng.integers(0, 6, g.size)
+        >>> y = (10 - week + rng.normal(0, 2, 40)[g] + rng.normal(0, 0.5, 40)[g] * week
+        ...      + rng.normal(0, 1, 6)[site] + rng.normal(0, 1, g.size))
+        >>> df = pd.DataFrame({"y": y, "week": week, "g": g, "site": site})
+        >>> pr = Problem(build_design(df, "y ~ week", "g", "~week", {"site": "site"}))
+        >>> theta = np.array([0.9, 0.2, 0.4, 0.7])
+        >>> for reml in (True, False):
+        ...     _, grad = pr.deviance_and_gradient(theta, reml)
+        ...     fd = [(pr.deviance(theta + 1e-6 * e, reml) - pr.deviance(theta - 1e-6 * e, reml))
+        ...           / 2e-6 for e in np.eye(4)]
+        ...     print(np.allclose(grad, fd, rtol=1e-5, atol=1e-5))
+        True
+        True
         """
         theta = np.asarray(theta, dtype=float)
         t, lam = self.split(theta)
@@ -288,32 +320,38 @@ class Problem:
         ed = np.zeros((q * G, kuse))
         if kuse > m:
             wd[:, m:] = w[:, :, :p].reshape(q * G, p)
-            ed[:, m:] = self.zx.transpose(1, 0, 2).reshape(q * G, p)
+            ed[:, m:] = self.zx_rows
         if m:
             lam_pair = lam[self.vc_of_col][self.pair_col]
             for i in range(q):
                 wd[i * G + self.pair_g, self.pair_col] = wv[:, i]
                 ed[i * G + self.pair_g, self.pair_col] = self.pair_r[:, i] * lam_pair
-        vt, _ = _trtrs(lhu, wd.T, lower=1)  # Lh^-1 W', (K, q G)
-        ft, _ = _trtrs(lhu, ed.T, lower=1)  # Lh^-1 E'
-        vt = vt.reshape(kuse, q, G)
-        ft = ft.reshape(kuse, q, G)
-        vv = np.einsum("kig,kjg->gij", vt, vt)  # V_g V_g'
-        vf = np.einsum("kig,kjg->gij", vt, ft)  # V_g F_g'
-        tc = np.einsum("ji,gjk->gik", t, self.c)  # T'C_g
-        inner = vv + np.eye(q)
-        bsum = np.einsum("gki,gkl,glm,gmj->ij", pinv, inner, pinv, tc, optimize=True)
-        bsum -= np.einsum("gki,gkj->ij", pinv, vf)
+        tc = (self.c.reshape(G * q, q) @ t).reshape(G, q, q).transpose(0, 2, 1)  # T'C_g
+        mid = pinv @ tc
+        if kuse:
+            # H^-1 from the Schur factor (explicit: many right-hand sides follow, and a
+            # matrix product is much faster than a triangular solve with each of them)
+            lh_inv, _ = _trtri(lhu, lower=1)
+            h_inv = lh_inv.T @ lh_inv
+            xw = (wd @ h_inv).reshape(q, G, kuse)  # W_g H^-1
+            wd3 = wd.reshape(q, G, kuse)
+            ed3 = ed.reshape(q, G, kuse)
+            vv = np.empty((G, q, q))  # W_g H^-1 W_g' and W_g H^-1 E_g', entry by entry
+            vf = np.empty((G, q, q))
+            for i in range(q):
+                for j in range(q):
+                    vv[:, i, j] = (xw[i] * wd3[j]).sum(axis=1)
+                    vf[:, i, j] = (xw[i] * ed3[j]).sum(axis=1)
+            mid += vv @ mid - vf  # (I + W_g H^-1 W_g') L_g^-1 T'C_g - W_g H^-1 E_g'
+        bsum = pinv.reshape(G * q, q).T @ mid.reshape(G * q, q)  # sum_g L_g^-T (...)
         g_t += 2.0 * bsum.T
         if m:
-            wraw = np.zeros((q * G, m))
-            for i in range(q):
-                wraw[i * G + self.pair_g, self.pair_col] = wv_raw[:, i]
-            nq = colscale[:kuse, None] * self.rr[:kuse, :m] - wd.T @ wraw
-            y1, _ = _trtrs(lhu, nq, lower=1)
-            y2, _ = _trtrs(lhu, y1, lower=1, trans=1)
-            g_lam += 2.0 * np.bincount(self.vc_of_col, weights=np.diag(y2[:m, :m]),
-                                       minlength=self.n_vc)  # fmt: skip
+            rows = wd[self.pair_g] * wv_raw[:, 0, None]  # sum_g W_g' W_raw,g, by pairs
+            for i in range(1, q):
+                rows += wd[i * G + self.pair_g] * wv_raw[:, i, None]
+            nq = colscale[:kuse, None] * self.rr[:kuse, :m] - (self.pair_ind @ rows).T
+            diag = np.einsum("lk,kl->l", h_inv[:m], nq)  # diag of H^-1 (N - Q)
+            g_lam += 2.0 * np.bincount(self.vc_of_col, weights=diag, minlength=self.n_vc)
         return g_t, g_lam
 
     def criterion(self, parts: dict | None, reml: bool) -> float:
@@ -443,7 +481,7 @@ def _newton_polish(f, x: np.ndarray, lower: np.ndarray, iters: int = 5) -> np.nd
 def optimize_theta(problem: Problem, reml: bool, start: np.ndarray | None = None):
     """Minimise the profiled criterion over theta; fall back to more optimisers if needed.
 
-    Sequence: bounded L-BFGS-B (3-point finite-difference gradient), a finite-difference
+    Sequence: bounded L-BFGS-B (exact gradient), a finite-difference
     Newton polish, then the lme4-style checks; only if these fail, bounded Nelder-Mead
     and Powell runs from the best point so far (each polished again). The point with the
     lowest criterion wins. Returns (theta, criterion, info) where info lists each
@@ -468,7 +506,8 @@ def optimize_theta(problem: Problem, reml: bool, start: np.ndarray | None = None
             best, fbest = x, fx
 
     res = optimize.minimize(
-        f, x0, method="L-BFGS-B", jac="3-point", bounds=bounds,
+        lambda th: problem.deviance_and_gradient(th, reml), x0, method="L-BFGS-B", jac=True,
+        bounds=bounds,
         options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9},
     )  # fmt: skip
     consider("L-BFGS-B", res.x, res.success, res.message)

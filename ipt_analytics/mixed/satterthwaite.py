@@ -110,10 +110,18 @@ class VarparModel:
         design = problem.design
         self.p_inv = np.linalg.inv(design.z_map)
         self.x_map = design.x_map
+        self._full: dict = {}
 
     def _parts(self, varpar: np.ndarray, full: bool):
         t_orig, lam = self.problem.split(varpar[:-1])
-        return self.problem.evaluate(self.p_inv @ t_orig, lam, full=full)
+        t = self.p_inv @ t_orig
+        if not full:
+            return self.problem.evaluate(t, lam)  # memoised by the problem
+        # the Jacobian moves sigma alone too: the same theta, evaluated once
+        key = t.tobytes() + lam.tobytes()
+        if key not in self._full:
+            self._full[key] = self.problem.evaluate(t, lam, full=True)
+        return self._full[key]
 
     def deviance(self, varpar: np.ndarray) -> float:
         """lmerTest's ``devfun_vp``: -2 log-likelihood (or REML) at (theta, sigma)."""
