@@ -111,9 +111,10 @@ def score_items(
         Same index as ``items``; columns ``total`` (float, NaN when not scorable),
         ``n_items_missing`` (int: missing items among those in the total),
         ``scoring_rule`` (``"sum"``, ``"prorated_mean"``, ``"domain_max_sum"`` or
-        ``"not_scored"``), ``severity`` (band label or None), ``safety_flag`` (bool: PHQ-9
-        item 9 > 0) and ``reason`` (empty, ``"too_many_missing_items"`` or
-        ``"all_items_missing"``).
+        ``"not_scored"``), ``severity`` (band label or None), ``safety_flag`` (nullable
+        boolean: PHQ-9 item 9 > 0; NA when item 9 is unanswered, because a missing answer
+        is not evidence of no risk; False for instruments without a safety item) and
+        ``reason`` (empty, ``"too_many_missing_items"`` or ``"all_items_missing"``).
 
     Notes
     -----
@@ -181,9 +182,11 @@ def score_items(
     reason[all_missing] = "all_items_missing"
 
     if inst.safety_item is not None:
-        safety = np.nan_to_num(x[:, inst.safety_item - 1], nan=0.0) > 0
+        answer = x[:, inst.safety_item - 1]
+        safety = pd.array(np.nan_to_num(answer, nan=0.0) > 0, dtype="boolean")
+        safety[np.isnan(answer)] = pd.NA
     else:
-        safety = np.zeros(len(x), dtype=bool)
+        safety = pd.array(np.zeros(len(x), dtype=bool), dtype="boolean")
 
     return pd.DataFrame(
         {

@@ -249,7 +249,7 @@ def _sessions(clean: pd.DataFrame) -> pd.DataFrame:
     s["week"] = _weeks(s)
     s["medication"] = s["medication"].map({"true": True, "false": False}).astype("boolean")
     s["n_items_missing"] = s["n_items_missing"].astype(np.int64)
-    s["safety_flag"] = s["safety_flag"].astype(bool)
+    s["safety_flag"] = s["safety_flag"].astype("boolean")
     s["total"] = s["total"].astype(float)
     s["planned_sessions"] = s["planned_sessions"].astype(float)
     for col in ITEM_COLUMNS:

@@ -292,7 +292,7 @@ def _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_roundi
     out["severity"] = out["severity"].astype(object)
     out["scoring_rule"] = out["scoring_rule"].astype(object)
     out["n_items_missing"] = 0
-    out["safety_flag"] = False
+    out["safety_flag"] = pd.array(np.zeros(len(out), dtype=bool), dtype="boolean")
     for name, inst in INSTRUMENTS.items():
         rows = (code == name).to_numpy() & ~item_bad
         if not rows.any():
@@ -360,7 +360,11 @@ def _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_roundi
         out.loc[idx, "scoring_rule"] = rule
         out.loc[idx, "severity"] = severity_bands(final, inst)
         out.loc[idx, "n_items_missing"] = scored["n_items_missing"].to_numpy()
-        out.loc[idx, "safety_flag"] = scored["safety_flag"].to_numpy()
+        # a bare total says nothing about item 9: the flag is unknown, not False
+        safety = scored["safety_flag"].array.copy()
+        if inst.safety_item is not None:
+            safety[no_items] = pd.NA
+        out.loc[idx, "safety_flag"] = safety
 
 
 def _flag_rows(out: pd.DataFrame, keep: np.ndarray, column: str, reason: str, messages):

@@ -186,8 +186,9 @@ ax.set_title("PHQ-9 severity band by session", pad=16);"""),
     md("""\
 **Safety flag.** PHQ-9 item 9 asks about thoughts of being better off dead or of self-harm.
 Any answer above 0 sets `safety_flag`, whatever the total: a low total never hides it, and the
-clinician should follow the service's risk protocol. The counts below are ratings and episodes
-with at least one flag."""),
+clinician should follow the service's risk protocol. The flag is unknown (NA), never "no",
+when item 9 was not answered. The counts below are ratings and episodes with at least one
+flag."""),
     code("""\
 phq = data.sessions[data.sessions["instrument"] == "phq9"]
 baseline_rows = phq.groupby("episode_id").head(1)
@@ -195,7 +196,9 @@ pd.Series(
     {
         "PHQ-9 ratings": len(phq),
         "ratings with item 9 > 0": int(phq["safety_flag"].sum()),
-        "episodes with a flag at any session": phq.loc[phq["safety_flag"], "episode_id"].nunique(),
+        "ratings with item 9 unanswered": int(phq["safety_flag"].isna().sum()),
+        "episodes with a flag at any session": phq.loc[phq["safety_flag"].eq(True),
+                                                       "episode_id"].nunique(),
         "episodes with a flag at baseline": int(baseline_rows["safety_flag"].sum()),
         "episodes": phq["episode_id"].nunique(),
     },

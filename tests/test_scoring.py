@@ -84,7 +84,8 @@ def test_phq9_item9_safety_flag():
     out = score_items(
         frame([[0, 0, 0, 0, 0, 0, 0, 0, 1], [3] * 8 + [0], [0] * 8 + [None]], 9), "phq9"
     )
-    assert out["safety_flag"].tolist() == [True, False, False]
+    # item 9 unanswered: unknown (NA), not "no risk"
+    assert out["safety_flag"].astype("object").tolist() == [True, False, pd.NA]
     assert out.loc[0, "total"] == 1  # flagged although the total is minimal
 
 
@@ -175,3 +176,11 @@ def test_severity_bands_vectorised_matches_edges():
         "severe",
         None,
     ]
+
+
+def test_phq9_safety_flag_is_unknown_when_item_9_is_missing():
+    # item 9 unanswered: prorated total, but the flag is NA (unknown), never False
+    out = score_items(frame([[1, 1, 1, 1, 1, 1, 1, 1, None], [1] * 8 + [0]], 9), "phq9")
+    assert out["safety_flag"].isna().tolist() == [True, False]
+    assert out.loc[1, "safety_flag"] == False  # noqa: E712
+    assert out.loc[0, "total"] == 9.0  # 8 answered items of 1 -> 8 x 9/8

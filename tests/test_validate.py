@@ -587,3 +587,23 @@ def test_day_first_reading_of_slash_dates_is_noted():
     with pytest.warns(DataWarning, match="day first"):
         _, data = check(three_sessions({1: {"date": "06/01/2025"}}))
     assert data.sessions["date"].dt.strftime("%Y-%m-%d").tolist()[0] == "2025-01-06"
+
+
+def test_safety_flag_unknown_for_bare_phq9_total_and_missing_item_9():
+    df = pd.DataFrame(
+        {
+            "client_id": ["a", "a", "b"],
+            "session": ["1", "2", "1"],
+            "format": ["individual"] * 3,
+            "instrument": ["phq9"] * 3,
+            "total": ["14", "", ""],
+            **{f"item_{i}": ["", "1", "1"] for i in range(1, 9)},
+            "item_9": ["", "", "2"],
+        }
+    )
+    _, data = check(df)
+    flags = data.sessions.set_index(["client_id", "session"])["safety_flag"]
+    assert str(flags.dtype) == "boolean"
+    assert pd.isna(flags[("a", 1)])  # bare total: item 9 unknown
+    assert pd.isna(flags[("a", 2)])  # item 9 unanswered (prorated total)
+    assert flags[("b", 1)] == True  # noqa: E712
