@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from .multiplicity import p_adjust as _p_adjust
+from .provenance import stamp_fit
 
 __all__ = ["contrasts", "effect_size", "marginal_means", "reference_grid", "trends"]
 
@@ -181,7 +182,7 @@ def marginal_means(fit, *, at=None, by=None, conf_level=0.95) -> pd.DataFrame:
     for i, factor in enumerate(by):
         out.insert(i, factor, labels[factor].to_numpy())
     out.attrs.update(method="equal-weight marginal means; Satterthwaite df", conf_level=conf_level)
-    return out
+    return stamp_fit(out, fit, caller="marginal_means")
 
 
 def _pairs(labels: list, method: str, reference):
@@ -280,7 +281,7 @@ def contrasts(
         conf_adjust="bonferroni" if k > 1 else "none",
         method=f"{method} contrasts of {'means' if on == 'level' else 'slopes'}; Satterthwaite df",
     )
-    return out
+    return stamp_fit(out, fit, caller="contrasts")
 
 
 def trends(fit, *, by=None, at=None, conf_level=0.95) -> pd.DataFrame:
@@ -301,7 +302,7 @@ def trends(fit, *, by=None, at=None, conf_level=0.95) -> pd.DataFrame:
     out.insert(0, "time", t)
     for i, factor in enumerate(by_t):
         out.insert(i, factor, labels[factor].to_numpy())
-    return out
+    return stamp_fit(out, fit, caller="trends")
 
 
 def _baseline_scores(fit) -> pd.DataFrame:
@@ -399,4 +400,4 @@ def effect_size(fit, *, by, reference, duration=None, conf_level=0.95) -> pd.Dat
     out.attrs.update(
         method="Feingold 2009 GMA d; delta-method interval, SD_raw fixed", conf_level=conf_level
     )
-    return out
+    return stamp_fit(out, fit, caller="effect_size")

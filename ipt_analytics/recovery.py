@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .provenance import stamp_fit
+
 __all__ = ["conditional_bands", "expected_recovery", "flag_not_on_track", "variance_parts"]
 
 
@@ -234,7 +236,7 @@ def expected_recovery(
         fixed_uncertainty=fixed_uncertainty,
         levels=tuple(levels),
     )
-    return out
+    return stamp_fit(out, fit, caller="expected_recovery")
 
 
 def flag_not_on_track(
@@ -341,4 +343,4 @@ def flag_not_on_track(
         )
     result = pd.DataFrame(out, columns=cols)
     result.attrs.update(level=level, method="conditional normal band given baseline")
-    return result
+    return stamp_fit(result, fit, caller="flag_not_on_track")

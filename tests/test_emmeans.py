@@ -168,3 +168,30 @@ def test_gma_d_by_hand(fit_a):
     assert row["sd_raw"] > 1.5 * fit_a.model.sigma
     assert row["sd_raw"] > 10 * np.sqrt(fit_a.model.cov_re.loc["time", "time"])
     assert es["n_level"].sum() + es["n_reference"].iloc[0] == base["episode_id"].nunique()
+
+
+def test_tables_from_a_non_converged_fit_say_so():
+    import copy
+    import warnings as _warnings
+
+    from ipt_analytics.errors import FitWarning
+    from ipt_analytics.recovery import expected_recovery
+
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        fit = fit_trajectory(_demo_long(24), by="format")
+    ok = marginal_means(fit, at={"time": 5}, by="format")
+    assert ok.attrs["fit_converged"] is True
+    broken = copy.copy(fit)
+    broken.model = copy.copy(fit.model)
+    broken.model.converged = False
+    broken.model.warnings = ["the optimizer stopped before the optimum"]
+    for make in (
+        lambda: marginal_means(broken, at={"time": 5}, by="format"),
+        lambda: contrasts(broken, by="format", at={"time": 5}),
+        lambda: expected_recovery(broken, baseline=18, sessions=range(1, 6)),
+    ):
+        with pytest.warns(FitWarning, match="did NOT converge: the optimizer stopped"):
+            table = make()
+        assert table.attrs["fit_converged"] is False
+        assert "the optimizer stopped before the optimum" in table.attrs["fit_warnings"]

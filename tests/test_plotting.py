@@ -628,3 +628,29 @@ def test_integration_observed_trajectories(upstream):
         line = by_gid(ax.lines, f"mean:{g}")[0]
         assert line.get_ydata() == pytest.approx(means.loc[means["group"] == g, "mean"])
     assert len(by_gid(ax.lines, "individual")) == 3 * means["group"].nunique()
+
+
+def test_figures_of_a_non_converged_fit_carry_an_alert():
+    from ipt_analytics.plotting import plot_contrasts, plot_marginal_means
+
+    mm = pd.DataFrame(
+        {
+            "group": ["a", "b"],
+            "estimate": [8.0, 9.0],
+            "conf_low": [7.0, 8.0],
+            "conf_high": [9.0, 10.0],
+        }
+    )
+    ok_ax = plot_marginal_means(mm.copy())
+    assert not [t for t in ok_ax.texts if t.get_gid() == "fit-problem-alert"]
+    bad = mm.copy()
+    bad.attrs["fit_converged"] = False
+    ax = plot_marginal_means(bad)
+    alerts = [t for t in ax.texts if t.get_gid() == "fit-problem-alert"]
+    assert len(alerts) == 1 and "DID NOT CONVERGE" in alerts[0].get_text()
+    con = pd.DataFrame(
+        {"contrast": ["a - b"], "estimate": [-1.0], "conf_low": [-2.0], "conf_high": [0.5]}
+    )
+    con.attrs["fit_converged"] = False
+    ax = plot_contrasts(con, show_p=False)
+    assert [t for t in ax.texts if t.get_gid() == "fit-problem-alert"]

@@ -133,3 +133,24 @@ def require(data: pd.DataFrame, columns: Iterable[str], caller: str) -> None:
             f"{', '.join(map(str, data.columns))}. Fix: pass the tidy table described in "
             f"the docstring of {caller}."
         )
+
+
+def mark_fit_problems(ax: Axes, table: pd.DataFrame) -> None:
+    """Write a visible alert on the Axes when ``table`` comes from a non-converged fit.
+
+    Tables made by the trajectory layer carry ``attrs["fit_converged"]`` (see
+    :mod:`ipt_analytics.provenance`); a figure of such numbers must say so.
+    """
+    if table.attrs.get("fit_converged", True):
+        return
+    ax.text(
+        0.5,
+        0.98,
+        "MODEL DID NOT CONVERGE: these estimates are not reliable",
+        transform=ax.transAxes,
+        ha="center",
+        va="top",
+        color=ALERT_COLOUR,
+        fontweight="bold",
+        gid="fit-problem-alert",
+    )

@@ -15,6 +15,7 @@ from ._style import (
     group_colours,
     instrument_label,
     legend_outside,
+    mark_fit_problems,
     n_label,
     ordered_groups,
     require,
@@ -135,6 +136,7 @@ def plot_marginal_means(
         legend_outside(ax, title=f"{hue.replace('_', ' ')}\n({title})")
     else:
         ax.set_title(title, fontsize="small", loc="left")
+    mark_fit_problems(ax, means)
     return ax
 
 
@@ -287,4 +289,5 @@ def plot_contrasts(
         bbox_to_anchor=(0.5, 1.0),
         ncols=len(handles),
     )
+    mark_fit_problems(ax, contrasts)
     return ax

@@ -16,6 +16,7 @@ from ._style import (
     instrument_label,
     integer_ticks,
     legend_outside,
+    mark_fit_problems,
     require,
     time_label,
 )
@@ -182,4 +183,5 @@ def plot_expected_recovery(
     ax.set_ylabel(instrument_label(instrument))
     legend_outside(ax, handles=handles)
     integer_ticks(ax)
+    mark_fit_problems(ax, bands)
     return ax

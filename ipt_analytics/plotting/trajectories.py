@@ -15,6 +15,7 @@ from ._style import (
     instrument_label,
     integer_ticks,
     legend_outside,
+    mark_fit_problems,
     n_label,
     ordered_groups,
     require,
@@ -290,4 +291,5 @@ def plot_predicted_trajectories(
     ax.set_xlabel(time_label(time))
     ax.set_ylabel(instrument_label(instrument))
     integer_ticks(ax)
+    mark_fit_problems(ax, predictions)
     return ax
