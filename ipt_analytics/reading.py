@@ -39,11 +39,10 @@ __all__ = [
 ]
 
 #: Session-level columns (everything except the rating itself).
-SHARED_COLUMNS = [
-    "client_id",
-    "episode_id",
-    "session",
-    "date",
+#: Columns that identify one session.
+IDENTITY_COLUMNS = ["client_id", "episode_id", "session", "date"]
+#: Session-level attributes (format is per session; the others are per episode).
+ATTRIBUTE_COLUMNS = [
     "format",
     "problem_area",
     "secondary_problem_area",
@@ -54,6 +53,7 @@ SHARED_COLUMNS = [
     "planned_sessions",
     "end_reason",
 ]
+SHARED_COLUMNS = [*IDENTITY_COLUMNS, *ATTRIBUTE_COLUMNS]
 MAX_ITEMS = max(inst.n_items for inst in INSTRUMENTS.values())
 ITEM_COLUMNS = [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]
 #: Canonical input columns of a long file.

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataWarning, SchemaError
-from .reading import ITEM_COLUMNS, read_raw
+from .reading import ATTRIBUTE_COLUMNS, IDENTITY_COLUMNS, ITEM_COLUMNS, read_raw
 from .scoring import PRORATE_ROUNDING
 from .validate import validate_raw
 
@@ -19,10 +19,7 @@ __all__ = ["ON_ERROR", "SESSION_COLUMNS", "EPISODE_COLUMNS", "SessionData", "rea
 ON_ERROR = ("raise", "quarantine")
 SESSION_COLUMNS = [
     "source_row",
-    "client_id",
-    "episode_id",
-    "session",
-    "date",
+    *IDENTITY_COLUMNS,
     "week",
     "instrument",
     "total",
@@ -30,17 +27,11 @@ SESSION_COLUMNS = [
     "n_items_missing",
     "scoring_rule",
     "safety_flag",
-    "format",
-    "problem_area",
-    "secondary_problem_area",
-    "therapist_id",
-    "site",
-    "group_id",
-    "medication",
-    "planned_sessions",
-    "end_reason",
+    *ATTRIBUTE_COLUMNS,
     *ITEM_COLUMNS,
 ]
+#: Text columns of the sessions and episodes tables (cast to the string dtype).
+_TEXT_ATTRIBUTES = [c for c in ATTRIBUTE_COLUMNS if c not in ("medication", "planned_sessions")]
 EPISODE_COLUMNS = [
     "episode_id",
     "client_id",
@@ -226,17 +217,7 @@ def _episodes(sessions: pd.DataFrame) -> pd.DataFrame:
         np.where(any_true, True, np.where(any_known, False, pd.NA)), dtype="boolean"
     )
     eps = eps.reset_index(drop=True)
-    for col in [
-        "episode_id",
-        "client_id",
-        "format",
-        "problem_area",
-        "secondary_problem_area",
-        "therapist_id",
-        "site",
-        "group_id",
-        "end_reason",
-    ]:
+    for col in ["episode_id", "client_id", *_TEXT_ATTRIBUTES]:
         eps[col] = eps[col].astype("str")
     eps["planned_sessions"] = eps["planned_sessions"].astype(float)
     return eps[EPISODE_COLUMNS]
@@ -260,13 +241,7 @@ def _sessions(clean: pd.DataFrame) -> pd.DataFrame:
         "instrument",
         "severity",
         "scoring_rule",
-        "format",
-        "problem_area",
-        "secondary_problem_area",
-        "therapist_id",
-        "site",
-        "group_id",
-        "end_reason",
+        *_TEXT_ATTRIBUTES,
     ]:
         s[col] = s[col].astype("str")
     s["date"] = s["date"].astype("datetime64[ns]")
