@@ -3,7 +3,7 @@
 Fits the committed synthetic data sets (tests/reference/data/weekly_500.csv and
 weekly_2000.csv, made by tests/reference/make_synthetic.py) with
 
-(a) ipt_analytics.mixed.fit_mixed (Satterthwaite df, and Wald only),
+(a) ipt_analytics.models.mixed.fit_mixed (Satterthwaite df, and Wald only),
 (b) statsmodels MixedLM with default settings,
 (c) statsmodels MixedLM with time centred and scaled (estimates mapped back),
 (d) lme4 through Rscript, when R and lme4 are installed,
@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ipt_analytics.mixed import fit_mixed
-from ipt_analytics.mixed.design import build_design
-from ipt_analytics.mixed.lmm import Problem
+from ipt_analytics.models.mixed import fit_mixed
+from ipt_analytics.models.mixed.design import build_design
+from ipt_analytics.models.mixed.lmm import Problem
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "reference" / "data"

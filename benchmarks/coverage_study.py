@@ -1,6 +1,6 @@
 """Coverage of the 95% confidence intervals of fit_mixed's fixed effects (not run in CI).
 
-Simulates data sets with ipt_analytics.synth.simulate_scores (known truth), fits
+Simulates data sets with ipt_analytics.datasets.synth.simulate_scores (known truth), fits
 ``y ~ week * (format + problem_area + medication) + (week | client_id)
 + (1 | therapist_id) + (1 | group_id)`` by REML and counts how often the 95% interval
 (t with Satterthwaite df, and Wald z) covers the true value of each fixed effect.
@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipt_analytics.mixed import fit_mixed
-from ipt_analytics.synth import simulate_scores
+from ipt_analytics.datasets.synth import simulate_scores
+from ipt_analytics.models.mixed import fit_mixed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_mixed_recovery import FORMULA, prepare, true_fixed  # noqa: E402

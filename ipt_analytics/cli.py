@@ -17,9 +17,9 @@ import sys
 import warnings
 from collections.abc import Callable
 
-from . import __version__
-from .errors import DataWarning, SchemaError
-from .privacy import POLICIES, drop_identifiers, suppress_table
+from ipt_analytics import __version__
+from ipt_analytics.errors import DataWarning, SchemaError
+from ipt_analytics.reporting.privacy import POLICIES, drop_identifiers, suppress_table
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -54,7 +54,7 @@ def _load_columns(path: str | None) -> dict | None:
 
 def _read(path: str, columns_path: str | None, encoding: str | None = None):
     """read_sessions in quarantine mode, turning unreadable input into InputError."""
-    from .sessiondata import read_sessions
+    from ipt_analytics.io.sessiondata import read_sessions
 
     columns = _load_columns(columns_path)
     try:
@@ -162,9 +162,9 @@ def _add_summary_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_summary(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .compare import compare_groups
-    from .intervals import wilson_interval
-    from .outcomes import episode_outcomes
+    from ipt_analytics.outcomes.episode import episode_outcomes
+    from ipt_analytics.stats.groups import compare_groups
+    from ipt_analytics.stats.intervals import wilson_interval
 
     data = _read(args.file, args.columns, args.encoding)
     code = _report_validation(args, data)
@@ -256,7 +256,7 @@ def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from .sample_files import write_sample
+    from ipt_analytics.datasets.sample_files import write_sample
 
     for path in write_sample(args.out).values():
         print(f"wrote {path} ({path.stat().st_size} bytes)")

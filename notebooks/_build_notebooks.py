@@ -98,7 +98,8 @@ This notebook walks through the first hour with `ipt_analytics`:
 4. episode outcomes: response, remission and reliable improvement;
 5. a first figure of the observed symptom trajectories.
 
-All data in `data/sample` are **synthetic** (drawn by `ipt_analytics.synth`); they describe no
+All data in `data/sample` are **synthetic** (drawn by
+`ipt_analytics.datasets.synth`); they describe no
 real person. The notebook finds the repository root by walking up from the working folder until
 it meets `data/sample`, so it runs from `notebooks/` or from the root."""),
     code(SETUP),
@@ -176,7 +177,7 @@ The share of PHQ-9 ratings in each band, session by session, shows the cohort mo
 moderate-to-severe depression towards the mild and minimal bands. Late sessions include only
 the clients with longer courses (note the numbers of ratings above the bars)."""),
     code("""\
-from ipt_analytics.describe import severity_shares
+from ipt_analytics.stats.describe import severity_shares
 from ipt_analytics.plotting import plot_severity_shares
 
 shares = severity_shares(data.sessions, instrument="phq9", max_time=16)
@@ -240,9 +241,9 @@ outcomes[
     md("""\
 A short table of the rates. Each rate's denominator is the episodes where the outcome is
 defined (at least two ratings; for NHS reliable improvement: finished treatment). The Wilson
-interval comes from `ipt_analytics.intervals`."""),
+interval comes from `ipt_analytics.stats.intervals`."""),
     code("""\
-from ipt_analytics.intervals import wilson_interval
+from ipt_analytics.stats.intervals import wilson_interval
 
 rows = []
 for name in ["response", "remission", "reliable_improvement", "nhs_reliable_improvement",
@@ -320,11 +321,11 @@ effects that vary between therapists, they become small and the intervals wider.
 fit.fixed"""),
     md("""\
 Because the data are synthetic, the slope differences can be set beside the values they were
-drawn from (`ipt_analytics.synth.TRUE_PARAMETERS`): each 95% interval should cover its true
+drawn from (`ipt_analytics.datasets.synth.TRUE_PARAMETERS`): each 95% interval should cover its true
 value in 19 of 20 such analyses. (The `time` slope itself is not comparable one to one: it
 also absorbs the problem-area and medication offsets, averaged over the cohort.)"""),
     code("""\
-from ipt_analytics.synth import TRUE_PARAMETERS
+from ipt_analytics.datasets.synth import TRUE_PARAMETERS
 
 true_offsets = pd.DataFrame(
     {"term": [f"time:format[T.{f}]" for f in TRUE_PARAMETERS.format_slope if f != "individual"],
@@ -390,7 +391,7 @@ the usual end of a 12-16 session course), with a t interval on Satterthwaite df.
 compare every pair of formats; the p-values are adjusted with Holm's method for the 10
 comparisons, and the intervals are Bonferroni-adjusted (Holm has no interval counterpart)."""),
     code("""\
-from ipt_analytics.emmeans import contrasts, effect_size, marginal_means
+from ipt_analytics.models.emmeans import contrasts, effect_size, marginal_means
 from ipt_analytics.plotting import plot_contrasts, plot_marginal_means
 
 means_12 = marginal_means(fit, at={"week": 12}, by="format")
@@ -427,7 +428,7 @@ The model's mean trajectory per format (population level, with 95% confidence ba
 observed means as points. Where points and lines diverge at late weeks, the observed means are
 carried by the few clients still in treatment; the model uses every episode's ratings."""),
     code("""\
-from ipt_analytics.describe import observed_means
+from ipt_analytics.stats.describe import observed_means
 from ipt_analytics.plotting import plot_predicted_trajectories
 
 predicted = fit.predictions(times=np.arange(0, 17))
@@ -496,7 +497,7 @@ difference shows that dropout is related to the course of symptoms; whether that
 beyond the observed scores (missing not at random) cannot be decided from the data, so report
 both slopes."""),
     code("""\
-from ipt_analytics.dropout import dropout_sensitivity
+from ipt_analytics.models.dropout import dropout_sensitivity
 
 sensitivity = dropout_sensitivity(data)
 print(sensitivity.attrs["note"])
@@ -525,8 +526,8 @@ each format and are adjusted only for what was measured."""),
     code(SETUP),
     md(RELIABILITY_NOTE),
     code("""\
-from ipt_analytics.compare import compare_groups
-from ipt_analytics.survival import kaplan_meier
+from ipt_analytics.stats.groups import compare_groups
+from ipt_analytics.stats.survival import kaplan_meier
 
 data = ia.read_sessions(SAMPLE / "sessions.csv")
 print("default reliability stored for the PHQ-9:", ia.get_instrument("phq9").reliability)
@@ -703,8 +704,8 @@ as it is made; episodes are only counted. The same rule holds for anything you c
 notebook."""),
     code(SETUP),
     code("""\
-from ipt_analytics.compare import compare_groups
-from ipt_analytics.describe import p_chart
+from ipt_analytics.stats.groups import compare_groups
+from ipt_analytics.stats.describe import p_chart
 from ipt_analytics.plotting import plot_p_chart
 
 data = ia.read_sessions(SAMPLE / "sessions.csv")

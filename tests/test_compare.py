@@ -8,7 +8,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from ipt_analytics.compare import compare_groups
+from ipt_analytics.stats.groups import compare_groups
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests of ipt_analytics.describe against hand-computed and textbook values."""
+"""Tests of ipt_analytics.stats.describe against hand-computed and textbook values."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipt_analytics.describe import (
+from ipt_analytics.errors import SchemaError
+from ipt_analytics.stats.describe import (
     observed_means,
     p_chart,
     sample_trajectories,
     severity_shares,
     time_values,
 )
-from ipt_analytics.errors import SchemaError
 
 # Student t quantiles from printed tables (e.g. any statistics text, t_{0.975})
 T975 = {1: 12.706204736, 2: 4.302652730, 3: 3.182446305}

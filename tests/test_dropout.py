@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipt_analytics.dropout import dropout_sensitivity
-from ipt_analytics.trajectory import fit_trajectory
+from ipt_analytics.models.dropout import dropout_sensitivity
+from ipt_analytics.models.trajectory import fit_trajectory
 
 
 def simulate(seed, *, slope_dropout, n_comp=160, n_drop=80, n_other=20):

@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 from test_trajectory import _check_fit, load_reference, ref_values, reference_long
 
-from ipt_analytics.emmeans import (
+from ipt_analytics.models.emmeans import (
     contrasts,
     effect_size,
     marginal_means,
     reference_grid,
     trends,
 )
-from ipt_analytics.summary_stats import gma_d
-from ipt_analytics.trajectory import _demo_long, fit_trajectory
+from ipt_analytics.models.trajectory import _demo_long, fit_trajectory
+from ipt_analytics.stats.summary_stats import gma_d
 
 MODEL = "a_linear_format"
 COLS = {
@@ -175,7 +175,7 @@ def test_tables_from_a_non_converged_fit_say_so():
     import warnings as _warnings
 
     from ipt_analytics.errors import FitWarning
-    from ipt_analytics.recovery import expected_recovery
+    from ipt_analytics.models.recovery import expected_recovery
 
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from ipt_analytics.outcome_rules.nhs_tt import nhs_tt_summary
-from ipt_analytics.summary_stats import (
+from ipt_analytics.outcomes.nhs_tt import nhs_tt_summary
+from ipt_analytics.stats.summary_stats import (
     nhs_rate,
     nhs_recovery_rate,
     nnt_from_d,

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ipt_analytics.instruments import (
+from ipt_analytics.instruments.table import (
     INSTRUMENTS,
     get_instrument,
     instrument_table,

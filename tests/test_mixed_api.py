@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from ipt_analytics.errors import FitWarning, SchemaError
-from ipt_analytics.mixed import MixedResult, fit_mixed
-from ipt_analytics.mixed.design import build_design
-from ipt_analytics.mixed.lmm import Problem, check_optimum
+from ipt_analytics.models.mixed import MixedResult, fit_mixed
+from ipt_analytics.models.mixed.design import build_design
+from ipt_analytics.models.mixed.lmm import Problem, check_optimum
 
 DATA = Path(__file__).parent / "reference" / "data"
 
@@ -209,6 +209,6 @@ def test_display_and_plot(fm1):
 
 
 def test_import_does_not_load_matplotlib():
-    code = "import sys, ipt_analytics.mixed; print('matplotlib' in sys.modules)"
+    code = "import sys, ipt_analytics.models.mixed; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

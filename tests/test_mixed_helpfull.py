@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 
 from ipt_analytics.errors import FitWarning
-from ipt_analytics.mixed import fit_mixed
-from ipt_analytics.mixed.lmm import check_optimum
-from ipt_analytics.mixed.result import _lower_factor
+from ipt_analytics.models.mixed import fit_mixed
+from ipt_analytics.models.mixed.lmm import check_optimum
+from ipt_analytics.models.mixed.result import _lower_factor
 
 REF = Path(__file__).parent / "reference"
 N_ROWS, N_OBS, N_CLIENTS = 1472, 1463, 470

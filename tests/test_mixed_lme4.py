@@ -1,4 +1,4 @@
-"""Parity of ipt_analytics.mixed.fit_mixed with lme4 1.1-31 / lmerTest 3.1-3.
+"""Parity of ipt_analytics.models.mixed.fit_mixed with lme4 1.1-31 / lmerTest 3.1-3.
 
 Reference numbers: tests/reference/mixed_*.csv, written by
 tests/reference/mixed_reference.R (see tests/reference/README.md). Published numbers:
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipt_analytics.mixed import fit_mixed
+from ipt_analytics.models.mixed import fit_mixed
 
 REF = Path(__file__).parent / "reference"
 DATA = REF / "data"

@@ -1,4 +1,4 @@
-"""Parameter recovery: fit_mixed on data simulated by ipt_analytics.synth with known truth."""
+"""Parameter recovery: fit_mixed on data simulated by ipt_analytics.datasets.synth (known truth)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipt_analytics.mixed import fit_mixed
-from ipt_analytics.synth import FORMATS, PROBLEM_AREAS, TRUE_PARAMETERS, simulate_scores
+from ipt_analytics.datasets.synth import FORMATS, PROBLEM_AREAS, TRUE_PARAMETERS, simulate_scores
+from ipt_analytics.models.mixed import fit_mixed
 
 FORMULA = "y ~ week * (format + problem_area + medication)"
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ipt_analytics.errors import DataWarning, SchemaError
-from ipt_analytics.outcomes import OUTCOME_COLUMNS, episode_outcomes
+from ipt_analytics.outcomes.episode import OUTCOME_COLUMNS, episode_outcomes
 
 
 def make_sessions(episodes, instrument="phq9", end_reason="completed", weeks=None):

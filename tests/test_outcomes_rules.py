@@ -8,9 +8,9 @@ import pytest
 from test_outcomes_change import make_sessions
 
 from ipt_analytics.errors import DataWarning
-from ipt_analytics.outcome_rules.nhs_tt import NHS_TT_DEFINITION
-from ipt_analytics.outcome_rules.sudden_gains import find_sudden_changes
-from ipt_analytics.outcomes import episode_outcomes
+from ipt_analytics.outcomes.episode import episode_outcomes
+from ipt_analytics.outcomes.nhs_tt import NHS_TT_DEFINITION
+from ipt_analytics.outcomes.sudden_gains import find_sudden_changes
 
 
 def run(sessions, **kw):
@@ -217,7 +217,7 @@ def test_nhs_cutoffs_and_thresholds_at_their_edges():
 def test_sudden_gain_eligible_intervals_and_critical_values():
     from scipy import stats
 
-    from ipt_analytics.outcome_rules.sudden_gains import _t_critical
+    from ipt_analytics.outcomes.sudden_gains import _t_critical
 
     # two-tailed t quantiles with df = n_pre + n_post - 2 (suddengains: 2.776, 3.182, 4.303)
     for df, printed in ((4, 2.776), (3, 3.182), (2, 4.303)):

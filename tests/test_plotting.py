@@ -15,10 +15,10 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
 from ipt_analytics import plotting  # noqa: E402
-from ipt_analytics.describe import observed_means, p_chart, severity_shares  # noqa: E402
 from ipt_analytics.plotting import GROUP_COLOURS, OKABE_ITO  # noqa: E402
 from ipt_analytics.plotting.severity import severity_colours  # noqa: E402
 from ipt_analytics.plotting.survival import numbers_at_risk  # noqa: E402
+from ipt_analytics.stats.describe import observed_means, p_chart, severity_shares  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -541,8 +541,8 @@ def test_new_figure_when_no_ax_given():
 def upstream():
     import warnings
 
-    from ipt_analytics.outcomes import episode_outcomes
-    from ipt_analytics.trajectory import _demo_long, fit_trajectory
+    from ipt_analytics.models.trajectory import _demo_long, fit_trajectory
+    from ipt_analytics.outcomes.episode import episode_outcomes
 
     long = _demo_long()
     with warnings.catch_warnings():
@@ -553,7 +553,7 @@ def upstream():
 
 
 def test_integration_expected_recovery_table(upstream):
-    from ipt_analytics.recovery import expected_recovery
+    from ipt_analytics.models.recovery import expected_recovery
 
     long, fit, _ = upstream
     bands = expected_recovery(fit, baseline=20, sessions=range(1, 9))
@@ -571,7 +571,7 @@ def test_integration_expected_recovery_table(upstream):
 
 
 def test_integration_marginal_means_and_contrasts(upstream):
-    from ipt_analytics.emmeans import contrasts, marginal_means
+    from ipt_analytics.models.emmeans import contrasts, marginal_means
     from ipt_analytics.plotting.estimates import format_p
 
     _, fit, _ = upstream
@@ -606,7 +606,7 @@ def test_integration_episode_outcomes(upstream):
 
 
 def test_integration_kaplan_meier(upstream):
-    from ipt_analytics.survival import kaplan_meier
+    from ipt_analytics.stats.survival import kaplan_meier
 
     _, _, outcomes = upstream
     km = kaplan_meier(outcomes, by="format")

@@ -12,7 +12,7 @@ import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from ipt_analytics.errors import SchemaError
-from ipt_analytics.privacy import (
+from ipt_analytics.reporting.privacy import (
     POLICIES,
     check_no_disclosure,
     drop_identifiers,

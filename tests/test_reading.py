@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from ipt_analytics import DataWarning, SchemaError, read_sessions
-from ipt_analytics.reading import read_raw
+from ipt_analytics.io.reading import read_raw
 
 PHQ = [f"phq9_{i}" for i in range(1, 10)]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipt_analytics.recovery import conditional_bands, expected_recovery, flag_not_on_track
-from ipt_analytics.trajectory import fit_trajectory
+from ipt_analytics.models.recovery import conditional_bands, expected_recovery, flag_not_on_track
+from ipt_analytics.models.trajectory import fit_trajectory
 
 TRUE = dict(b0=16.0, b1=-0.6, g=np.array([[16.0, -0.3], [-0.3, 0.1]]), sigma=2.5)
 N_SESSIONS = 8

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipt_analytics.scoring import score_items, severity_bands
+from ipt_analytics.instruments.scoring import score_items, severity_bands
 
 
 def frame(rows, n):

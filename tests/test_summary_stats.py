@@ -10,9 +10,9 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from ipt_analytics.errors import DataWarning
-from ipt_analytics.intervals import newcombe_rd_interval, wilson_interval
-from ipt_analytics.multiplicity import p_adjust
-from ipt_analytics.summary_stats import (
+from ipt_analytics.stats.intervals import newcombe_rd_interval, wilson_interval
+from ipt_analytics.stats.multiplicity import p_adjust
+from ipt_analytics.stats.summary_stats import (
     becker_g,
     gma_d,
     morris_dppc2,
@@ -154,7 +154,7 @@ def test_p_adjust_keeps_nan_out_of_the_family():
 
 def test_nnt_when_an_rd_bound_is_exactly_zero():
     # RD in [-0.2, 0]: 1/RD covers (-inf, -5], i.e. NNTH 5 to NNTH infinity -- not [-5, +inf]
-    from ipt_analytics.summary_stats import nnt_from_rd
+    from ipt_analytics.stats.summary_stats import nnt_from_rd
 
     harm = nnt_from_rd(-0.1, -0.2, 0.0)
     assert (harm.estimate, harm.conf_low, harm.conf_high) == (-10.0, -math.inf, -5.0)

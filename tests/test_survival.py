@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipt_analytics.survival import kaplan_meier
+from ipt_analytics.stats.survival import kaplan_meier
 
 
 def small():

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipt_analytics import sample_files, synth, synth_messy
+from ipt_analytics.datasets import sample_files, synth, synth_messy
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 PHQ = [f"phq9_{i}" for i in range(1, 10)]

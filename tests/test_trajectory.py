@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from ipt_analytics.errors import SchemaError
-from ipt_analytics.trajectory import (
+from ipt_analytics.models.trajectory import (
     _demo_long,
     fit_trajectory,
     model_frame,
@@ -261,7 +261,7 @@ def test_nested_therapist_group_match_lmertest(fit_c, ref):
 
 
 def test_nested_marginal_means_match_emmeans(fit_c, ref):
-    from ipt_analytics.emmeans import marginal_means
+    from ipt_analytics.models.emmeans import marginal_means
 
     mm = marginal_means(fit_c, at={"week": 12}, by="format").set_index("format")
     for (level, col), value in ref_values(ref, "c_nested", "emmeans_week12").items():
@@ -294,7 +294,7 @@ def test_plot_returns_axes(fit_a):
     table = fit_a.predictions(times=[0.0, 12.0])
     assert list(table.columns[:2]) == ["week", "group"] and len(table) == 10
     mm = table[table["week"] == 12].set_index("group")["estimate"]
-    from ipt_analytics.emmeans import marginal_means
+    from ipt_analytics.models.emmeans import marginal_means
 
     want = marginal_means(fit_a, at={"week": 12}, by="format").set_index("format")["estimate"]
     np.testing.assert_allclose(mm.loc[want.index], want, rtol=1e-12)
@@ -312,7 +312,7 @@ def test_demo_fit_recovers_direction():
 def test_warnings_come_first_in_summary_and_html():
     import warnings as _warnings
 
-    from ipt_analytics.trajectory import _demo_long
+    from ipt_analytics.models.trajectory import _demo_long
 
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from ipt_analytics import DataWarning, SchemaError, read_sessions
-from ipt_analytics.sessiondata import EPISODE_COLUMNS, SESSION_COLUMNS
+from ipt_analytics.io.sessiondata import EPISODE_COLUMNS, SESSION_COLUMNS
 
 PHQ = [f"phq9_{i}" for i in range(1, 10)]
 GAD = [f"gad7_{i}" for i in range(1, 8)]

@@ -15,14 +15,17 @@ process control (:func:`plot_p_chart`).
 
 from __future__ import annotations
 
-from ._style import ALERT_COLOUR, GROUP_COLOURS, OKABE_ITO
-from .estimates import plot_contrasts, plot_marginal_means
-from .outcomes import plot_reliable_change, plot_waterfall
-from .recovery import plot_expected_recovery
-from .severity import plot_severity_shares
-from .spc import plot_p_chart
-from .survival import plot_kaplan_meier
-from .trajectories import plot_observed_trajectories, plot_predicted_trajectories
+from ipt_analytics.plotting._style import ALERT_COLOUR, GROUP_COLOURS, OKABE_ITO
+from ipt_analytics.plotting.estimates import plot_contrasts, plot_marginal_means
+from ipt_analytics.plotting.outcomes import plot_reliable_change, plot_waterfall
+from ipt_analytics.plotting.recovery import plot_expected_recovery
+from ipt_analytics.plotting.severity import plot_severity_shares
+from ipt_analytics.plotting.spc import plot_p_chart
+from ipt_analytics.plotting.survival import plot_kaplan_meier
+from ipt_analytics.plotting.trajectories import (
+    plot_observed_trajectories,
+    plot_predicted_trajectories,
+)
 
 __all__ = [
     "OKABE_ITO",

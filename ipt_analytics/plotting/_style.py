@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from ..instruments import get_instrument
+from ipt_analytics.instruments.table import get_instrument
 
 #: Okabe & Ito (2008) colour-universal-design palette, by name.
 OKABE_ITO = {
@@ -139,7 +139,7 @@ def mark_fit_problems(ax: Axes, table: pd.DataFrame) -> None:
     """Write a visible alert on the Axes when ``table`` comes from a non-converged fit.
 
     Tables made by the trajectory layer carry ``attrs["fit_converged"]`` (see
-    :mod:`ipt_analytics.provenance`); a figure of such numbers must say so.
+    :mod:`ipt_analytics.models.provenance`); a figure of such numbers must say so.
     """
     if table.attrs.get("fit_converged", True):
         return

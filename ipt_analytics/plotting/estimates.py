@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from ._style import (
+from ipt_analytics.plotting._style import (
     CONTEXT_GREY,
     OKABE_ITO,
     difference_label,

@@ -7,8 +7,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
-from ..instruments import get_instrument
-from ._style import (
+from ipt_analytics.instruments.table import get_instrument
+from ipt_analytics.plotting._style import (
     CONTEXT_GREY,
     GROUP_COLOURS,
     OKABE_ITO,
@@ -28,7 +28,7 @@ OUTCOME_COLOURS = {
     "no_response": CONTEXT_GREY,
 }
 
-#: Jacobson-Truax categories (cs_category of ipt_analytics.outcomes) and their colours.
+#: Jacobson-Truax categories (cs_category of ipt_analytics.outcomes.episode) and their colours.
 CS_COLOURS = {
     "recovered": OKABE_ITO["bluish_green"],
     "improved": OKABE_ITO["blue"],

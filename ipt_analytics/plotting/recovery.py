@@ -8,8 +8,8 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ..instruments import get_instrument
-from ._style import (
+from ipt_analytics.instruments.table import get_instrument
+from ipt_analytics.plotting._style import (
     ALERT_COLOUR,
     OKABE_ITO,
     get_ax,
@@ -40,7 +40,7 @@ def plot_expected_recovery(
 ) -> Axes:
     """Expected recovery with 80% and 90% bands, and one client's scores against them.
 
-    Band table format (what :mod:`ipt_analytics.recovery` returns and this function
+    Band table format (what :mod:`ipt_analytics.models.recovery` returns and this function
     reads): one row per time point with columns
 
     - ``session`` (int) or ``week`` (float): the time point, named by ``time``;

@@ -8,8 +8,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from ..instruments import get_instrument
-from ._style import band_label, get_ax, require, time_label
+from ipt_analytics.instruments.table import get_instrument
+from ipt_analytics.plotting._style import band_label, get_ax, require, time_label
 
 __all__ = ["plot_severity_shares", "severity_colours"]
 
@@ -49,7 +49,7 @@ def plot_severity_shares(
     Parameters
     ----------
     shares : DataFrame
-        Output of :func:`ipt_analytics.describe.severity_shares` (columns ``time, severity,
+        Output of :func:`ipt_analytics.stats.describe.severity_shares` (columns ``time, severity,
         n, share``).
     instrument : str, optional
         Default ``shares.attrs["instrument"]``; fixes band order and labels.
@@ -72,7 +72,7 @@ def plot_severity_shares(
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import pandas as pd
-    >>> from ipt_analytics.describe import severity_shares
+    >>> from ipt_analytics.stats.describe import severity_shares
     >>> s = pd.DataFrame({"session": [1, 1, 2], "instrument": "gad7", "total": [16.0, 3.0, 3.0],
     ...                   "severity": ["severe", "minimal", "minimal"]})
     >>> ax = plot_severity_shares(severity_shares(s, instrument="gad7"))

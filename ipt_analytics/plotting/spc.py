@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from ._style import ALERT_COLOUR, OKABE_ITO, get_ax, require
+from ipt_analytics.plotting._style import ALERT_COLOUR, OKABE_ITO, get_ax, require
 
 __all__ = ["plot_p_chart"]
 
@@ -30,7 +30,7 @@ def plot_p_chart(
     Parameters
     ----------
     chart : DataFrame
-        Output of :func:`ipt_analytics.describe.p_chart` (``period, events, n, rate,
+        Output of :func:`ipt_analytics.stats.describe.p_chart` (``period, events, n, rate,
         centre, lcl, ucl, out_of_control``).
     ylabel : str, default "Rate"
         Name of the rate, e.g. "Dropout rate"; the axis shows percentages.
@@ -48,7 +48,7 @@ def plot_p_chart(
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import pandas as pd
-    >>> from ipt_analytics.describe import p_chart
+    >>> from ipt_analytics.stats.describe import p_chart
     >>> c = pd.DataFrame({"quarter": ["2024Q1", "2024Q2"], "dropouts": [10, 30],
     ...                   "ended": [100, 100]})
     >>> ax = plot_p_chart(p_chart(c, period="quarter", events="dropouts", n="ended"))

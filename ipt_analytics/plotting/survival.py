@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ._style import (
+from ipt_analytics.plotting._style import (
     get_ax,
     group_colours,
     integer_ticks,
@@ -19,7 +20,7 @@ from ._style import (
     time_label,
 )
 
-__all__ = ["plot_kaplan_meier", "numbers_at_risk"]
+__all__ = ["plot_kaplan_meier", "plot_km_result", "numbers_at_risk"]
 
 
 def numbers_at_risk(km: pd.DataFrame, times: Sequence[float]) -> pd.DataFrame:
@@ -30,7 +31,7 @@ def numbers_at_risk(km: pd.DataFrame, times: Sequence[float]) -> pd.DataFrame:
     the last ``n_risk - n_events - n_censored`` (0 without an ``n_censored`` column). This
     is exact when every observed time, censorings included, has a row (R ``survfit``,
     lifelines' event table). A table with rows at event times only
-    (:func:`ipt_analytics.survival.kaplan_meier`) misses censorings between rows, so the
+    (:func:`ipt_analytics.stats.survival.kaplan_meier`) misses censorings between rows, so the
     count can be too high; pass its ``KaplanMeier.at_risk(times)`` to
     :func:`plot_kaplan_meier` instead.
 
@@ -86,7 +87,7 @@ def plot_kaplan_meier(
     Parameters
     ----------
     km : DataFrame
-        Tidy Kaplan-Meier table (:mod:`ipt_analytics.survival`): ``time, n_risk,
+        Tidy Kaplan-Meier table (:mod:`ipt_analytics.stats.survival`): ``time, n_risk,
         n_events, survival, conf_low, conf_high`` and optionally ``group``. A curve starts
         at 1 at time 0 if the table has no row at time 0.
     at_risk_times : sequence of float, optional
@@ -94,7 +95,7 @@ def plot_kaplan_meier(
         positions within the data). ``[]`` for no table. See :func:`numbers_at_risk`.
     at_risk : DataFrame, optional
         Exact numbers at risk, columns ``group, time, n_risk`` (e.g.
-        ``KaplanMeier.at_risk(times)`` of :mod:`ipt_analytics.survival`); its times are
+        ``KaplanMeier.at_risk(times)`` of :mod:`ipt_analytics.stats.survival`); its times are
         used and ``at_risk_times`` is ignored.
     time : {"week", "session"}, default "week"
         Time unit, for the x-axis label.
@@ -208,4 +209,21 @@ def plot_kaplan_meier(
                     gid=f"at_risk:{g}",
                     annotation_clip=False,
                 )
+    return ax
+
+
+def plot_km_result(result, ax: Axes | None = None) -> Axes:
+    """Quick step plot of a :class:`~ipt_analytics.stats.survival.KaplanMeier` result
+    (``KaplanMeier.plot()``); :func:`plot_kaplan_meier` draws bands and numbers at risk."""
+
+    if ax is None:
+        _, ax = plt.subplots()
+    palette = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]
+    for k, (g, part) in enumerate(result.table.groupby("group", sort=False)):
+        ax.step(part["time"], part["survival"], where="post", label=str(g),
+                color=palette[k % len(palette)])  # fmt: skip
+    ax.set_xlabel(f"{result.meta['time']} (weeks from baseline)")
+    ax.set_ylabel(f"proportion without {result.meta['event'].replace('_event', '')}")
+    ax.set_ylim(0, 1.02)
+    ax.legend(title=result.meta["by"] or None)
     return ax

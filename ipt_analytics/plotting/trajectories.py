@@ -7,8 +7,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from ..describe import observed_means, sample_trajectories
-from ._style import (
+from ipt_analytics.plotting._style import (
     CONTEXT_GREY,
     get_ax,
     group_colours,
@@ -21,6 +20,7 @@ from ._style import (
     require,
     time_label,
 )
+from ipt_analytics.stats.describe import observed_means, sample_trajectories
 
 __all__ = ["plot_observed_trajectories", "plot_predicted_trajectories"]
 
@@ -44,8 +44,8 @@ def plot_observed_trajectories(
 ) -> Axes:
     """Individual episodes as faint grey lines, with the mean and its CI band per group.
 
-    The means come from :func:`ipt_analytics.describe.observed_means` and the sampled
-    episodes from :func:`ipt_analytics.describe.sample_trajectories`; nothing is computed
+    The means come from :func:`ipt_analytics.stats.describe.observed_means` and the sampled
+    episodes from :func:`ipt_analytics.stats.describe.sample_trajectories`; nothing is computed
     here.
 
     Parameters
@@ -176,7 +176,7 @@ def plot_predicted_trajectories(
         ``conf_low``, ``conf_high`` and, for several groups, the ``group`` column. An
         optional ``n`` column gives the episodes per group for the legend.
     observed : DataFrame, optional
-        Output of :func:`ipt_analytics.describe.observed_means` (columns ``group, time, n,
+        Output of :func:`ipt_analytics.stats.describe.observed_means` (columns ``group, time, n,
         mean, conf_low, conf_high``) drawn as points with error bars, slightly dodged per
         group. Its episode counts label the legend.
     instrument : str, default "phq9"

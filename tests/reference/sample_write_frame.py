@@ -5,7 +5,8 @@ Run from the repository root (before ``Rscript tests/reference/sample_trajectory
     python tests/reference/sample_write_frame.py
 
 The frame is built by the package itself (``read_sessions`` then
-``ipt_analytics.trajectory.model_frame``), so R fits exactly the rows Python fits. To keep the
+``ipt_analytics.models.trajectory.model_frame``), so R fits exactly the rows Python fits. To
+keep the
 parity tests fast the frame holds a documented subset of the cohort: the episodes of the sites
 in ``SUBSET_SITES`` (see ``sample_subset``). Columns: the linear models' frame (``week``,
 ``format``, ``problem_area``, ``medication`` as 0/1, ``therapist_id``, ``group_id``,
@@ -33,7 +34,7 @@ def sample_subset(sessions: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_frame(sessions: pd.DataFrame) -> pd.DataFrame:
-    from ipt_analytics.trajectory import model_frame
+    from ipt_analytics.models.trajectory import model_frame
 
     sub = sample_subset(sessions)
     lin, _ = model_frame(

@@ -1,0 +1,201 @@
+"""Score item responses into instrument totals, severity bands and safety flags.
+
+Rules come from :mod:`ipt_analytics.instruments`; each scored row records the rule that
+produced its total (``scoring_rule``) so a reader can tell a prorated PHQ-9 from a complete
+one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ipt_analytics.instruments.table import Instrument, get_instrument
+
+__all__ = ["PRORATE_ROUNDING", "score_items", "severity_bands"]
+
+#: Accepted values of ``prorate_rounding``.
+PRORATE_ROUNDING = ("none", "round_half_up", "floor", "ceil")
+
+
+def severity_bands(totals, instrument: str | Instrument) -> np.ndarray:
+    """Vectorised :func:`~ipt_analytics.instruments.table.severity_band` (missing -> ``None``).
+
+    Totals must already lie in the instrument's range.
+
+    Examples
+    --------
+    >>> severity_bands([4, 4.5, 5, np.nan], "phq9").tolist()
+    ['none_minimal', 'none_minimal', 'mild', None]
+    """
+    inst = get_instrument(instrument)
+    totals = np.asarray(totals, dtype=float)
+    lows = np.array([low for low, _, _ in inst.bands], dtype=float)
+    labels = np.array(inst.band_labels + [None], dtype=object)
+    idx = np.searchsorted(lows, totals, side="right") - 1
+    idx = np.where(np.isnan(totals), len(inst.bands), np.clip(idx, 0, len(inst.bands) - 1))
+    return labels[idx]
+
+
+def _round(values: np.ndarray, prorate_rounding: str) -> np.ndarray:
+    if prorate_rounding == "none":
+        return values
+    if prorate_rounding == "round_half_up":
+        return np.floor(values + 0.5)
+    if prorate_rounding == "floor":
+        return np.floor(values)
+    return np.ceil(values)
+
+
+def _item_matrix(items: pd.DataFrame, inst: Instrument) -> np.ndarray:
+    expected = inst.item_columns
+    absent = [c for c in expected if c not in items.columns]
+    if absent:
+        raise ValueError(
+            f"score_items(): items lacks column(s) {absent} for {inst.label}. "
+            f"Expected columns {expected[0]} .. {expected[-1]} (missing answers as NaN). "
+            "Fix: rename the item columns or add them filled with NaN."
+        )
+    extra = [
+        c
+        for c in items.columns
+        if str(c).startswith("item_") and c not in expected and items[c].notna().any()
+    ]
+    if extra:
+        raise ValueError(
+            f"score_items(): {inst.label} has {inst.n_items} items but items has values in "
+            f"{extra}. Fix: check that the instrument is right."
+        )
+    try:
+        x = items[expected].apply(pd.to_numeric, errors="raise").to_numpy(dtype=float)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"score_items(): items must be numeric (NaN for a missing answer); {exc}. "
+            "Fix: validate the data with read_sessions() first."
+        ) from None
+    ok = np.isnan(x) | ((x >= inst.item_min) & (x <= inst.item_max) & (x == np.floor(x)))
+    if not ok.all():
+        row, col = np.argwhere(~ok)[0]
+        raise ValueError(
+            f"score_items(): {inst.label} items must be whole numbers {inst.item_min}-"
+            f"{inst.item_max}; row {items.index[row]!r} column {expected[col]!r} is "
+            f"{x[row, col]!r} ({int((~ok).sum())} such value(s)). Fix: correct or blank them."
+        )
+    return x
+
+
+def score_items(
+    items: pd.DataFrame,
+    instrument: str | Instrument,
+    *,
+    prorate_rounding: str = "none",
+) -> pd.DataFrame:
+    """Score item responses of one instrument.
+
+    Parameters
+    ----------
+    items : DataFrame
+        Columns ``item_1 .. item_k`` (k = number of items on the form), whole numbers in
+        the item range, NaN for an unanswered item. Other columns are ignored.
+    instrument : str or Instrument
+        ``"phq9"``, ``"gad7"``, ``"qids_sr16"`` or ``"cudos"``.
+    prorate_rounding : {"none", "round_half_up", "floor", "ceil"}
+        Rounding of a prorated PHQ-9 total. The NHS Data Dictionary rule (substitute the
+        mean of the answered items when 1-2 are missing) does not say whether to round, so
+        the default keeps the exact prorated value (e.g. 8 answered items summing to 9 give
+        10.125). ``"round_half_up"`` rounds 10.5 to 11.
+
+    Returns
+    -------
+    DataFrame
+        Same index as ``items``; columns ``total`` (float, NaN when not scorable),
+        ``n_items_missing`` (int: missing items among those in the total),
+        ``scoring_rule`` (``"sum"``, ``"prorated_mean"``, ``"domain_max_sum"`` or
+        ``"not_scored"``), ``severity`` (band label or None), ``safety_flag`` (nullable
+        boolean: PHQ-9 item 9 > 0; NA when item 9 is unanswered, because a missing answer
+        is not evidence of no risk; False for instruments without a safety item) and
+        ``reason`` (empty, ``"too_many_missing_items"`` or ``"all_items_missing"``).
+
+    Notes
+    -----
+    - PHQ-9: 1-2 missing items -> total = mean of the answered items x 9; more than 2
+      missing -> no total (NHS Data Dictionary).
+    - GAD-7, QIDS-SR16, CUDOS: no published missing-item rule, so any missing item leaves
+      the total missing; it is never prorated silently.
+    - QIDS-SR16: total = sum of the 9 domain scores (sleep = max of items 1-4; appetite/
+      weight = max of 6-9; psychomotor = max of 15-16; items 5, 10-14 as they are).
+    - CUDOS: total = items 1-16; items 17-18 are checked for range but not summed, and
+      their absence does not count as missing.
+
+    Raises
+    ------
+    ValueError
+        Missing item columns, non-numeric values, or values that are not whole numbers in
+        the item range; unknown ``prorate_rounding``.
+
+    Examples
+    --------
+    >>> items = pd.DataFrame({f"item_{i}": [1.0, 1.0, 3.0] for i in range(1, 10)})
+    >>> items.loc[1, ["item_1"]] = np.nan
+    >>> out = score_items(items, "phq9")
+    >>> out[["total", "scoring_rule", "severity", "safety_flag"]]
+       total   scoring_rule     severity  safety_flag
+    0    9.0            sum         mild         True
+    1    9.0  prorated_mean         mild         True
+    2   27.0            sum       severe         True
+    """
+    inst = get_instrument(instrument)
+    if prorate_rounding not in PRORATE_ROUNDING:
+        raise ValueError(
+            f"score_items(): prorate_rounding={prorate_rounding!r} is not allowed. "
+            f"Accepted: {', '.join(PRORATE_ROUNDING)}."
+        )
+    x = _item_matrix(items, inst)
+    in_total = x[:, [i - 1 for i in inst.total_items]]
+    missing = np.isnan(in_total)
+    n_missing = missing.sum(axis=1)
+    n_total_items = len(inst.total_items)
+    complete = n_missing == 0
+    all_missing = n_missing == n_total_items
+
+    if inst.scoring_rule == "domain_max_sum":
+        domain_scores = np.column_stack(
+            [x[:, [i - 1 for i in d]].max(axis=1) for d in inst.domains]
+        )
+        total = domain_scores.sum(axis=1)
+    else:
+        total = np.nansum(in_total, axis=1)
+    rule = np.full(len(x), inst.scoring_rule, dtype=object)
+    total = np.where(complete, total, np.nan)
+
+    can_prorate = (~complete) & (n_missing <= inst.max_missing_items)
+    if can_prorate.any():
+        answered = n_total_items - n_missing[can_prorate]
+        prorated = np.nansum(in_total[can_prorate], axis=1) * n_total_items / answered
+        total[can_prorate] = _round(prorated, prorate_rounding)
+        rule[can_prorate] = "prorated_mean"
+
+    scored = complete | can_prorate
+    rule[~scored] = "not_scored"
+    reason = np.full(len(x), "", dtype=object)
+    reason[~scored] = "too_many_missing_items"
+    reason[all_missing] = "all_items_missing"
+
+    if inst.safety_item is not None:
+        answer = x[:, inst.safety_item - 1]
+        safety = pd.array(np.nan_to_num(answer, nan=0.0) > 0, dtype="boolean")
+        safety[np.isnan(answer)] = pd.NA
+    else:
+        safety = pd.array(np.zeros(len(x), dtype=bool), dtype="boolean")
+
+    return pd.DataFrame(
+        {
+            "total": total.astype(float),
+            "n_items_missing": n_missing.astype(int),
+            "scoring_rule": pd.array(rule, dtype="str"),
+            "severity": severity_bands(total, inst),
+            "safety_flag": safety,
+            "reason": pd.array(reason, dtype="str"),
+        },
+        index=items.index,
+    )

@@ -1,0 +1,497 @@
+"""Read session data from a file or DataFrame into an all-text frame, then into long form.
+
+Nothing is converted here except to text: numbers, dates and labels are parsed and checked
+by :mod:`ipt_analytics.io.validate`, so that a value such as ``"12abc"`` reaches the validator
+as written instead of being coerced or dropped by a reader.
+
+Accepted sources: CSV (comma, semicolon or tab separated, detected from the header line;
+UTF-8 with or without a byte-order mark, or the ``encoding`` given), ``.xlsx``/``.xlsm``
+(first sheet, via openpyxl; a note names any other sheets),
+``.parquet`` (via pyarrow) and pandas DataFrames. Row numbers are spreadsheet-style: the
+header is row 1, so the first data row is 2 (for a DataFrame, position + 2). Entirely blank
+lines are not data rows; they are skipped and counted, and numbering still follows the file.
+Header names are matched to the canonical names after trimming and lower-casing; a name
+that appears twice (or two names that map to one canonical column) is an error, never a
+silent choice of one of them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import math
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ipt_analytics.errors import SchemaError
+from ipt_analytics.instruments.table import INSTRUMENTS
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "SHARED_COLUMNS",
+    "RawInput",
+    "read_raw",
+    "to_long",
+]
+
+#: Session-level columns (everything except the rating itself).
+#: Columns that identify one session.
+IDENTITY_COLUMNS = ["client_id", "episode_id", "session", "date"]
+#: Session-level attributes (format is per session; the others are per episode).
+ATTRIBUTE_COLUMNS = [
+    "format",
+    "problem_area",
+    "secondary_problem_area",
+    "therapist_id",
+    "site",
+    "group_id",
+    "medication",
+    "planned_sessions",
+    "end_reason",
+]
+SHARED_COLUMNS = [*IDENTITY_COLUMNS, *ATTRIBUTE_COLUMNS]
+MAX_ITEMS = max(inst.n_items for inst in INSTRUMENTS.values())
+ITEM_COLUMNS = [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]
+#: Canonical input columns of a long file.
+CANONICAL_COLUMNS = [*SHARED_COLUMNS, "instrument", "total", *ITEM_COLUMNS]
+
+_WIDE = re.compile(r"^(" + "|".join(INSTRUMENTS) + r")_(\d+|total)$")
+_CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+_EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+_PARQUET_SUFFIXES = {".parquet", ".pq"}
+
+
+@dataclass
+class RawInput:
+    """An input table as text, with canonical column names.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        One row per non-blank input row; every column ``str`` ('' for blank) except
+        ``source_row`` (int).
+    layout : str
+        ``"long"`` (an ``instrument`` column) or ``"wide"`` (instrument-prefixed columns).
+    source : str
+        Path or ``"<DataFrame>"``, for messages.
+    header_names : dict
+        Canonical column -> the header as the user wrote it (before ``columns=`` mapping).
+    ignored_columns : list of str
+        Input columns that are not part of the data contract.
+    n_blank_rows : int
+        Entirely blank rows that were skipped.
+    notes : list of str
+        Things about the reading worth telling the user (e.g. sheets not read).
+    """
+
+    frame: pd.DataFrame
+    layout: str
+    source: str
+    header_names: dict = field(default_factory=dict)
+    ignored_columns: list = field(default_factory=list)
+    n_blank_rows: int = 0
+    notes: list = field(default_factory=list)
+
+    def source_column(self, column: str, instrument: str | None = None) -> str:
+        """The user's name of a canonical (long) column, for messages.
+
+        In a wide file the items of ``phq9`` came from ``phq9_1`` etc.
+        """
+        if self.layout == "wide" and instrument in INSTRUMENTS:
+            if column == "total":
+                column = f"{instrument}_total"
+            elif column.startswith("item_"):
+                column = f"{instrument}_{column[5:]}"
+        return self.header_names.get(column, column)
+
+
+def _fmt_float(x: float) -> str:
+    if math.isnan(x):
+        return ""
+    if math.isinf(x):
+        return str(x)
+    if x == math.floor(x) and abs(x) < 1e15:
+        return str(int(x))
+    return repr(x)
+
+
+def _cell_to_str(x) -> str:
+    # exact text of a typed cell; never rounds, never drops a character
+    if x is None or x is pd.NA or x is pd.NaT:
+        return ""
+    if isinstance(x, (bool, np.bool_)):
+        return "true" if x else "false"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        return _fmt_float(float(x))
+    if isinstance(x, (pd.Timestamp, _dt.datetime)):
+        if x.tzinfo is not None:  # the wall-clock date and time where it was recorded
+            x = x.replace(tzinfo=None)
+        if (x.hour, x.minute, x.second, x.microsecond) == (0, 0, 0, 0):
+            return x.strftime("%Y-%m-%d")
+        return x.isoformat()
+    if isinstance(x, _dt.date):
+        return x.isoformat()
+    return str(x)
+
+
+def _to_text(df: pd.DataFrame) -> pd.DataFrame:
+    out = {}
+    for i, _name in enumerate(df.columns):
+        col = df.iloc[:, i]
+        kind = col.dtype.kind
+        if isinstance(col.dtype, pd.StringDtype) or (
+            kind == "O" and pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty")
+        ):
+            text = col.astype("str")  # already text: no per-cell work
+        elif kind == "b" and not col.hasnans:
+            text = col.map({True: "true", False: "false"})
+        elif kind in "iu" and not col.hasnans:
+            text = col.astype("str")
+        elif kind == "f":
+            # nullable Float64 holds pd.NA, which math.isnan() refuses: go through NaN
+            text = pd.Series(col.to_numpy(dtype=float, na_value=np.nan), index=col.index)
+            text = text.map(_fmt_float)
+        else:  # object, datetimes (also tz-aware), nullable Int64/boolean with <NA>, ...
+            text = col.astype(object).map(_cell_to_str)
+        out[i] = text.astype("str").fillna("").str.strip()
+    frame = pd.DataFrame(out)
+    frame.columns = [str(c) for c in df.columns]
+    return frame
+
+
+def _with_header(grid: pd.DataFrame) -> pd.DataFrame:
+    """First row of a header-less grid as column names, kept exactly as written.
+
+    pandas renames a repeated header (``phq9_total``, ``phq9_total.1``), which would let a
+    second column of that name be ignored without a word; reading the header as data keeps
+    both names, so the duplicate is reported.
+    """
+    if grid.empty:
+        return grid
+    names = []
+    for i, name in enumerate(grid.iloc[0].tolist()):
+        text = _cell_to_str(name).strip() if not isinstance(name, str) else name
+        names.append(text if text != "" else f"Unnamed: {i}")
+    body = grid.iloc[1:].reset_index(drop=True)
+    body.columns = names
+    return body
+
+
+def _undecodable(path: str, data: bytes, exc: UnicodeDecodeError) -> ValueError:
+    line = data.count(b"\n", 0, exc.start) + 1
+    bad = data[exc.start : exc.end + 2]
+    try:
+        guess = data[max(exc.start - 15, 0) : exc.end + 15].decode("cp1252", errors="replace")
+    except LookupError:  # pragma: no cover - cp1252 is always available
+        guess = ""
+    return ValueError(
+        f"read_sessions(): {path!r} is not UTF-8 text: line {line} has the byte(s) {bad!r}, "
+        f"which are not UTF-8 (read as Windows-1252 that part says {guess.strip()!r}). "
+        "Expected a UTF-8 CSV (with or without BOM). Fix: save the file as 'CSV UTF-8', or, "
+        "if it is in another encoding (Excel's plain 'CSV' is usually Windows-1252), pass "
+        "encoding='cp1252' (or the file's encoding)."
+    )
+
+
+def _read_csv(path: str, encoding: str | None = None) -> pd.DataFrame:
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        text = data.decode(encoding or "utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _undecodable(path, data, exc) from None
+    except LookupError:
+        raise ValueError(
+            f"read_sessions(): encoding={encoding!r} is not a known text encoding. "
+            "Fix: use e.g. 'utf-8', 'cp1252' or 'latin-1'."
+        ) from None
+    if not text.strip():
+        raise ValueError(f"read_sessions(): {path!r} is empty; expected a header row and data.")
+    header = text.split("\n", 1)[0]
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    sep = max(counts, key=lambda s: counts[s])
+    if counts[sep] == 0:
+        sep = ","
+    try:
+        grid = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise ValueError(
+            f"read_sessions(): could not parse {path!r} as a {sep!r}-separated CSV file: "
+            f"{str(exc).strip()}. Fix: check quoting and that every row has as many fields "
+            "as the header."
+        ) from None
+    return _with_header(grid.fillna(""))
+
+
+def _read_excel(path: str, notes: list) -> pd.DataFrame:
+    with pd.ExcelFile(path, engine="openpyxl") as book:
+        sheets = book.sheet_names
+        grid = pd.read_excel(book, sheet_name=sheets[0], header=None, dtype=object)
+    if len(sheets) > 1:
+        notes.append(
+            f"{os.path.basename(path)!r} has {len(sheets)} sheets ({', '.join(sheets)}); only "
+            f"the first, {sheets[0]!r}, was read. To read another sheet, load it with "
+            "pandas.read_excel(path, sheet_name=...) and pass the DataFrame."
+        )
+    if grid.dropna(how="all").empty:
+        raise ValueError(
+            f"read_sessions(): the first sheet ({sheets[0]!r}) of {path!r} is empty; expected "
+            "a header row and data. Fix: put the data on the first sheet, or pass a DataFrame."
+        )
+    return _with_header(grid)
+
+
+def _read_path(path: str, encoding: str | None, notes: list) -> pd.DataFrame:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"read_sessions(): file not found: {path!r}.")
+    if os.path.isdir(path):
+        raise ValueError(f"read_sessions(): {path!r} is a directory; expected a data file.")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in _CSV_SUFFIXES:
+        return _read_csv(path, encoding)
+    try:
+        if suffix in _EXCEL_SUFFIXES:
+            return _read_excel(path, notes)
+        if suffix in _PARQUET_SUFFIXES:
+            return pd.read_parquet(path)
+    except ValueError as exc:
+        if str(exc).startswith("read_sessions()"):
+            raise
+        raise ValueError(
+            f"read_sessions(): could not read {path!r} as {suffix} ({exc}). Fix: check that "
+            "the file is a valid, unencrypted file of that type."
+        ) from None
+    except Exception as exc:  # reader libraries raise many types; re-raise plainly
+        raise ValueError(
+            f"read_sessions(): could not read {path!r} as {suffix} "
+            f"({type(exc).__name__}: {exc}). Fix: check that the file is a valid, "
+            "unencrypted file of that type."
+        ) from None
+    accepted = sorted(_CSV_SUFFIXES | _EXCEL_SUFFIXES | _PARQUET_SUFFIXES)
+    raise ValueError(
+        f"read_sessions(): cannot read {path!r}: file type {suffix or '(none)'!r} is not "
+        f"supported. Accepted: {', '.join(accepted)}. Fix: save as CSV (UTF-8) or .xlsx."
+    )
+
+
+def _is_canonical(name: str) -> bool:
+    return name in CANONICAL_COLUMNS or _WIDE.match(name) is not None
+
+
+def _apply_columns(text: pd.DataFrame, columns: dict | None) -> tuple[pd.DataFrame, dict]:
+    original = list(text.columns)
+    header_names: dict[str, str] = {}
+    if columns is not None:
+        if not isinstance(columns, dict):
+            raise TypeError(
+                "read_sessions(): columns must be a dict {your column name: canonical name}, "
+                f"got {type(columns).__name__}."
+            )
+        unknown = [k for k in columns if k not in original]
+        if unknown:
+            raise SchemaError(
+                f"read_sessions(): columns= names {unknown} that are not in the data. "
+                f"Columns present: {original}. Fix: correct the keys of the mapping."
+            )
+        bad = [v for v in columns.values() if not _is_canonical(str(v))]
+        if bad:
+            raise SchemaError(
+                f"read_sessions(): columns= maps onto {bad}, which are not canonical column "
+                f"names. Accepted: {', '.join(CANONICAL_COLUMNS)} and instrument-prefixed "
+                "columns such as phq9_1 .. phq9_9, phq9_total."
+            )
+    renamed = []
+    for name in original:
+        if columns is not None and name in columns:
+            new = str(columns[name])
+        else:
+            new = name.strip().lower()
+            if not _is_canonical(new):
+                new = name
+        renamed.append(new)
+        header_names.setdefault(new, name)
+    dupes = sorted({n for n in renamed if renamed.count(n) > 1 and _is_canonical(n)})
+    if dupes:
+        raise SchemaError(
+            f"read_sessions(): more than one input column maps to {dupes} "
+            f"(columns: {original}). Fix: drop or rename the extra column(s)."
+        )
+    text = text.copy()
+    text.columns = renamed
+    return text, header_names
+
+
+def _check_wide_columns(names: list[str]) -> None:
+    for name in names:
+        m = _WIDE.match(name)
+        if m and m.group(2) != "total":
+            inst = INSTRUMENTS[m.group(1)]
+            if not 1 <= int(m.group(2)) <= inst.n_items:
+                raise SchemaError(
+                    f"read_sessions(): column {name!r}: {inst.label} has items 1-"
+                    f"{inst.n_items}. Fix: rename or drop the column."
+                )
+    items = [n for n in names if n.startswith("item_")]
+    for name in items:
+        if name not in ITEM_COLUMNS:
+            raise SchemaError(
+                f"read_sessions(): column {name!r} is not an item column (item_1 .. "
+                f"item_{MAX_ITEMS}). Fix: rename or drop it."
+            )
+
+
+def read_raw(source, *, columns: dict | None = None, encoding: str | None = None) -> RawInput:
+    """Read ``source`` into a :class:`RawInput` (text only, canonical names).
+
+    Parameters
+    ----------
+    source : str, os.PathLike or DataFrame
+    columns : dict, optional
+        ``{your column name: canonical name}``.
+    encoding : str, optional
+        Text encoding of a CSV file (default UTF-8, with or without BOM), e.g. ``"cp1252"``
+        for a file saved by Excel as plain CSV. Never guessed.
+
+    Returns
+    -------
+    RawInput
+
+    Raises
+    ------
+    FileNotFoundError
+        The path does not exist.
+    ValueError
+        The file cannot be read (type, encoding, CSV structure).
+    SchemaError
+        Column-level problems: unknown ``columns=`` keys, duplicate columns, no rating
+        columns, both long and wide rating columns, item numbers beyond the form.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"Client_ID": ["c1"], "session": [1], "format": ["group"],
+    ...                    "phq9_total": [12.0]})
+    >>> raw = read_raw(df)
+    >>> raw.layout, raw.frame.loc[0, "phq9_total"], int(raw.frame.loc[0, "source_row"])
+    ('wide', '12', 2)
+    """
+    notes: list[str] = []
+    if isinstance(source, pd.DataFrame):
+        label = "<DataFrame>"
+        df = source
+    elif isinstance(source, (str, os.PathLike)):
+        label = os.fspath(source)
+        df = _read_path(label, encoding, notes)
+    else:
+        raise TypeError(
+            "read_sessions(): source must be a file path or a pandas DataFrame, got "
+            f"{type(source).__name__}."
+        )
+    text = _to_text(df)
+    text, header_names = _apply_columns(text, columns)
+    _check_wide_columns(list(text.columns))
+
+    text.insert(0, "source_row", np.arange(2, len(text) + 2, dtype=np.int64))
+    data_cols = [c for c in text.columns if c != "source_row"]
+    blank = (text[data_cols] == "").all(axis=1) if data_cols else pd.Series(True, text.index)
+    n_blank = int(blank.sum())
+    text = text.loc[~blank].reset_index(drop=True)
+
+    has_instrument = "instrument" in text.columns
+    wide_cols = [c for c in text.columns if _WIDE.match(c)]
+    long_rating = [c for c in text.columns if c == "total" or c in ITEM_COLUMNS]
+    if has_instrument and wide_cols:
+        raise SchemaError(
+            "read_sessions(): the data have an 'instrument' column (long layout) and "
+            f"instrument-prefixed columns {wide_cols[:5]} (wide layout). Fix: use one layout."
+        )
+    if not has_instrument and not wide_cols:
+        hint = " ('total'/'item_*' need an 'instrument' column)" if long_rating else ""
+        if sum(str(c).startswith("Unnamed: ") for c in df.columns) >= 1 or not len(df):
+            hint += (
+                "; the first row must be the header, one name per column (a title row, a "
+                "merged header cell or a two-row header is not read)"
+            )
+        raise SchemaError(
+            "read_sessions(): no rating columns found" + hint + ". Expected either an "
+            "'instrument' column with 'total' and/or item_1 .. item_18 (long layout), or "
+            "instrument-prefixed columns such as phq9_1 .. phq9_9, phq9_total, gad7_1 .. "
+            f"gad7_7, qids_sr16_1 .., cudos_1 .. (wide layout). Columns present: "
+            f"{list(df.columns)}. Fix: rename columns or pass columns={{...}}."
+        )
+    if has_instrument and not long_rating:
+        raise SchemaError(
+            "read_sessions(): an 'instrument' column but neither 'total' nor item_1 .. "
+            "item_18 columns. Fix: add the scores."
+        )
+    layout = "long" if has_instrument else "wide"
+    known = set(CANONICAL_COLUMNS) | set(wide_cols) | {"source_row"}
+    ignored = [header_names.get(c, c) for c in text.columns if c not in known]
+    if text.empty:
+        notes.append(f"{label} has column names but no data rows: nothing to analyse.")
+    return RawInput(text, layout, label, header_names, ignored, n_blank, notes)
+
+
+def to_long(raw: RawInput) -> tuple[pd.DataFrame, np.ndarray]:
+    """Long text frame: one row per (input row, instrument).
+
+    Returns
+    -------
+    long : DataFrame
+        Columns ``source_row``, ``instrument`` (as written for a long file; the canonical
+        code for a wide file), the shared columns, ``total``, ``item_1 .. item_18``; absent
+        columns are filled with ''.
+    no_ratings : ndarray of int
+        Source rows of a wide file without any rating (no item and no total of any
+        instrument); they yield no administration.
+    """
+    frame = raw.frame
+    shared = {c: frame[c] if c in frame.columns else "" for c in SHARED_COLUMNS}
+    blank = pd.Series("", index=frame.index, dtype="str")
+    if raw.layout == "long":
+        parts = {"source_row": frame["source_row"], "instrument": frame["instrument"], **shared}
+        for c in ["total", *ITEM_COLUMNS]:
+            parts[c] = frame[c] if c in frame.columns else blank
+        return pd.DataFrame(parts), np.array([], dtype=np.int64)
+
+    pieces = []
+    any_rating = pd.Series(False, index=frame.index)
+    for name in INSTRUMENTS:
+        cols = [c for c in frame.columns if c.startswith(name + "_") and _WIDE.match(c)]
+        cols = [c for c in cols if _WIDE.match(c).group(1) == name]
+        if not cols:
+            continue
+        given = (frame[cols] != "").any(axis=1)
+        any_rating |= given
+        sub = frame.loc[given]
+        parts = {"source_row": sub["source_row"], "instrument": name}
+        parts.update({c: sub[c] if c in sub.columns else "" for c in SHARED_COLUMNS})
+        parts["total"] = sub[f"{name}_total"] if f"{name}_total" in sub.columns else ""
+        for item in ITEM_COLUMNS:
+            col = f"{name}_{item[5:]}"
+            parts[item] = sub[col] if col in sub.columns else ""
+        pieces.append(pd.DataFrame(parts, index=sub.index))
+    columns = ["source_row", "instrument", *SHARED_COLUMNS, "total", *ITEM_COLUMNS]
+    if pieces:
+        long = pd.concat(pieces).sort_values("source_row", kind="stable")
+    else:
+        long = pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
+    long = long[columns].reset_index(drop=True)
+    long["source_row"] = long["source_row"].astype(np.int64)
+    for c in columns[1:]:
+        long[c] = long[c].astype("str")
+    no_ratings = frame.loc[~any_rating, "source_row"].to_numpy(dtype=np.int64)
+    return long, no_ratings

@@ -1,0 +1,397 @@
+"""Small-cell suppression for tables that leave the service (definitions.md section 7).
+
+Privacy controls are applied last, to finished aggregate tables. Suppressed cells become NA
+(columns stay numeric) with a boolean ``<col>_suppressed`` companion; display code renders "*".
+
+Complementary (secondary) suppression uses the standard heuristic: every *margin* (a set of
+cells whose sum the reader knows) must not contain exactly one unknown cell, because a single
+unknown equals the margin total minus the shown cells. Margins come from ``denominators``
+(``events`` + hidden ``n - events`` = ``n``), ``row_totals`` (part columns sum to a total
+column) and ``by`` groups with ``totals`` (a group's rows sum to a total row or to a published
+total). While some margin has exactly one suppressed cell (or, without rounding, a derivable
+hidden complement that is a small count), the smallest shown cell of that margin, non-zero
+first, is suppressed too; this repeats until no margin changes. Like any heuristic it does not
+guarantee protection against attacks that combine several margins by linear programming
+(use ``sdcTable`` for a full audit); :func:`check_no_disclosure` re-derives cells by
+repeated single-unknown elimination, which does cover chains of margins.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ipt_analytics.errors import SchemaError
+
+__all__ = ["SuppressionPolicy", "POLICIES", "suppress_table", "check_no_disclosure",
+           "drop_identifiers", "IDENTIFIER_COLUMNS"]  # fmt: skip
+
+IDENTIFIER_COLUMNS = ("client_id", "episode_id")
+
+
+@dataclass(frozen=True)
+class SuppressionPolicy:
+    """One small-cell rule: counts ``1 .. min_shown - 1`` (and 0 unless ``zero_shown``) hidden."""
+
+    name: str
+    rule: str
+    min_shown: int
+    zero_shown: bool
+    rounding: str | None  # None, "nearest_5" or "tsql_plus2_div5"
+    citation: str
+    note: str = ""
+
+    def is_sensitive(self, count: float) -> bool:
+        return (count == 0 and not self.zero_shown) or 0 < count < self.min_shown
+
+    def round(self, count: int) -> int:
+        """Published value of a shown count.
+
+        ``tsql_plus2_div5`` reproduces ``CAST(ROUND((SUM(x)+2)/5,0)*5 AS INT)``: ``SUM`` of an
+        INT column is INT, so ``/`` is integer division truncating toward zero and ``ROUND(.,0)``
+        of an integer changes nothing; for counts >= 0 this is ``(x + 2) // 5 * 5``, which equals
+        rounding to the nearest 5 (integers never tie). Were the column DECIMAL, (12+2)/5 = 2.8
+        would round to 3 and give 15, so this rests on the counts being INT.
+        """
+        if self.rounding is None:
+            return int(count)
+        if self.rounding == "nearest_5":
+            return int(math.floor(count / 5 + 0.5)) * 5
+        q = abs(count + 2) // 5  # T-SQL INT division truncates toward zero
+        return int(math.copysign(q, count + 2)) * 5
+
+
+POLICIES: dict[str, SuppressionPolicy] = {
+    p.name: p
+    for p in [
+        SuppressionPolicy(
+            "nhs_digital",
+            "sub-national: 0 shown; 1-7 suppressed ('*'); others rounded to the nearest 5; "
+            "percentages from rounded values; statistics based on 1-7 individuals not shown",
+            8, True, "nearest_5",
+            "NHS Digital HES/ECDS disclosure control (since Sept 2018): https://digital.nhs.uk/"
+            "data-and-information/data-tools-and-services/data-services/hospital-episode-"
+            "statistics/change-to-disclosure-control-methodology-for-hes-and-ecds-from-"
+            "september-2018",
+            "exact wording 1-7 versus the legacy 1-5 is unverified",
+        ),
+        SuppressionPolicy(
+            "nhs_tt_dashboard",
+            "sub-national counts < 5 -> NULL; others ROUND((SUM(x)+2)/5,0)*5",
+            5, False, "tsql_plus2_div5",
+            "nhsengland/Talking-Therapies: 3. PDT_Combined_Rounding.sql",
+            "national counts are unrounded there; T-SQL INT division assumed (see round)",
+        ),
+        SuppressionPolicy(
+            "cms",
+            "no cell 1-10 shown; 0 allowed; nothing from which 1-10 can be derived",
+            11, True, None,
+            "https://resdac.org/node/1506 ; https://www.hhs.gov/guidance/document/"
+            "cms-cell-suppression-policy",
+        ),
+        SuppressionPolicy(
+            "pcornet", "minimum cell size 11 (non-zero counts 1-10 suppressed)", 11, True, None,
+            "https://stat.ethz.ch/CRAN/web/packages/countmaskr/readme/README.html",
+            "zero treated as shown (unverified)",
+        ),
+        SuppressionPolicy(
+            "pedsnet", "minimum cell size 5 (non-zero counts 1-4 suppressed)", 5, True, None,
+            "https://stat.ethz.ch/CRAN/web/packages/countmaskr/readme/README.html",
+            "zero treated as shown (unverified)",
+        ),
+        SuppressionPolicy(
+            "wa_doh", "non-zero counts < 10 suppressed; secondary suppression", 10, True, None,
+            "https://records.co.kittitas.wa.us/WebLink/0/doc/4358658/Page28.aspx ; "
+            "https://rdrr.io/github/PHSKC-APDE/rads/man/suppress.html",
+        ),
+    ]
+}  # fmt: skip
+
+
+def _policy(policy) -> SuppressionPolicy:
+    if isinstance(policy, SuppressionPolicy):
+        return policy
+    if policy not in POLICIES:
+        raise ValueError(
+            f"suppress_table(): policy={policy!r} is not known; use one of {sorted(POLICIES)} "
+            "or a SuppressionPolicy"
+        )
+    return POLICIES[policy]
+
+
+@dataclass
+class _Margin:
+    cells: list  # interior cells: (row position, column) or ("hidden", row, numerator column)
+    total: object  # a cell, or a number the reader knows
+    label: str
+
+
+def _structure(table, count_columns, denominators, row_totals, by, totals, check=True):
+    """Margins (known sums) of the table, and the hidden complement values."""
+    margins, hidden = [], {}
+    for num, den in (denominators or {}).items():
+        for i in range(len(table)):
+            hidden[("hidden", i, num)] = table[den].iat[i] - table[num].iat[i]
+            margins.append(_Margin([(i, num), ("hidden", i, num)], (i, den), f"{den} - {num}"))
+    for tot, parts in (row_totals or {}).items():
+        for i in range(len(table)):
+            margins.append(_Margin([(i, p) for p in parts], (i, tot), f"row total {tot!r}"))
+    if totals is None:
+        return margins, hidden
+    keys = ([by] if isinstance(by, str) else list(by)) if by is not None else []
+    groups = (
+        table.groupby(keys, sort=True, dropna=False).indices if keys else {(): range(len(table))}
+    )
+    for key, rows in groups.items():
+        rows = list(rows)
+        gkey = key[0] if isinstance(key, tuple) and len(key) == 1 else key
+        if isinstance(totals, str):  # a boolean column flags the total row of each group
+            flag = table[totals].to_numpy(dtype=bool)[rows]
+            if flag.sum() != 1:
+                raise ValueError(
+                    f"suppress_table(): group {gkey!r} needs exactly one row with "
+                    f"{totals}=True, found {int(flag.sum())}"
+                )
+            tot_row = rows[int(np.flatnonzero(flag)[0])]
+            parts = [r for r in rows if r != tot_row]
+        for col in count_columns:
+            if isinstance(totals, str):
+                total = (tot_row, col)
+                if check and table[col].iloc[parts].sum() != table[col].iat[tot_row]:
+                    raise ValueError(
+                        f"suppress_table(): the total row of group {gkey!r} is not "
+                        f"the sum of its rows in {col!r}"
+                    )
+            elif col in totals and (not isinstance(totals[col], Mapping) or gkey in totals[col]):
+                t = totals[col]
+                total, parts = (t[gkey] if isinstance(t, Mapping) else t), rows
+            else:
+                continue
+            margins.append(_Margin([(r, col) for r in parts], total, f"{col} in group {gkey!r}"))
+    return margins, hidden
+
+
+def _value(table, hidden, cell):
+    return hidden[cell] if cell[0] == "hidden" else table[cell[1]].iat[cell[0]]
+
+
+def _complementary(table, policy, margins, hidden, suppressed):
+    """Add cells until no margin has exactly one unknown (see module docstring)."""
+    changed = True
+    while changed:
+        changed = False
+        for m in margins:
+            cells = m.cells + ([m.total] if isinstance(m.total, tuple) else [])
+            unknown = [c for c in cells if c in suppressed or c[0] == "hidden"]
+            if len(unknown) != 1:
+                continue
+            u = unknown[0]
+            if u[0] == "hidden" and (policy.rounding or not policy.is_sensitive(hidden[u])):
+                continue  # the derived complement is harmless (or only known to within rounding)
+            options = [c for c in m.cells if c not in suppressed and c[0] != "hidden"]
+            if not options and isinstance(m.total, tuple):
+                options = [m.total]
+            if not options:
+                raise ValueError(
+                    f"suppress_table(): the suppressed cell {u} equals the published total of "
+                    f"margin {m.label}; withhold that total or merge categories"
+                )
+            val = {c: _value(table, hidden, c) for c in options}
+            suppressed.add(min(options, key=lambda c: (val[c] == 0, val[c], c)))
+            changed = True
+
+
+def suppress_table(table: pd.DataFrame, *, count_columns: Sequence[str], policy="nhs_digital",
+                   rate_columns: Mapping | None = None, denominators: Mapping | None = None,
+                   by=None, totals=None, row_totals: Mapping | None = None,
+                   secondary: bool = True) -> pd.DataFrame:  # fmt: skip
+    """Apply a small-cell policy to an aggregate table.
+
+    Parameters
+    ----------
+    table : DataFrame of whole, non-negative counts (and rates).
+    count_columns : columns holding counts (denominator and total columns included).
+    policy : name in :data:`POLICIES` or a :class:`SuppressionPolicy`.
+    rate_columns : ``{rate: (numerator, denominator)}`` or ``(numerator, denominator, scale)``
+        (scale 100 for percentages). A rate whose numerator or denominator is suppressed is
+        suppressed; with a rounding policy it is recomputed from the rounded counts.
+    denominators : ``{count: denominator}``; the count is also suppressed when its denominator
+        is, and ``denominator - count`` is treated as a hidden cell of the same margin.
+    by, totals : rows in each ``by`` group sum to a known total: ``totals`` names a boolean
+        column flagging each group's total row, or maps a count column to its published total
+        (a number, or ``{group: number}`` when ``by`` is given).
+    row_totals : ``{total column: [part columns]}`` for a total column.
+    secondary : apply complementary suppression.
+
+    Returns
+    -------
+    DataFrame: counts as ``Int64`` and rates as ``Float64`` with NA where suppressed, a boolean
+    ``<col>_suppressed`` per count and rate column, ``attrs["suppression"]`` with the policy,
+    its citation, the counts of primary and secondary cells and the structure used.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"site": ["a", "b", "c"], "n": [40, 12, 3], "events": [20, 5, 0]})
+    >>> out = suppress_table(t, count_columns=["n", "events"], denominators={"events": "n"})
+    >>> out[["n", "events"]].to_numpy().tolist()
+    [[40, 20], [10, <NA>], [<NA>, <NA>]]
+    >>> out.attrs["suppression"]["n_primary"], out.attrs["suppression"]["n_secondary"]
+    (3, 0)
+    """
+    pol = _policy(policy)
+    count_columns, rate_columns = list(count_columns), dict(rate_columns or {})
+    missing = [c for c in [*count_columns, *rate_columns] if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"suppress_table(): columns {missing} are not in the table; "
+            f"it has {list(table.columns)}"
+        )
+    work = table.reset_index(drop=True)
+    for col in count_columns:
+        v = pd.to_numeric(work[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if not np.all(np.isfinite(v) & (v >= 0) & (v == np.round(v))):
+            raise SchemaError(
+                f"suppress_table(): count column {col!r} must hold whole numbers "
+                ">= 0 with no missing values; aggregate before suppressing"
+            )
+        work[col] = v.astype(np.int64)
+    margins, hidden = _structure(work, count_columns, denominators, row_totals, by, totals)
+    suppressed = {
+        (i, c) for c in count_columns for i in range(len(work)) if pol.is_sensitive(work[c].iat[i])
+    }
+    changed = True
+    while changed:  # statistics based on a suppressed denominator are not shown
+        extra = {(i, num) for num, den in (denominators or {}).items()
+                 for i in range(len(work)) if (i, den) in suppressed} - suppressed  # fmt: skip
+        suppressed |= extra
+        changed = bool(extra)
+    n_primary = len(suppressed)
+    if secondary:
+        _complementary(work, pol, margins, hidden, suppressed)
+    out = table.copy()
+    for col in count_columns:
+        mask = np.array([(i, col) in suppressed for i in range(len(work))], dtype=bool)
+        shown = [pol.round(x) for x in work[col]]
+        out[col] = pd.Series(shown, index=out.index, dtype="Int64").mask(mask)
+        out[f"{col}_suppressed"] = mask
+    for rate, spec in rate_columns.items():
+        num, den = spec[0], spec[1]
+        scale = spec[2] if len(spec) > 2 else 1.0
+        mask = (out[f"{num}_suppressed"] | out[f"{den}_suppressed"]).to_numpy()
+        values = pd.array(pd.to_numeric(table[rate]), dtype="Float64")
+        if pol.rounding:
+            n_, d_ = out[num].astype("Float64"), out[den].astype("Float64")
+            values = (scale * n_ / d_.where(d_ != 0, pd.NA)).array
+        out[rate] = pd.array(values, dtype="Float64")
+        out.loc[mask, rate] = pd.NA
+        out[f"{rate}_suppressed"] = mask & pd.notna(table[rate]).to_numpy()
+    out.attrs["suppression"] = {
+        "policy": pol.name, "rule": pol.rule, "citation": pol.citation, "note": pol.note,
+        "n_primary": n_primary, "n_secondary": len(suppressed) - n_primary,
+        "count_columns": count_columns, "rate_columns": rate_columns, "by": by, "totals": totals,
+        "denominators": dict(denominators or {}), "row_totals": dict(row_totals or {}),
+    }  # fmt: skip
+    return out
+
+
+def check_no_disclosure(table: pd.DataFrame, *, policy=None, **structure) -> None:
+    """Raise ValueError when a suppressed count can be derived from what a table shows.
+
+    Suppressed cells are re-derived from rates shown with their numerator or denominator and by
+    repeated single-unknown elimination over every margin (exact for unrounded policies; for
+    rounding policies a margin with one unknown is solved by interval arithmetic, each shown
+    count being within +/-2 of its true value). Structure arguments default to those recorded
+    by :func:`suppress_table` in ``table.attrs["suppression"]``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"g": ["a", "b", "c"], "n": [30, 20, 4]})
+    >>> out = suppress_table(t, count_columns=["n"], policy="cms", totals={"n": 54})
+    >>> check_no_disclosure(out)  # 4 and its complementary 20 are both hidden
+    >>> bad = suppress_table(t, count_columns=["n"], policy="cms", totals={"n": 54},
+    ...                      secondary=False)
+    >>> check_no_disclosure(bad)
+    Traceback (most recent call last):
+    ...
+    ValueError: check_no_disclosure(): row 2 column 'n' (suppressed) can be derived as 4 ...
+    """
+    meta = dict(table.attrs.get("suppression", {}))
+    meta.update(structure)
+    pol = _policy(policy or meta.get("policy", "nhs_digital"))
+    cols = list(meta["count_columns"])
+    work = table.reset_index(drop=True)
+    for rate, spec in meta.get("rate_columns", {}).items():
+        for i in range(len(work)):
+            if pd.notna(work[rate].iat[i]) and (
+                pd.isna(work[spec[0]].iat[i]) or pd.isna(work[spec[1]].iat[i])
+            ):
+                raise ValueError(
+                    f"check_no_disclosure(): row {i} shows {rate!r} while {spec[0]!r} or "
+                    f"{spec[1]!r} is suppressed; the suppressed count is derivable from it"
+                )
+    # a shown count r stands for the true values r (unrounded, or 0) or r-2 .. r+2 (rounded)
+    known = {}
+    for c in cols:
+        for i in range(len(work)):
+            r = work[c].iat[i]
+            if pd.notna(r):
+                r = float(r)
+                slack = 2.0 if pol.rounding and r > 0 else 0.0
+                known[(i, c)] = (max(r - slack, pol.min_shown if r > 0 else 0.0), r + slack)
+    filled = work.copy()
+    for c in cols:
+        filled[c] = pd.to_numeric(filled[c]).fillna(0).astype(float)
+    margins, _ = _structure(filled, cols, meta.get("denominators"), meta.get("row_totals"),
+                            meta.get("by"), meta.get("totals"), check=False)  # fmt: skip
+    # what a reader knows of a suppressed cell: 1 or more when zeros are shown, else 0 or more
+    prior = 1.0 if pol.zero_shown else 0.0
+    progress = True
+    while progress:
+        progress = False
+        for m in margins:
+            total = m.total if isinstance(m.total, tuple) else None
+            cells = m.cells + ([total] if total else [])
+            unknown = [c for c in cells if c not in known]
+            if len(unknown) != 1:
+                continue
+            u = unknown[0]
+            t = known[total] if total else (float(m.total), float(m.total))
+            lo_sum = sum(known[c][0] for c in m.cells if c != u)
+            hi_sum = sum(known[c][1] for c in m.cells if c != u)
+            lo, hi = (lo_sum, hi_sum) if u == total else (t[0] - hi_sum, t[1] - lo_sum)
+            if u[0] == "hidden":
+                if lo == hi and pol.is_sensitive(lo):
+                    raise ValueError(
+                        f"check_no_disclosure(): row {u[1]}: {m.label} = {lo:g} is a small "
+                        f"count derivable from the shown {u[2]!r} and its denominator; "
+                        f"suppress {u[2]!r} there"
+                    )
+                if lo == hi:
+                    known[u] = (lo, hi)
+                    progress = True
+                continue
+            lo = max(lo, prior)
+            if lo == hi:
+                raise ValueError(
+                    f"check_no_disclosure(): row {u[0]} column {u[1]!r} (suppressed) can be "
+                    f"derived as {lo:g} from margin {m.label}; suppress a second cell there"
+                )
+
+
+def drop_identifiers(table: pd.DataFrame, *, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """A copy of ``table`` without ``client_id``, ``episode_id`` and the ``extra`` columns.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"client_id": ["a"], "episode_id": ["a1"], "site": ["x"], "n": [1]})
+    >>> list(drop_identifiers(t, extra=["site"]).columns)
+    ['n']
+    """
+    drop = [c for c in [*IDENTIFIER_COLUMNS, *extra] if c in table.columns]
+    out = table.drop(columns=drop)
+    out.attrs = dict(table.attrs)
+    return out
