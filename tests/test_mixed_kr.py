@@ -277,47 +277,67 @@ def test_trends_kenward_roger(traj40, ref):
     np.testing.assert_allclose(out["conf_high"], want["upper.CL"], rtol=1e-3)
 
 
-# -- two random slopes (client and therapist): the generic computation at lme4's estimates ---
-def _two_slopes_structure(data: pd.DataFrame):
-    """Z and pbkrtest's derivative list of (week | client) + (week | therapist)."""
+# -- the generic computation at lme4's estimates: two random slopes, a boundary fit -----------
+def _structure(data: pd.DataFrame, terms):
+    """Z and pbkrtest's derivative list for terms ``[(factor, with_week_slope), ...]``."""
     n = len(data)
-    zs, dgs_by_term = [], []
-    for col in ("client", "therapist"):  # lme4 orders terms by decreasing number of levels
+    blocks = []
+    for col, slope in terms:  # in lme4's order of the terms
         codes, levels = pd.factorize(data[col], sort=True)
-        k = levels.size
-        zt = sparse.lil_matrix((n, 2 * k))
-        zt[np.arange(n), 2 * codes] = 1.0
-        zt[np.arange(n), 2 * codes + 1] = data["week"].to_numpy()
-        zs.append(zt.tocsc())
-        term = []
-        for i, j in ((0, 0), (1, 0), (1, 1)):  # lower triangle by column
-            e = np.zeros((2, 2))
-            e[i, j] = e[j, i] = 1.0
-            term.append(sparse.kron(sparse.identity(k), e, format="csc"))
-        dgs_by_term.append(term)
-    z = sparse.hstack(zs, format="csc")
-    q1, q2 = zs[0].shape[1], zs[1].shape[1]
-    dgs = [sparse.block_diag([d, sparse.csc_matrix((q2, q2))], format="csc")
-           for d in dgs_by_term[0]]  # fmt: skip
-    dgs += [sparse.block_diag([sparse.csc_matrix((q1, q1)), d], format="csc")
-            for d in dgs_by_term[1]]  # fmt: skip
+        k, qk = levels.size, 2 if slope else 1
+        zt = sparse.lil_matrix((n, qk * k))
+        zt[np.arange(n), qk * codes] = 1.0
+        if slope:
+            zt[np.arange(n), qk * codes + 1] = data["week"].to_numpy()
+        derivs = []
+        for j in range(qk):  # lower triangle by column
+            for i in range(j, qk):
+                e = np.zeros((qk, qk))
+                e[i, j] = e[j, i] = 1.0
+                derivs.append(sparse.kron(sparse.identity(k), e, format="csc"))
+        blocks.append((zt.tocsc(), derivs))
+    z = sparse.hstack([b[0] for b in blocks], format="csc")
+    sizes = [b[0].shape[1] for b in blocks]
+    dgs = []
+    for t, (_, derivs) in enumerate(blocks):
+        for dg in derivs:
+            parts = [dg if u == t else sparse.csc_matrix((q, q)) for u, q in enumerate(sizes)]
+            dgs.append(sparse.block_diag(parts, format="csc"))
     return z, dgs
 
 
-def test_two_random_slopes_generic_kr_matches_pbkrtest(ref):
-    data = pd.read_csv(DATA / "kr_two_slopes.csv")
-    vc = rows(ref, "two_slopes", "varcov").set_index(["name1", "name2"])["value"]
+def _tau(ref, model, terms):
+    vc = rows(ref, model, "varcov").set_index(["name1", "name2"])["value"]
     tau = []
-    for g in ("client", "therapist"):
-        tau += [vc[(f"{g}|(Intercept)", "")], vc[(f"{g}|(Intercept)", "week")],
-                vc[(f"{g}|week", "")]]  # fmt: skip
-    z, dgs = _two_slopes_structure(data)
+    for g, slope in terms:
+        tau.append(vc[(f"{g}|(Intercept)", "")])
+        if slope:
+            tau += [vc[(f"{g}|(Intercept)", "week")], vc[(f"{g}|week", "")]]
+    return tau, vc[("Residual|", "")]
+
+
+def _w_matrix(ref, model, m):
+    w = rows(ref, model, "kr_w")
+    out = np.zeros((m, m))
+    out[w["name1"].astype(int) - 1, w["name2"].astype(int) - 1] = w["value"]
+    return out
+
+
+def _generic_kr(ref, model, data, terms, x):
+    tau, sigma2 = _tau(ref, model, terms)
+    z, dgs = _structure(data, terms)
     g_mat = sum(t * d for t, d in zip(tau, dgs, strict=True))
+    return kenward_roger(x, z, dgs, g_mat, sigma2)
+
+
+def test_two_random_slopes_generic_kr_matches_pbkrtest(ref):
+    # y ~ week * format + (week | client) + (week | therapist)
+    data = pd.read_csv(DATA / "kr_two_slopes.csv")
     b = (data["format"] == "b").to_numpy(float)
     wk = data["week"].to_numpy(float)
     x = np.column_stack([np.ones(len(data)), wk, b, wk * b])
     names = ["(Intercept)", "week", "formatb", "week:formatb"]
-    kr = kenward_roger(x, z, dgs, g_mat, vc[("Residual|", "")])
+    kr = _generic_kr(ref, "two_slopes", data, [("client", True), ("therapist", True)], x)
     phi = matrix(ref, "two_slopes", "vcov", str).loc[names, names]
     np.testing.assert_allclose(kr.cov_beta, phi, rtol=1e-4)
     want = matrix(ref, "two_slopes", "vcov_kr", str).loc[names, names].to_numpy()
@@ -326,9 +346,7 @@ def test_two_random_slopes_generic_kr_matches_pbkrtest(ref):
     np.testing.assert_allclose(df, series(ref, "two_slopes", "df_kr", str)[names], rtol=1e-4)
     se = series(ref, "two_slopes", "se_kr", str)[names]
     np.testing.assert_allclose(np.sqrt(np.diag(kr.cov_adjusted)), se, rtol=1e-5)
-    w = rows(ref, "two_slopes", "kr_w")
-    want_w = np.zeros((7, 7))
-    want_w[w["name1"].astype(int) - 1, w["name2"].astype(int) - 1] = w["value"]
+    want_w = _w_matrix(ref, "two_slopes", 7)
     np.testing.assert_allclose(kr.w, want_w, rtol=1e-4, atol=1e-8 * np.abs(want_w).max())
     # contestMD(two, rbind(c(0,0,1,0), c(0,0,0,1)), ddf = "Kenward-Roger"): the format terms
     beta = series(ref, "two_slopes", "fixef", str)[names].to_numpy()
@@ -340,9 +358,26 @@ def test_two_random_slopes_generic_kr_matches_pbkrtest(ref):
     # emmeans(two, ~ format, at = list(week = 8), lmer.df = "kenward-roger")
     emm = rows(ref, "two_slopes", "emm_kr").pivot(index="name1", columns="name2", values="value")
     lmat = np.array([[1.0, 8.0, 0.0, 0.0], [1.0, 8.0, 1.0, 8.0]])
-    np.testing.assert_allclose(np.sqrt(np.einsum("ij,jk,ik->i", lmat, kr.cov_adjusted, lmat)),
-                               emm.loc[["a", "b"], "SE"], rtol=1e-5)  # fmt: skip
+    se = np.sqrt(np.einsum("ij,jk,ik->i", lmat, kr.cov_adjusted, lmat))
+    np.testing.assert_allclose(se, emm.loc[["a", "b"], "SE"], rtol=1e-5)
     np.testing.assert_allclose([kr.ddf(r) for r in lmat], emm.loc[["a", "b"], "df"], rtol=1e-4)
+
+
+def test_boundary_fit_generic_kr_matches_pbkrtest(ref):
+    # y ~ week + (week | client) + (1 | therapist) with the therapist variance estimated as 0
+    # (lme4 isSingular): G is singular, V^-1 still exists; pbkrtest keeps the zero-variance
+    # parameter, and the intercept's KR df (7.24) reflect the 8 therapists, where
+    # Satterthwaite gives 39.3
+    data = pd.read_csv(DATA / "kr_singular.csv")
+    x = np.column_stack([np.ones(len(data)), data["week"].to_numpy(float)])
+    names = ["(Intercept)", "week"]
+    kr = _generic_kr(ref, "singular", data, [("client", True), ("therapist", False)], x)
+    want = matrix(ref, "singular", "vcov_kr", str).loc[names, names].to_numpy()
+    np.testing.assert_allclose(kr.cov_adjusted, want, rtol=1e-5)
+    df = [kr.ddf(row) for row in np.eye(2)]
+    np.testing.assert_allclose(df, series(ref, "singular", "df_kr", str)[names], rtol=1e-4)
+    want_w = _w_matrix(ref, "singular", 5)
+    np.testing.assert_allclose(kr.w, want_w, rtol=1e-4, atol=1e-8 * np.abs(want_w).max())
 
 
 def test_cov_from_theta_is_lme4_covariance(fits, ref):

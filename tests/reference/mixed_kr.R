@@ -1,9 +1,9 @@
 # Kenward-Roger reference values for tests/test_mixed_kr.py (lme4 + lmerTest + pbkrtest +
 # emmeans). Run from the repository root:  Rscript tests/reference/mixed_kr.R
 # Reads tests/reference/data/{sleepstudy,btheb,nested}.csv and
-# tests/reference/sample_phq9_long.csv; writes tests/reference/data/kr_two_slopes.csv
-# (simulated, set.seed) and tests/reference/mixed_kr.csv (model, kind, name1, name2, value;
-# 15 significant digits) and tests/reference/mixed_kr_versions.txt.
+# tests/reference/sample_phq9_long.csv; writes tests/reference/data/kr_two_slopes.csv and
+# tests/reference/data/kr_singular.csv (simulated, set.seed), tests/reference/mixed_kr.csv
+# (model, kind, name1, name2, value; 15 significant digits) and mixed_kr_versions.txt.
 #
 # Models (all REML, bobyqa):
 #   sleep8        Reaction ~ Days + (Days | Subject): sleepstudy, subjects 308 309 310 330 331
@@ -14,6 +14,8 @@
 #                 BtheB reshaped long as in mixed_reference.R (280 rows)
 #   nested8       y ~ week + (week | client) + (1 | therapist), nested.csv therapists t01-t08
 #   two_slopes    y ~ week * format + (week | client) + (week | therapist), kr_two_slopes.csv
+#   singular      y ~ week + (week | client) + (1 | therapist), kr_singular.csv (simulated;
+#                 therapist variance estimated as 0: a boundary fit)
 #   traj40        total ~ week * format + (week | episode_id), sample_phq9_long.csv, the first
 #                 40 episode ids in sorted order (the model of sample_trajectory.R, model a)
 # Kinds per model:
@@ -159,6 +161,29 @@ dump_fit(two, "two_slopes")
 dump_contest(two, "two_slopes", rbind(c(0, 0, 1, 0), c(0, 0, 0, 1)), "contestmd")
 emt <- emmeans(two, ~ format, at = list(week = 8), lmer.df = "kenward-roger")
 dump_emm(summary(emt), "two_slopes", "emm_kr", "format")
+
+## a boundary fit: therapist variance estimated as zero (simulated) --------------------------
+# 8 therapists x 5 clients, weeks 0..last (last uniform on 3..8), y = 15 - 0.7 week + client
+# (intercept sd 3, slope sd 0.4, independent) + N(0, 2^2), no therapist effect; with this seed
+# lme4 puts the therapist variance on the boundary (theta = 0, isSingular TRUE)
+set.seed(1)
+n_t <- 8; n_c <- 5
+re_c <- cbind(rnorm(n_t * n_c, 0, 3), rnorm(n_t * n_c, 0, 0.4))
+sim <- list()
+for (ti in 1:n_t) for (ci in 1:n_c) {
+  k <- (ti - 1) * n_c + ci
+  wk <- 0:sample(3:8, 1)
+  y <- 15 - 0.7 * wk + re_c[k, 1] + re_c[k, 2] * wk + rnorm(length(wk), 0, 2)
+  sim[[k]] <- data.frame(client = sprintf("c%03d", k), therapist = sprintf("t%02d", ti),
+                         week = wk, y = round(y, 6))
+}
+write.csv(do.call(rbind, sim), file.path(dat_dir, "kr_singular.csv"), row.names = FALSE,
+          quote = FALSE)
+sg <- read.csv(file.path(dat_dir, "kr_singular.csv"))
+singular <- suppressMessages(
+  lmer(y ~ week + (week | client) + (1 | therapist), data = sg, control = ctrl))
+stopifnot(isSingular(singular))
+dump_fit(singular, "singular")
 
 ## sample cohort, 40 episodes, through emmeans (marginal means, pairs, trends) -----------
 d <- read.csv(file.path(out_dir, "sample_phq9_long.csv"), stringsAsFactors = FALSE)
