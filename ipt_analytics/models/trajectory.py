@@ -160,10 +160,10 @@ def fit_trajectory(
         frame,
         spec.formula,
         groups="episode_id",
+        df_method=df_method,
         re_formula=spec.re_formula,
         vc=vc,
         reml=spec.reml,
-        df_method=df_method,
     )
     own = []
     if "group" in spec.nest and frame["group_id"].nunique() < 5:
