@@ -40,7 +40,9 @@ class MixedResult:
     Main attributes: ``fixed`` (tidy table of fixed effects), ``fe_params``,
     ``cov_fixed``, ``variance_components``, ``icc``, ``loglik``, ``aic``, ``bic``,
     ``nobs``, ``ngroups``, ``reml``, ``converged``, ``warnings``, ``theta``,
-    ``sigma``, ``random_effects``, ``random_effects_vc``, ``vcov_varpar``.
+    ``sigma``, ``random_effects``, ``random_effects_vc``, ``vcov_varpar``; with
+    ``df_method="kenward-roger"`` also ``cov_fixed_kr`` (the adjusted covariance that
+    ``fixed``, ``linear_combination`` and ``f_test`` then use).
     """
 
     def __init__(self, *, problem, theta, reml, optinfo, warnings, converged, spec, data,
