@@ -117,8 +117,9 @@ def _explain(error: jsonschema.ValidationError) -> tuple[str, str, str]:
                 "is missing.", f"add {missing} = {hint}.")  # fmt: skip
     if kind == "additionalProperties":
         extra = sorted(set(inst) - set(schema.get("properties", {})))
+        others = f" (nor are {', '.join(extra[1:])})" if extra[1:] else ""
         return (f"{key}.{extra[0]}" if error.absolute_path else extra[0],
-                f"is not a known key here ({', '.join(extra)}).",
+                f"is not a known key here{others}.",
                 f"remove or rename it; allowed keys: {', '.join(_allowed(schema))}.")  # fmt: skip
     if kind in ("enum", "const"):
         allowed = schema.get("enum", [schema.get("const")])
@@ -157,9 +158,11 @@ def _check_schema(path: Path, doc: dict) -> None:
     validator = jsonschema.Draft202012Validator(SPEC_SCHEMA)
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        # if/then branches also report the failed "if"; the most specific error is deepest
-        error = max(errors[:1] + [e for e in errors if e.absolute_path == errors[0].absolute_path],
-                    key=lambda e: len(e.schema_path))  # fmt: skip
+        # at the first key with a problem, the most telling error: an unknown key (a typo)
+        # explains a "missing" one, and a wrong value beats a wrong type
+        first = [e for e in errors if e.absolute_path == errors[0].absolute_path]
+        rank = {"additionalProperties": 0, "enum": 1, "const": 1, "anyOf": 2, "type": 3}
+        error = min(first, key=lambda e: (rank.get(e.validator, 4), -len(e.schema_path)))
         key, problem, fix = _explain(error)
         more = f" ({len(errors) - 1} more problem(s) after this one.)" if len(errors) > 1 else ""
         raise SpecError(path, key, problem + more, fix)
