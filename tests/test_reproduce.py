@@ -57,9 +57,10 @@ def test_every_shipped_spec_reproduces(tmp_path, capsys):
     doc = json.loads((tmp_path / "reproduce.json").read_text())
     assert {s["spec_id"] for s in doc["specs"]} == {load_spec(p).id for p in SPECS}
     assert all(s["status"] == "pass" for s in doc["specs"])
-    assert "| quantity | published | reproduced | tolerance | result |" in (
-        tmp_path / "reproduce.md"
-    ).read_text()
+    assert (
+        "| quantity | published | reproduced | tolerance | result |"
+        in (tmp_path / "reproduce.md").read_text()
+    )
 
 
 def test_shipped_specs_cover_the_published_tables():
