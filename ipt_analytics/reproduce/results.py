@@ -66,10 +66,9 @@ def _versions() -> dict:
 
 def console_table(outcome: SpecOutcome) -> str:
     """The side-by-side table of one spec, as printed by ``ipt-analytics reproduce``."""
-    head = f"{outcome.spec_id}: {outcome.title} [{outcome.origin}]"
-    lines = [head, f"  {outcome.citation}"]
     if outcome.error:
-        return "\n".join([*lines, f"  BROKEN SPEC: {outcome.error}", ""])
+        return f"{outcome.spec_id}:\n  BROKEN SPEC: {outcome.error}\n"
+    lines = [f"{outcome.spec_id}: {outcome.title} [{outcome.origin}]", f"  {outcome.citation}"]
     cols = ["quantity", "published", "reproduced", "tolerance", "result"]
     rows = [[n.quantity, n.published, n.shown, n.tolerance, "pass" if n.passed else "FAIL"]
             for n in outcome.numbers]  # fmt: skip
