@@ -122,6 +122,7 @@ def test_mismatch_exits_1_and_junit_has_one_failure(tmp_path, capsys):
         ('from = "nnt.value"', 'from = "nnx.value"', "numbers[0].from", "use one of: nnt"),
         ('tolerance = "as printed"', 'tolerance = "exact"', "defaults.tolerance", "rel = 1e-4"),
         ('origin = "published"', 'origin = "mine"', "spec.origin", "published, r-derived, own"),
+        ('origin = "published"', 'origin = "own"', "numbers[0].tolerance", "rel = 1e-6"),
         ("d = 0.63", "d = 0.63 x", "(TOML)", "fix the syntax"),
     ],
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jsonschema
 
-from ipt_analytics.reproduce.schema import ANALYSES, SPEC_SCHEMA, STEPS
+from ipt_analytics.reproduce.schema import SPEC_SCHEMA
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -258,6 +258,14 @@ def _check_values(path: Path, doc: dict) -> None:
                 "is missing and [defaults] sets none.",
                 'add tolerance = "as printed" (or { rel = 1e-4 }) here or in [defaults].',
             )
+        if tol == "as printed" and origin == "own":
+            raise SpecError(
+                path,
+                f"{key}.tolerance",
+                "is 'as printed', but an own spec pins "
+                "full-precision values (written by --update).",
+                "use { rel = 1e-6, abs = 1e-9 } or another abs/rel bound.",
+            )
         if "value" not in number:
             if origin == "own":
                 continue  # written by --update
@@ -326,10 +334,3 @@ def load_spec(path) -> Spec:
     _check_references(path, doc)
     _check_values(path, doc)
     return Spec(path=path, doc=doc, text=text)
-
-
-def describe_runs() -> str:
-    """One line per analysis and data step (used by the docs and ``--help``)."""
-    lines = [f"{name}: {doc}" for name, (_r, _p, doc) in ANALYSES.items()]
-    lines += [f"step {name}: {doc}" for name, (_r, _p, doc) in STEPS.items()]
-    return "\n".join(lines)
