@@ -287,3 +287,95 @@ def test_data_path_is_relative_to_the_spec(tmp_path):
     missing = load_spec(write_spec(tmp_path, "m.toml", text.replace("sleep.csv", "no.csv")))
     with pytest.raises(SpecError, match="data.path: 'no.csv' was found neither"):
         load_data(missing)
+
+
+# -- runners on a plain table (hand-computed) ----------------------------------------------
+TABLE = """\
+arm,score,severe,area,improved
+a,1,true,grief,true
+a,2,false,grief,false
+a,3,true,role_dispute,true
+a,,,role_dispute,false
+b,4,false,grief,true
+b,6,false,grief,false
+"""
+
+DESCRIBE = """\
+[spec]
+id = "hand"
+title = "hand-computed"
+origin = "own"
+
+[citation]
+reference = "hand computation in tests/test_reproduce.py"
+where = "the table TABLE"
+
+[data]
+path = "table.csv"
+
+[defaults]
+tolerance = {{ abs = 1e-12 }}
+
+[[analysis]]
+name = "t1"
+run = "describe"
+table = "data"
+by = "arm"
+variables = [
+    {{ column = "score", stats = ["n", "mean", "sd", "median"] }},
+    {{ column = "score", stats = ["percent_at_least"], threshold = 2 }},
+    {{ column = "severe", stats = ["percent_true"] }},
+    {{ column = "area", stats = ["percent_equal"], threshold = "grief" }},
+]
+
+[[analysis]]
+name = "rates"
+run = "compare_groups"
+table = "data"
+by = "arm"
+outcome = "improved"
+{numbers}"""
+
+
+@pytest.mark.parametrize(
+    ("where", "column", "value"),
+    [
+        ('{ group = "a", variable = "rows", statistic = "n" }', "value", 4.0),
+        ('{ group = "a", variable = "score", statistic = "n" }', "value", 3.0),
+        ('{ group = "a", variable = "score", statistic = "mean" }', "value", 2.0),
+        ('{ group = "a", variable = "score", statistic = "sd" }', "value", 1.0),
+        ('{ group = "b", variable = "score", statistic = "sd" }', "value", 2**0.5),
+        ('{ group = "b", variable = "score", statistic = "median" }', "value", 5.0),
+        ('{ group = "all", variable = "score", statistic = "mean" }', "value", 16 / 5),
+        (
+            '{ group = "a", variable = "score", statistic = "percent_at_least" }',
+            "value",
+            200 / 3,
+        ),
+        ('{ group = "a", variable = "severe", statistic = "percent_true" }', "value", 200 / 3),
+        ('{ group = "all", variable = "area", statistic = "percent_equal" }', "value", 400 / 6),
+    ],
+)
+def test_describe_on_a_plain_table(tmp_path, where, column, value):
+    (tmp_path / "table.csv").write_text(TABLE)
+    number = f'[[numbers]]\nquantity = "q"\nfrom = "t1.describe"\nwhere = {where}\n'
+    number += f'column = "{column}"\nvalue = {value!r}\n'
+    spec = write_spec(tmp_path, "hand.toml", DESCRIBE.format(numbers=number))
+    assert main(["reproduce", str(spec), "--out", str(tmp_path)]) == 0
+
+
+def test_compare_groups_on_a_plain_table(tmp_path, capsys):
+    # arm a: 2 of 4 improved, arm b: 1 of 2
+    (tmp_path / "table.csv").write_text(TABLE)
+    numbers = "".join(
+        f'[[numbers]]\nquantity = "{g} {c}"\nfrom = "rates.groups"\nwhere = {{ group = "{g}" }}\n'
+        f'column = "{c}"\nvalue = {v!r}\n\n'
+        for g, c, v in [
+            ("a", "events", 2.0),
+            ("a", "n", 4.0),
+            ("a", "rate", 0.5),
+            ("b", "rate", 0.5),
+        ]  # fmt: skip
+    )
+    spec = write_spec(tmp_path, "hand.toml", DESCRIBE.format(numbers=numbers))
+    assert main(["reproduce", str(spec), "--out", str(tmp_path)]) == 0, capsys.readouterr().out

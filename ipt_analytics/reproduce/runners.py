@@ -32,7 +32,7 @@ class Result:
 
 
 # -- tables of a mixed model -------------------------------------------------------------
-def _mixed_tables(res) -> dict[str, pd.DataFrame]:
+def _mixed_tables(ctx, res, data: pd.DataFrame) -> dict[str, pd.DataFrame]:
     fixed = res.fixed.reset_index(drop=True)
     vcomp = res.variance_components.copy()
     vcomp[["term1", "term2"]] = (
@@ -51,7 +51,11 @@ def _mixed_tables(res) -> dict[str, pd.DataFrame]:
     # both orders, so that a printed lower triangle can be looked up in any term order
     corr = [(terms[i], terms[j], cov[i, j] / (sd[i] * sd[j]))
             for i in range(len(terms)) for j in range(len(terms)) if i != j]  # fmt: skip
-    resid = (res._design.y - res.predict(include_random=True)) / res.sigma
+    # the frame the model was fitted to, kept for a later refit's residuals
+    ctx.frames[ctx.spec.doc["analysis"][ctx.index]["name"]] = data
+    fitted = res.predict(include_random=True)
+    observed = data.loc[fitted.index, res.formula.split("~")[0].strip()].astype(float)
+    resid = (observed - fitted).to_numpy() / res.sigma
     # R's summary.merMod: quantile(type 7) of the scaled Pearson residuals
     q = np.quantile(resid, [0.0, 0.25, 0.5, 0.75, 1.0])
     return {
@@ -72,7 +76,7 @@ def _fit_mixed(ctx, o):
                     re_formula=o.get("re_formula", "1"), vc=o.get("vc"),
                     reml=o.get("reml", True),
                     df_method=o.get("df_method", "satterthwaite"))  # fmt: skip
-    return res, _mixed_tables(res)
+    return res, _mixed_tables(ctx, res, ctx.data())
 
 
 def _mixed_of(ctx, name):
@@ -82,7 +86,7 @@ def _mixed_of(ctx, name):
 
 def _refit(ctx, o):
     res = _mixed_of(ctx, o["model"]).refit(reml=o.get("reml", False))
-    return res, _mixed_tables(res)
+    return res, _mixed_tables(ctx, res, ctx.frames[o["model"]])
 
 
 def _fit_trajectory(ctx, o):
@@ -91,7 +95,7 @@ def _fit_trajectory(ctx, o):
     keys = ("instrument", "time", "shape", "by", "covariates", "random", "nest", "reml",
             "phases")  # fmt: skip
     fit = fit_trajectory(ctx.data(), **{k: o[k] for k in keys if k in o})
-    return fit, _mixed_tables(fit.model)
+    return fit, _mixed_tables(ctx, fit.model, fit.data)
 
 
 def _compare_models(ctx, o):
@@ -139,6 +143,16 @@ def _episode_outcomes(ctx, o):
 
 
 def _table_of(ctx, name) -> pd.DataFrame:
+    if name == "data":
+        data = ctx.data()
+        if not isinstance(data, pd.DataFrame):
+            raise SpecError(
+                ctx.spec.path,
+                f"analysis[{ctx.index}].table",
+                "'data' is session data, not a table of one row per unit.",
+                'run episode_outcomes first and name it, or use reader = "table".',
+            )
+        return data
     result = ctx.results[name]
     if len(result.tables) != 1:
         raise SpecError(
@@ -148,6 +162,18 @@ def _table_of(ctx, name) -> pd.DataFrame:
             "name an analysis with one table (e.g. episode_outcomes).",
         )
     return next(iter(result.tables.values()))
+
+
+# descriptive statistics of the non-missing values x (t: the variable's threshold)
+_STATS = {
+    "n": lambda x, t: float(len(x)),
+    "mean": lambda x, t: x.astype(float).mean(),
+    "sd": lambda x, t: x.astype(float).std(ddof=1),
+    "median": lambda x, t: x.astype(float).median(),
+    "percent_true": lambda x, t: 100.0 * x.astype(bool).mean(),
+    "percent_at_least": lambda x, t: 100.0 * (x >= t).mean(),
+    "percent_equal": lambda x, t: 100.0 * (x == t).mean(),
+}
 
 
 def _describe(ctx, o):
@@ -162,7 +188,7 @@ def _describe(ctx, o):
     rows = []
     groups = [(str(k), g) for k, g in frame.groupby(by, sort=True, observed=True)]
     for label, part in [*groups, ("all", frame)]:
-        rows.append((label, "episodes", "n", "", float(len(part))))
+        rows.append((label, "rows", "n", "", float(len(part))))
         for i, var in enumerate(o["variables"]):
             col = var["column"]
             if col not in frame.columns:
@@ -182,15 +208,7 @@ def _describe(ctx, o):
                         f"{stat} needs a threshold.",
                         "add threshold = ...",
                     )
-                value = {
-                    "n": lambda x: float(len(x)),
-                    "mean": lambda x: x.astype(float).mean(),
-                    "sd": lambda x: x.astype(float).std(ddof=1),
-                    "median": lambda x: x.astype(float).median(),
-                    "percent_true": lambda x: 100.0 * x.astype(bool).mean(),
-                    "percent_at_least": lambda x, t=threshold: 100.0 * (x >= t).mean(),
-                    "percent_equal": lambda x, t=threshold: 100.0 * (x == t).mean(),
-                }[stat](x)
+                value = _STATS[stat](x, threshold)
                 rows.append((label, col, stat, str(threshold), float(value)))
     out = pd.DataFrame(rows, columns=["group", "variable", "statistic", "threshold", "value"])
     return out, {"describe": out}
@@ -250,6 +268,7 @@ class _Context:
     def __init__(self, spec: Spec):
         self.spec = spec
         self.results: dict[str, Result] = {}
+        self.frames: dict[str, pd.DataFrame] = {}
         self.index = 0
         self._data = None
 

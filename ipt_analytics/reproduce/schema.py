@@ -1,14 +1,12 @@
 """The JSON Schema of a reproduction spec (TOML), one document.
 
-``python -m ipt_analytics.reproduce.schema`` prints it as JSON, e.g. for an editor that
-validates TOML against a JSON Schema. The options of each analysis (``run = ...``) and each
+``json.dumps(SPEC_SCHEMA)`` gives it as JSON, e.g. for an editor that validates TOML
+against a JSON Schema. The options of each analysis (``run = ...``) and each
 data step (``step = ...``) are checked by ``if``/``then`` branches, so a misspelt option is
 named with the analysis or step it belongs to.
 """
 
 from __future__ import annotations
-
-import json
 
 __all__ = ["ANALYSES", "STEPS", "SPEC_SCHEMA", "TOLERANCE_SCHEMA"]
 
@@ -343,7 +341,3 @@ SPEC_SCHEMA = {
     "required": ["spec", "citation", "analysis", "numbers"],
     "additionalProperties": False,
 }
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(json.dumps(SPEC_SCHEMA, indent=2))

@@ -180,12 +180,14 @@ def _check_references(path: Path, doc: dict) -> None:
                 "give every analysis its own name.",
             )
         for option in _REFERENCES:
-            if option in item and item[option] not in names:
+            # a table option may also name the data themselves ("data", a plain table)
+            allowed = [*names, "data"] if option == "table" else list(names)
+            if option in item and item[option] not in allowed:
                 raise SpecError(
                     path,
                     f"{key}.{option}",
                     f"{item[option]!r} is not an earlier analysis.",
-                    f"use one of: {', '.join(names) or '(none)'}.",
+                    f"use one of: {', '.join(allowed) or '(none)'}.",
                 )
         for j, model in enumerate(item.get("models", [])):
             if model not in names:
@@ -196,7 +198,7 @@ def _check_references(path: Path, doc: dict) -> None:
                     f"use one of: {', '.join(names) or '(none)'}.",
                 )
         for j, extra in enumerate(item.get("merge", [])):
-            if extra["table"] not in names:
+            if extra["table"] not in [*names, "data"]:
                 raise SpecError(
                     path,
                     f"{key}.merge[{j}].table",
@@ -205,7 +207,7 @@ def _check_references(path: Path, doc: dict) -> None:
                 )
         names[item["name"]] = item["run"]
     uses_data = any(item["run"] in ("fit_mixed", "fit_trajectory", "episode_outcomes")
-                    for item in doc["analysis"])  # fmt: skip
+                    or item.get("table") == "data" for item in doc["analysis"])  # fmt: skip
     if uses_data and "data" not in doc:
         raise SpecError(
             path,
