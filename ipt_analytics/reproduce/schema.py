@@ -47,7 +47,7 @@ ANALYSES: dict[str, tuple[list[str], dict, str]] = {
             "re_formula": _STR,
             "vc": {"type": "object", "additionalProperties": _STR},
             "reml": _BOOL,
-            "df_method": {"enum": ["satterthwaite", "wald"]},
+            "df_method": {"enum": ["satterthwaite", "kenward-roger", "wald"]},
         },
         "linear mixed model (lme4-equivalent engine); tables fixed, variance_components, fit, "
         "fixed_correlation, scaled_residuals",
