@@ -178,8 +178,15 @@ def fit_mixed(
             "fit_mixed(): engine='statsmodels' supports a single grouping factor only; "
             f"vc={vc!r} needs engine='ipt' (or 'auto')."
         )
-    design = build_design(data, formula, groups, re_formula, vc)
-    problem = Problem(design)
+    if isinstance(data, pd.DataFrame):
+        design = build_design(data, formula, groups, re_formula, vc)
+        problem, rows = Problem(design), data.loc[design.rows]
+    else:  # Parquet path/glob/directory, duckdb relation, Spark DataFrame: models/mixed/sufficient
+        from ipt_analytics.models.mixed.sufficient import check_source_options, source_problem
+
+        check_source_options(vc, engine, df_method)
+        problem, rows = source_problem(data, formula, groups, re_formula), data
+        design = problem.design
     if engine == "statsmodels":
         info: list = []
         theta, _ = _statsmodels_theta(problem, reml, info)
@@ -192,7 +199,7 @@ def fit_mixed(
         messages.insert(0, "The fit did not converge: no optimiser reported success.")
     spec = {"formula": formula, "re_formula": re_formula, "groups": groups, "vc": vc}
     res = MixedResult(problem=problem, theta=theta, reml=reml, optinfo=info, warnings=messages,
-                      converged=ok, spec=spec, data=data.loc[design.rows], df_method=df_method,
+                      converged=ok, spec=spec, data=rows, df_method=df_method,
                       conf_level=conf_level, engine=engine, fitter=fit_mixed)  # fmt: skip
     res.warnings.extend(_singular_messages(res))
     res.n_dropped = design.n_dropped
