@@ -52,7 +52,11 @@ def is_source(obj) -> bool:
     >>> is_source(pd.DataFrame({"a": [1]})), is_source("data/*.parquet")
     (False, True)
     """
-    return isinstance(obj, (str, os.PathLike)) or _is_spark_frame(obj) or _is_duckdb_relation(obj)
+    return (
+        isinstance(obj, (str, os.PathLike, Source))
+        or _is_spark_frame(obj)
+        or _is_duckdb_relation(obj)
+    )
 
 
 def _parquet_pattern(path) -> str:
@@ -66,8 +70,12 @@ def _parquet_pattern(path) -> str:
             f"no Parquet file found at {text!r}: pass a Parquet file, a glob such as "
             "'data/*.parquet' or a directory holding .parquet files."
         )
-    if not pattern.endswith(".parquet") and not os.path.isfile(pattern) and "*" not in pattern:
-        raise SchemaError(f"{text!r} is not a Parquet file, glob or directory.")
+    if os.path.isfile(pattern) and not pattern.lower().endswith((".parquet", ".pq")):
+        raise SchemaError(
+            f"{text!r} is not a Parquet file (.parquet): only Parquet files, globs and "
+            "directories are read inside the engine. Fix: read other files with read_sessions(), "
+            "or convert them with `ipt-analytics validate FILE --to-parquet DIR`."
+        )
     return pattern
 
 
@@ -86,8 +94,10 @@ class Source:
     [['a', 3.0], ['b', 5.0]]
     """
 
-    def __init__(self, engine: str, handle, description: str):
+    def __init__(self, engine: str, handle, description: str, levels: dict | None = None):
         self.engine = engine
+        #: fixed level orders of categorical columns (first = reference), e.g. vocabularies
+        self.levels = dict(levels or {})
         self._handle = handle
         self.description = description
         if engine == "duckdb":
@@ -164,6 +174,17 @@ class Source:
             return self._handle.query("ipt_t", sql.format(t="ipt_t", **parts)).df()
         spark = self._handle.sparkSession
         return spark.sql(sql.format(t=self._view, **parts)).toPandas()
+
+    def derive(self, sql: str, description: str | None = None, levels: dict | None = None,
+               **parts) -> Source:  # fmt: skip
+        """A new source defined by a query on this one (lazy: nothing is computed yet)."""
+        if self.engine == "duckdb":
+            handle = self._handle.query("ipt_t", sql.format(t="ipt_t", **parts))
+        else:
+            handle = self._handle.sparkSession.sql(sql.format(t=self._view, **parts))
+        src = Source(self.engine, handle, description or self.description, levels)
+        src._connection = getattr(self, "_connection", None)
+        return src
 
     def batches(self, key: str, columns=None, rows_per_batch: int = 200_000,
                 order=()) -> Iterator[pd.DataFrame]:  # fmt: skip

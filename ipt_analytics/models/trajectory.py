@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ipt_analytics.errors import FitWarning
+from ipt_analytics.io.sources import is_source
 from ipt_analytics.models.emmeans import marginal_means
 from ipt_analytics.models.mixed import fit_mixed
 from ipt_analytics.models.trajectory_frame import (  # noqa: F401  (re-exported public names)
@@ -142,6 +143,15 @@ def fit_trajectory(
     True
     """
 
+    if is_source(data):  # Parquet path, duckdb relation, Spark DataFrame: models/trajectory_source
+        from ipt_analytics.models.trajectory_source import trajectory_source
+
+        frame, spec = trajectory_source(data, instrument=instrument, time=time, shape=shape, by=by,
+                                        covariates=covariates, random=random, nest=nest,
+                                        reml=reml, phases=phases)  # fmt: skip
+        model = fit_mixed(frame, spec.formula, groups="episode_id", df_method=df_method,
+                          re_formula=spec.re_formula, reml=spec.reml)  # fmt: skip
+        return TrajectoryResult(model=model, data=frame, spec=spec)
     frame, spec = model_frame(
         data,
         instrument=instrument,
@@ -275,8 +285,8 @@ class TrajectoryResult:
             f"Trajectory of {s.instrument} total: shape {s.shape}, time in "
             f"{'weeks' if s.time == 'week' else 'sessions completed'}",
             f"model (lme4 notation): {lme4_formula(s)}",
-            f"{'REML' if s.reml else 'ML'}; {len(self.data)} ratings, "
-            f"{self.data['episode_id'].nunique()} episodes",
+            f"{'REML' if s.reml else 'ML'}; {self.model.nobs} ratings, "
+            f"{self.model.ngroups['episode_id']} episodes",
         ]
         if s.phases:
             head.append(f"phases: {s.phases}")

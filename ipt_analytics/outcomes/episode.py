@@ -16,6 +16,7 @@ import pandas as pd
 
 from ipt_analytics.errors import DataWarning, SchemaError
 from ipt_analytics.instruments.table import DEFINITIONS_VERSION, get_instrument
+from ipt_analytics.io.sources import is_source
 from ipt_analytics.outcomes import change as ch
 from ipt_analytics.outcomes import early_response as er
 from ipt_analytics.outcomes import nhs_tt
@@ -233,6 +234,11 @@ def episode_outcomes(
     >>> o[["episode_id", "change", "response", "remission", "dropout"]].values.tolist()
     [['e1', -10.0, True, False, False], ['e2', nan, <NA>, <NA>, True]]
     """
+    if is_source(data):  # Parquet path, duckdb relation, Spark DataFrame: partitions of episodes
+        options = {k: v for k, v in locals().items() if k != "data"}
+        from ipt_analytics.outcomes.episode_source import episode_outcomes_source
+
+        return episode_outcomes_source(data, **options)
     fn = "episode_outcomes"
     inst = get_instrument(instrument)
     sessions, episodes = sessions_and_episodes(data, fn)

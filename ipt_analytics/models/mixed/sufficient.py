@@ -158,7 +158,7 @@ class SourceDesign:
         self.columns = list(dict.fromkeys(cols))
         self.where = " AND ".join(src.present(c) for c in self.columns)
         self.categorical = [c for c, forced in variables.items() if forced or not src.numeric(c)]
-        levels = dict(levels or {})
+        levels = {**src.levels, **dict(levels or {})}
         skeleton_cols = {}
         found = {}
         for col in self.categorical:
@@ -262,23 +262,24 @@ def _scale_map_from_moments(n, sums, sumsq, distinct, intercept_col):
 def design_statistics(sd: SourceDesign) -> dict:
     """The sufficient statistics of the model, computed by the engine in two passes.
 
-    Pass 1 (no grouping): ``X'X``, ``X'y``, column moments and distinct counts (for the
-    internal scaling rule of the pandas path). Pass 2 (grouped by the grouping factor):
-    ``n_i``, ``Z_i'Z_i``, ``Z_i'X_i``, ``Z_i'r_i``, ``X_i'r_i``, ``r_i'r_i`` with r the OLS
-    residual from pass 1 (computed row by row in the engine: no cancellation).
+    Pass 1 (no grouping): ``X'X``, ``X'y``, the column sums, squares, minima and maxima.
+    Pass 2 (grouped by the grouping factor): ``n_i``, ``Z_i'Z_i``, ``Z_i'X_i``, ``Z_i'r_i``,
+    ``X_i'r_i``, ``r_i'r_i`` with r the OLS residual from pass 1 (computed row by row in the
+    engine: no cancellation), and how many values lie strictly between each column's
+    minimum and maximum (the internal scaling rule of the pandas path centres and scales
+    only columns with more than two distinct values).
     """
     src, s = sd.src, sd.src.sum_function
     p, q = len(sd.x_sql), len(sd.z_sql)
     inner = sd.projection()
-    aggs = ["COUNT(*) AS n"]
+    aggs = ["COUNT(*) AS n", "(SELECT COUNT(*) FROM {t}) AS n_all"]
     aggs += [f"{s}(x{i} * x{j}) AS xx_{i}_{j}" for i in range(p) for j in range(i, p)]
     aggs += [f"{s}(x{j} * y) AS xy_{j}" for j in range(p)]
     aggs += [f"{s}(z{k}) AS zs_{k}" for k in range(q)]
     aggs += [f"{s}(z{k} * z{k}) AS zq_{k}" for k in range(q)]
-    cont_x = [j for j in range(p) if sd.x_many[j]]
-    cont_z = [k for k in range(q) if sd.z_many[k]]
-    aggs += [f"COUNT(DISTINCT x{j}) AS xd_{j}" for j in cont_x]
-    aggs += [f"COUNT(DISTINCT z{k}) AS zd_{k}" for k in cont_z]
+    cont = [("x", j) for j in range(p) if sd.x_many[j]] + [("z", k) for k in range(q)
+                                                           if sd.z_many[k]]  # fmt: skip
+    aggs += [f"MIN({v}{j}) AS lo_{v}{j}, MAX({v}{j}) AS hi_{v}{j}" for v, j in cont]
     one = src.query(f"SELECT {', '.join(aggs)} FROM ({inner}) AS d").iloc[0]
     n = int(one["n"])
     if n == 0:
@@ -287,19 +288,11 @@ def design_statistics(sd: SourceDesign) -> dict:
     for i in range(p):
         for j in range(i, p):
             xx[i, j] = xx[j, i] = one[f"xx_{i}_{j}"]
-    xy = np.array([one[f"xy_{j}"] for j in range(p)], dtype=float)
-    xd = np.array([one[f"xd_{j}"] if j in cont_x else 2 for j in range(p)])
-    zd = np.array([one[f"zd_{k}"] if k in cont_z else 2 for k in range(q)])
-    zs = np.array([one[f"zs_{k}"] for k in range(q)], dtype=float)
-    zq = np.array([one[f"zq_{k}"] for k in range(q)], dtype=float)
-    xi = _intercept_col(sd.x_names)
-    x_sums = xx[xi] if xi is not None else np.zeros(p)  # the intercept row holds the sums
-    x_map = _scale_map_from_moments(n, x_sums, np.diag(xx), xd, xi)
-    z_map = _scale_map_from_moments(n, zs, zq, zd, _intercept_col(sd.z_names))
     _check_rank(xx, sd)
-    xx_s = x_map.T @ xx @ x_map
-    beta_s = np.linalg.solve(xx_s, x_map.T @ xy)
-    beta_raw = x_map @ beta_s
+    xy = np.array([one[f"xy_{j}"] for j in range(p)], dtype=float)
+    # OLS on a provisional scaling (the residual does not depend on it)
+    dscale = np.sqrt(np.diag(xx))
+    beta_raw = np.linalg.solve(xx / np.outer(dscale, dscale), xy / dscale) / dscale
     # pass 2: per-group statistics of the residualised outcome
     inner = sd.projection(beta_raw)
     aggs = ["g", "COUNT(*) AS n"]
@@ -308,9 +301,29 @@ def design_statistics(sd: SourceDesign) -> dict:
     aggs += [f"{s}(z{a} * y) AS zr_{a}" for a in range(q)]
     aggs += [f"{s}(x{j} * y) AS xr_{j}" for j in range(p)]
     aggs.append(f"{s}(y * y) AS rr")
+    for v, j in cont:
+        lo, hi = src.literal(float(one[f"lo_{v}{j}"])), src.literal(float(one[f"hi_{v}{j}"]))
+        aggs.append(f"SUM(CASE WHEN {v}{j} > {lo} AND {v}{j} < {hi} THEN 1 ELSE 0 END) "
+                    f"AS mid_{v}{j}")  # fmt: skip
     per = src.query(f"SELECT {', '.join(aggs)} FROM ({inner}) AS d GROUP BY g")
     codes, g_levels = pd.factorize(per["g"], sort=True)
     per = per.iloc[np.argsort(codes, kind="stable")].reset_index(drop=True)
+
+    def n_distinct(v, j):  # 1, 2 or "more than 2" (3): all the scaling rule needs
+        if (v, j) not in cont:
+            return 2
+        if one[f"lo_{v}{j}"] == one[f"hi_{v}{j}"]:
+            return 1
+        return 3 if per[f"mid_{v}{j}"].sum() > 0 else 2
+
+    xi = _intercept_col(sd.x_names)
+    x_sums = xx[xi] if xi is not None else np.zeros(p)  # the intercept row holds the sums
+    x_map = _scale_map_from_moments(n, x_sums, np.diag(xx),
+                                    [n_distinct("x", j) for j in range(p)], xi)  # fmt: skip
+    zs = np.array([one[f"zs_{k}"] for k in range(q)], dtype=float)
+    zq = np.array([one[f"zq_{k}"] for k in range(q)], dtype=float)
+    z_map = _scale_map_from_moments(n, zs, zq, [n_distinct("z", k) for k in range(q)],
+                                    _intercept_col(sd.z_names))  # fmt: skip
     G = len(per)
     zz = np.zeros((G, q, q))
     for a in range(q):
@@ -320,11 +333,11 @@ def design_statistics(sd: SourceDesign) -> dict:
                    for a in range(q)], 1)  # fmt: skip
     zr = np.stack([per[f"zr_{a}"].to_numpy(float) for a in range(q)], 1)
     xr = np.array([per[f"xr_{j}"].to_numpy(float).sum() for j in range(p)])
-    total_rows = int(src.query("SELECT COUNT(*) AS n FROM {t}")["n"].iloc[0])
     return {
         "n": n, "n_i": per["n"].to_numpy(np.int64), "g_levels": np.asarray(g_levels),
         "xx": xx, "zz": zz, "zx": zx, "zr": zr, "xr": xr, "rr": float(per["rr"].sum()),
-        "beta_raw": beta_raw, "x_map": x_map, "z_map": z_map, "n_dropped": total_rows - n,
+        "beta_raw": beta_raw, "x_map": x_map, "z_map": z_map,
+        "n_dropped": int(one["n_all"]) - n,
     }  # fmt: skip
 
 
