@@ -69,7 +69,8 @@ def trajectory_source(data, *, instrument, time, shape, by, covariates, random, 
     )
     items = [f"CAST({q('episode_id')} AS STRING) AS episode_id",
              f"CAST({q('total')} AS DOUBLE) AS total", f"{time_sql} AS time",
-             f"ln(1 + {time_sql}) AS log_time", f"({time_sql}) * ({time_sql}) AS time2"]  # fmt: skip
+             f"ln(1 + {time_sql}) AS log_time",
+             f"({time_sql}) * ({time_sql}) AS time2"]  # fmt: skip
     levels = {}
     for factor in spec.by:
         values = src.query(f"SELECT DISTINCT CAST({q(factor)} AS STRING) AS v FROM {{t}} "
