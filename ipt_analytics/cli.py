@@ -85,6 +85,12 @@ def _add_validate_arguments(parser: argparse.ArgumentParser) -> None:
         help="text encoding of a CSV file (default UTF-8, with or without BOM; e.g. cp1252)",
     )
     parser.add_argument(
+        "--to-parquet",
+        metavar="DIR",
+        help="validate a CSV larger than memory in episode partitions; write DIR/sessions/ "
+        "(accepted rows, Parquet), DIR/rejected.csv and DIR/summary.json",
+    )
+    parser.add_argument(
         "--show",
         type=int,
         default=50,
@@ -94,6 +100,13 @@ def _add_validate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
+    if args.to_parquet:  # out of core, in episode partitions: ipt_analytics/io/out_of_core.py
+        from ipt_analytics.io.out_of_core import cli_validate
+
+        try:
+            return cli_validate(args, _load_columns(args.columns))
+        except (FileNotFoundError, SchemaError, ValueError, TypeError, OSError) as exc:
+            raise InputError(str(exc)) from None
     return _report_validation(args, _read(args.file, args.columns, args.encoding))
 
 
