@@ -796,7 +796,7 @@ Cross-tabulations get thin quickly: site x quarter has cells with few episodes, 
 a cell of 3 episodes can identify clients. Before a table leaves the team, apply a small-cell
 suppression policy. `suppress_table` implements the published presets (`POLICIES`: NHS
 Digital, the NHS Talking Therapies dashboards, CMS, PCORnet, PEDSnet, Washington DOH; sources
-in `reference/definitions.md`, section 7) with complementary suppression, so that a hidden
+in `docs/definitions.md`, small-cell suppression) with complementary suppression, so that a hidden
 cell cannot be recovered from the margins, and `check_no_disclosure` verifies the result.
 Below: finished episodes and reliable improvements by site and quarter, under NHS Digital's
 rule (1-7 hidden, other counts rounded to the nearest 5, rates from the rounded counts)."""),

@@ -1,4 +1,4 @@
-"""Instrument facts against definitions.md section 1 (hand-checked band edges)."""
+"""Instrument facts against docs/definitions.md, "Instrument scoring" (hand-checked band edges)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Scoring rules against hand-computed cases (definitions.md section 1)."""
+"""Scoring rules against hand-computed cases (docs/definitions.md, "Instrument scoring")."""
 
 import math
 

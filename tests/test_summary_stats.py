@@ -76,7 +76,7 @@ def test_nnt_from_rd_conventions():
 
 def test_nnt_from_d_kraemer_kupfer_and_trap_values():
     assert round(nnt_from_d(0.63), 2) == 2.91
-    # definitions.md §6 trap: published 45.45 and 9.43 came from unrounded d
+    # docs/definitions.md, "NNT from Cohen's d": published 45.45 and 9.43 came from unrounded d
     assert nnt_from_d(0.04) == pytest.approx(44.3, abs=0.05)
     assert nnt_from_d(-0.19) == pytest.approx(-9.36, abs=0.01)
 

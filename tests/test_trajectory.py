@@ -106,7 +106,7 @@ def test_other_instruments_and_missing_totals_are_left_out():
 
 
 def test_phase_knots_by_hand():
-    # 16 planned sessions: initial 1-3, middle 4-13, termination 14-16 (definitions.md 8)
+    # 16 planned sessions: initial 1-3, middle 4-13, termination 14-16 (docs/definitions.md)
     k1, k2 = phase_knots([16, 12, 8, 5], initial=3, termination=3)
     assert k1.tolist() == [3, 3, 3, 3]
     assert k2.tolist() == [13, 9, 5, 3]

@@ -2,7 +2,7 @@
 
 Every cut-off, band and rule the toolkit uses comes from :data:`INSTRUMENTS`; nothing
 else in the package hard-codes an instrument fact. Each fact carries its status from
-``reference/definitions.md``: ``"sourced"`` (verified against the cited source),
+docs/definitions.md ("Instrument scoring"): ``"sourced"`` (verified against the cited source),
 ``"secondary"`` (verified only against a secondary source) or ``"default"`` (a documented,
 overridable default that no source fixes).
 """

@@ -155,7 +155,7 @@ def jt_cutoff(
     With dir = -1 for lower-is-better: a = M_clin + dir * k * SD_clin; b = M_func - dir * k *
     SD_func; c = (SD_clin * M_func + SD_func * M_clin) / (SD_clin + SD_func) (Jacobson & Truax
     1991; ``clinicalsignificance`` ``calc_cutoff``). ``sd_multiplier`` k defaults to 2 (JT
-    1991); some tools use 1.96 (definitions.md §3 Trap), hence the parameter.
+    1991); some tools use 1.96 (docs/definitions.md, "Jacobson-Truax"), hence the parameter.
 
     Examples
     --------

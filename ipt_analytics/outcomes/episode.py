@@ -219,7 +219,7 @@ def episode_outcomes(
       rating is skipped (an event it shows is dated at the next dated rating that meets the
       rule) and an undated baseline makes them NA. ``outcome_note`` says so.
     - Jacobson-Truax: RCI = change / (SD * sqrt(2 (1 - r))) (Jacobson & Truax 1991).
-    - NHS TT (definitions.md §4): see :mod:`ipt_analytics.outcomes.nhs_tt`;
+    - NHS TT (docs/definitions.md): see :mod:`ipt_analytics.outcomes.nhs_tt`;
       ``finished_treatment`` = n_sessions >= 2 and ``end_reason`` not ``"ongoing"`` (a
       missing end_reason counts as ended). Each NHS flag is NA outside its rate denominator.
     - dropout = ``end_reason == "dropout"``; completed = ``end_reason == "completed"``.

@@ -1,6 +1,6 @@
 """NHS Talking Therapies (formerly IAPT) outcome measures, stamped with their definition.
 
-Definitions (reference/definitions.md §4):
+Definitions (docs/definitions.md, "NHS Talking Therapies"):
 
 - caseness: PHQ-9 >= 10 and/or GAD-7 >= 8 (PMC8411661 table 1, citing NHS Digital 2016);
 - finished a course of treatment: referral ended with >= 2 attended treatment sessions
