@@ -1,12 +1,19 @@
-"""Kaplan-Meier and log-rank against hand computation."""
+"""Kaplan-Meier and log-rank against hand computation and R's survival::survfit / survdiff.
+
+R reference: tests/reference/survfit_reference.R (survival 3.5.3, R 4.2.2) on survival::aml,
+which wrote aml.csv, survfit_reference.csv and survdiff_reference.csv there.
+"""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from ipt_analytics.stats.survival import kaplan_meier
+
+REFERENCE = Path(__file__).parent / "reference"
 
 
 def small():
@@ -78,3 +85,36 @@ def test_outcome_columns_default_and_plot():
 
     matplotlib.use("Agg")
     assert km.plot().get_ylabel().startswith("proportion")
+
+
+@pytest.fixture(scope="module")
+def aml():
+    return pd.read_csv(REFERENCE / "aml.csv").assign(status=lambda d: d["status"] == 1)
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain"])
+def test_intervals_match_r_survfit(aml, conf_type):
+    # survfit(Surv(time, status) ~ x, data = aml, conf.type = conf_type): every event time
+    ref = pd.read_csv(REFERENCE / "survfit_reference.csv")
+    ref = ref[(ref["model"] == "Surv(time, status) ~ x") & (ref["conf_type"] == conf_type)]
+    ref = ref[ref["n.event"] > 0].assign(group=ref["strata"].str.removeprefix("x="))
+    km = kaplan_meier(aml, time="time", event="status", by="x", conf_type=conf_type)
+    got = km.table[km.table["time"] > 0].merge(ref, on=["group", "time"], how="outer",
+                                               indicator=True)  # fmt: skip
+    assert (got["_merge"] == "both").all()  # the same event times in both groups
+    np.testing.assert_array_equal(got["n_risk"], got["n.risk"])
+    np.testing.assert_array_equal(got["n_events"], got["n.event"])
+    np.testing.assert_allclose(got["survival"], got["surv"], rtol=1e-12)
+    alive = got["surv"] > 0  # R gives NA limits once S reaches 0 (Nonmaintained, t = 45)
+    np.testing.assert_allclose(got.loc[alive, "std_error"], got.loc[alive, "se_surv"], rtol=1e-10)
+    np.testing.assert_allclose(got.loc[alive, "conf_low"], got.loc[alive, "lower"], rtol=1e-9)
+    np.testing.assert_allclose(got.loc[alive, "conf_high"], got.loc[alive, "upper"], rtol=1e-9)
+    assert (got.loc[~alive, ["survival", "conf_low", "conf_high"]] == 0).all().all()
+
+
+def test_logrank_matches_r_survdiff(aml):
+    ref = pd.read_csv(REFERENCE / "survdiff_reference.csv").query("rho == 0").iloc[0]
+    row = kaplan_meier(aml, time="time", event="status", by="x").logrank.iloc[0]
+    assert row["statistic"] == pytest.approx(ref["chisq"], rel=1e-10)
+    assert row["p_value"] == pytest.approx(ref["p_value"], rel=1e-8)
+    assert (row["df"], row["n"]) == (1.0, 23)
