@@ -35,14 +35,18 @@ def _window(ratio):
     return [9.0, 9.0, 12.0, m2 - 2.0, m2 + 1.0, m2 + 1.0]
 
 
-@pytest.mark.parametrize("adjust", [False, True])
-def test_unadjusted_sudden_gain_critical_value_is_2_776(adjust):
-    # 3 + 3 values: t(0.975, 4) = 2.776 (Tang & DeRubeis 1999; suddengains default). A mean
-    # difference of 2.78 pooled SDs passes criterion 3, 2.77 does not.
+@pytest.mark.parametrize(
+    ("adjust", "t_crit"),
+    # unadjusted: suddengains' constant 2.776; adjusted: the exact t(0.975, 4) = 2.776445
+    [(False, 2.776), (True, 2.7764451051977987)],
+)
+def test_unadjusted_sudden_gain_critical_value_is_2_776(adjust, t_crit):
+    # 3 + 3 values around the gain: criterion 3 holds when the mean difference exceeds t_crit
+    # pooled SDs; 2e-4 either side of t_crit decides it
     sessions = [1, 2, 3, 4, 5, 6]
-    found, _ = find_sudden_changes(sessions, _window(2.78), cutoff=0, adjust=adjust)
+    found, _ = find_sudden_changes(sessions, _window(t_crit + 2e-4), cutoff=0, adjust=adjust)
     assert [s for s, _ in found] == [3]
-    found, _ = find_sudden_changes(sessions, _window(2.77), cutoff=0, adjust=adjust)
+    found, _ = find_sudden_changes(sessions, _window(t_crit - 2e-4), cutoff=0, adjust=adjust)
     assert found == []
 
 
@@ -138,4 +142,23 @@ def test_near_zero_but_not_singular_variance_is_flagged(slope_fit):
     near._theta_internal = theta
     assert any("singular" in m for m in _singular_messages(near))
     theta[diag_pos[-1]] = 2e-4
+    assert _singular_messages(near) == []
+
+
+def test_near_zero_extra_variance_component_is_flagged():
+    # a therapist intercept whose SD is below 1e-4 residual SDs is a boundary fit; 2e-4 is not
+    rng = np.random.default_rng(2)
+    client = np.repeat(np.arange(48), 5)
+    therapist = client % 8
+    week = np.tile(np.arange(5.0), 48)
+    y = (14 - 0.6 * week + rng.normal(0, 2, 48)[client] + rng.normal(0, 1.5, 8)[therapist]
+         + rng.normal(0, 1, client.size))  # fmt: skip
+    df = pd.DataFrame({"client": client, "therapist": therapist, "week": week, "y": y})
+    fit = fit_mixed(df, "y ~ week", groups="client", vc={"therapist": "therapist"},
+                    df_method="wald")  # fmt: skip
+    assert _singular_messages(fit) == []
+    near = copy.copy(fit)
+    near.vc_variances = pd.Series({"therapist": (1e-6 * fit.sigma) ** 2})
+    assert any("could be dropped" in m for m in _singular_messages(near))
+    near.vc_variances = pd.Series({"therapist": (2e-4 * fit.sigma) ** 2})
     assert _singular_messages(near) == []
