@@ -129,45 +129,44 @@ def kaplan_meier(
     rows, times = [], {}
     for g in groups:
         part = d[d[by] == g] if by else d
-        t = part[time].to_numpy(dtype=float)
-        e = part[event].astype(bool).to_numpy(dtype=int)
-        times[g] = t
-        rows.append(
-            {
-                "group": g,
-                "time": 0.0,
-                "n_risk": len(t),
-                "n_events": 0,
-                "n_censored": 0,
-                "survival": 1.0,
-                "std_error": 0.0,
-                "conf_low": 1.0,
-                "conf_high": 1.0,
-            }
-        )
-        if e.sum() == 0:
-            continue
-        sf = SurvfuncRight(t, e)
-        s, se = np.asarray(sf.surv_prob), np.asarray(sf.surv_prob_se)
-        lo, hi = _interval(s, se, z, conf_type)
-        for k, tk in enumerate(sf.surv_times):
-            cens = int(np.sum((t == tk) & (e == 0)))
-            rows.append({"group": g, "time": float(tk), "n_risk": int(sf.n_risk[k]),
-                         "n_events": int(sf.n_events[k]), "n_censored": cens,
-                         "survival": float(s[k]), "std_error": float(se[k]),
-                         "conf_low": float(lo[k]), "conf_high": float(hi[k])})  # fmt: skip
+        times[g] = part[time].to_numpy(dtype=float)
+        rows += _curve_rows(g, times[g], part[event].astype(bool).to_numpy(dtype=int), z,
+                            conf_type)  # fmt: skip
     table = pd.DataFrame(rows, columns=_CURVE_COLUMNS)
     logrank = pd.DataFrame(columns=["test", "statistic", "df", "p_value", "n"])
     if by and len(groups) > 1:
-        gcode = d[by].map({g: i for i, g in enumerate(groups)}).to_numpy()
-        chi2, p = survdiff(d[time].to_numpy(dtype=float), d[event].astype(bool).to_numpy(
-            dtype=int), gcode)  # fmt: skip
-        logrank = pd.DataFrame([{"test": "log_rank", "statistic": float(chi2),
-                                 "df": float(len(groups) - 1), "p_value": float(p),
-                                 "n": int(len(d))}])  # fmt: skip
+        logrank = _logrank(d, time, event, by, groups)
     meta = {"time": time, "event": event, "by": by, "n": int(len(d)), "conf_level": conf_level,
             "conf_type": conf_type, "times": times}  # fmt: skip
     return KaplanMeier(table, logrank, meta)
+
+
+def _curve_rows(g, t, e, z, conf_type) -> list:
+    """Rows of one group's curve: the origin (S = 1), then every event time."""
+    rows = [{"group": g, "time": 0.0, "n_risk": len(t), "n_events": 0, "n_censored": 0,
+             "survival": 1.0, "std_error": 0.0, "conf_low": 1.0, "conf_high": 1.0}]  # fmt: skip
+    if e.sum() == 0:
+        return rows
+    sf = SurvfuncRight(t, e)
+    s, se = np.asarray(sf.surv_prob), np.asarray(sf.surv_prob_se)
+    lo, hi = _interval(s, se, z, conf_type)
+    for k, tk in enumerate(sf.surv_times):
+        cens = int(np.sum((t == tk) & (e == 0)))
+        rows.append({"group": g, "time": float(tk), "n_risk": int(sf.n_risk[k]),
+                     "n_events": int(sf.n_events[k]), "n_censored": cens,
+                     "survival": float(s[k]), "std_error": float(se[k]),
+                     "conf_low": float(lo[k]), "conf_high": float(hi[k])})  # fmt: skip
+    return rows
+
+
+def _logrank(d, time, event, by, groups) -> pd.DataFrame:
+    """Log-rank test (Mantel 1966) of all groups, k - 1 df."""
+    gcode = d[by].map({g: i for i, g in enumerate(groups)}).to_numpy()
+    chi2, p = survdiff(d[time].to_numpy(dtype=float), d[event].astype(bool).to_numpy(dtype=int),
+                       gcode)  # fmt: skip
+    return pd.DataFrame([{"test": "log_rank", "statistic": float(chi2),
+                          "df": float(len(groups) - 1), "p_value": float(p),
+                          "n": int(len(d))}])  # fmt: skip
 
 
 def _interval(s, se, z, conf_type):
