@@ -91,6 +91,13 @@ def test_binary_inference_columns_by_hand(counts):
             np.testing.assert_allclose(got, want, rtol=1e-9, err_msg=f"{term} {g}")
             raw.setdefault(term, []).append(want[3])
         assert np.isnan(c.loc[("risk_difference", g), "df"])
+        rd, *_, rd_lo, rd_hi = _binary_rows_by_hand(*counts[g], c_ref, m_ref)["risk_difference"]
+        nnt = c.loc[("nnt", g), ["estimate", "conf_low", "conf_high"]].to_numpy(dtype=float)
+        np.testing.assert_allclose(nnt, [1 / rd, 1 / rd_hi, 1 / rd_lo], rtol=1e-9)  # RD > 0 here
+    grp = res.groups.set_index("group")
+    for g, (events, n) in counts.items():
+        got = grp.loc[g, ["n", "events", "rate", "conf_low", "conf_high"]].to_numpy(dtype=float)
+        np.testing.assert_allclose(got, [n, events, events / n, *_wilson(events, n)], rtol=1e-12)
     for term, p in raw.items():  # Holm within each term, across the contrasts
         got = [c.loc[(term, g), "p_adjusted"] for g in others]
         np.testing.assert_allclose(got, _holm(p), rtol=1e-9)

@@ -136,7 +136,9 @@ def test_balanced_random_intercept_by_hand():
         "slope_dropouts": (slope["d"], sigma2 / (n_drop * sxx), df_w),
         "slope_difference": (slope["d"] - slope["c"], k * sigma2 / sxx, df_w),
         "baseline_difference": (
-            (level["d"] - slope["d"] * tbar) - (level["c"] - slope["c"] * tbar), base_var, base_df
+            (level["d"] - slope["d"] * tbar) - (level["c"] - slope["c"] * tbar),
+            base_var,
+            base_df,
         ),
         "slope_pattern_mixture": (
             (1 - share) * slope["c"] + share * slope["d"],

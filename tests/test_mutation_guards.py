@@ -76,8 +76,13 @@ def test_completion_by_planned_sessions_includes_equality():
         for k in range(1, n + 1):
             rows.append({"episode_id": eid, "session": k, "instrument": "phq9", "total": 20.0 - k,
                          "planned_sessions": 4.0, "end_reason": pd.NA})  # fmt: skip
-    o = episode_outcomes(pd.DataFrame(rows), reliability=0.8, rci_sd=5.0,
-                         nhs_tt_measures=False, missing_end_reason="planned_sessions")
+    o = episode_outcomes(
+        pd.DataFrame(rows),
+        reliability=0.8,
+        rci_sd=5.0,
+        nhs_tt_measures=False,
+        missing_end_reason="planned_sessions",
+    )
     o = o.set_index("episode_id")
     assert o["completed"].to_dict() == {"exact": True, "over": True, "short": False}
     assert o["dropout"].to_dict() == {"exact": False, "over": False, "short": True}

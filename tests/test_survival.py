@@ -92,13 +92,16 @@ def aml():
     return pd.read_csv(REFERENCE / "aml.csv").assign(status=lambda d: d["status"] == 1)
 
 
+@pytest.mark.parametrize("by", ["x", None])
 @pytest.mark.parametrize("conf_type", ["log", "log-log", "plain"])
-def test_intervals_match_r_survfit(aml, conf_type):
-    # survfit(Surv(time, status) ~ x, data = aml, conf.type = conf_type): every event time
+def test_intervals_match_r_survfit(aml, conf_type, by):
+    # survfit(Surv(time, status) ~ x (or ~ 1), data = aml, conf.type = conf_type): event times
+    model = "Surv(time, status) ~ x" if by else "Surv(time, status) ~ 1"
     ref = pd.read_csv(REFERENCE / "survfit_reference.csv")
-    ref = ref[(ref["model"] == "Surv(time, status) ~ x") & (ref["conf_type"] == conf_type)]
-    ref = ref[ref["n.event"] > 0].assign(group=ref["strata"].str.removeprefix("x="))
-    km = kaplan_meier(aml, time="time", event="status", by="x", conf_type=conf_type)
+    ref = ref[(ref["model"] == model) & (ref["conf_type"] == conf_type)]
+    group = ref["strata"].str.removeprefix("x=") if by else "all"
+    ref = ref.assign(group=group)[ref["n.event"] > 0]
+    km = kaplan_meier(aml, time="time", event="status", by=by, conf_type=conf_type)
     got = km.table[km.table["time"] > 0].merge(ref, on=["group", "time"], how="outer",
                                                indicator=True)  # fmt: skip
     assert (got["_merge"] == "both").all()  # the same event times in both groups
