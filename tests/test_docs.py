@@ -98,13 +98,11 @@ def test_every_test_named_in_the_docs_exists():
 def test_no_project_file_points_outside_the_repository():
     pattern = re.compile(r"\.\./shared|shared/reference|DESIGN\.md|reference/definitions\.md")
     suffixes = {".md", ".py", ".ipynb", ".R", ".toml", ".txt", ".cfg"}
-    files = [
-        f
-        for f in ROOT.rglob("*")
-        if f.suffix in suffixes
-        and not any(part.startswith(".") or part.endswith(".egg-info")
-                    for part in f.relative_to(ROOT).parts)  # fmt: skip
-    ]
+
+    def hidden(f):  # .git, .venv, .ci-venv, build metadata
+        return any(p.startswith(".") or p.endswith(".egg-info") for p in f.relative_to(ROOT).parts)
+
+    files = [f for f in ROOT.rglob("*") if f.suffix in suffixes and not hidden(f)]
     offenders = [
         f"{f.relative_to(ROOT)}:{i}"
         for f in files
