@@ -18,7 +18,8 @@ from ipt_analytics import plotting  # noqa: E402
 from ipt_analytics.plotting import GROUP_COLOURS, OKABE_ITO  # noqa: E402
 from ipt_analytics.plotting.severity import severity_colours  # noqa: E402
 from ipt_analytics.plotting.survival import numbers_at_risk  # noqa: E402
-from ipt_analytics.stats.describe import observed_means, p_chart, severity_shares  # noqa: E402
+from ipt_analytics.stats.describe import observed_means, severity_shares  # noqa: E402
+from ipt_analytics.stats.spc import p_chart, run_chart  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -464,8 +465,8 @@ def test_expected_recovery_uses_given_flags():
 def test_p_chart_limits_centre_and_out_of_control():
     c = pd.DataFrame({"q": ["Q1", "Q2", "Q3"], "d": [1, 5, 30], "m": [50, 50, 100]})
     ax = plotting.plot_p_chart(p_chart(c, period="q", events="d", n="m"), ylabel="Dropout rate")
-    ucl = by_gid(ax.lines, "ucl")[0]
-    lcl = by_gid(ax.lines, "lcl")[0]
+    ucl = by_gid(ax.lines, "ucl_1")[0]
+    lcl = by_gid(ax.lines, "lcl_1")[0]
     assert ucl.get_drawstyle() == "steps-post"
     # hand-computed: p_bar = 0.18, limits 0.18 +/- 3 sqrt(.18 * .82 / n)
     assert ucl.get_xydata()[:, 0].tolist() == [-0.5, 0.5, 1.5, 2.5]
@@ -475,20 +476,43 @@ def test_p_chart_limits_centre_and_out_of_control():
     assert lcl.get_xydata()[:, 1] == pytest.approx(
         [0.01700307, 0.01700307, 0.06474376, 0.06474376], abs=1e-8
     )
-    assert by_gid(ax.lines, "centre")[0].get_ydata().tolist() == pytest.approx([0.18, 0.18])
+    assert by_gid(ax.lines, "centre_1")[0].get_ydata().tolist() == pytest.approx([0.18, 0.18])
     assert np.allclose(by_gid(ax.lines, "rate")[0].get_xydata(), [[0, 0.02], [1, 0.1], [2, 0.3]])
     ooc = by_gid(ax.lines, "out_of_control")[0]
     assert np.allclose(ooc.get_xydata(), [[2, 0.3]])
     assert same_colour(ooc.get_color(), OKABE_ITO["vermillion"])
     assert isinstance(ax.yaxis.get_major_formatter(), PercentFormatter)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Q1", "Q2", "Q3"]
-    assert legend_texts(ax) == [
-        "rate (36 events / 200)",
-        "centre line (pooled rate 18.0%)",
-        "3-sigma control limits",
-        "outside the limits",
-    ]
+    assert legend_texts(ax) == ["rate", "centre line", "3-sigma limits", "outside the limits"]
     assert ax.get_ylabel() == "Dropout rate (%)"
+    # each point's n along the bottom; the runs verdict named above the axes
+    assert [t.get_text() for t in ax.texts if t.get_gid() != "runs_text"] == ["50", "50", "100"]
+    runs = [t for t in ax.texts if t.get_gid() == "runs_text"][0].get_text()
+    assert runs.startswith("no runs signal")
+
+
+def test_p_chart_marks_incomplete_periods_and_named_shift():
+    c = pd.DataFrame({"q": list("abcdefghijkl"), "d": [30] + [20] * 5 + [40] * 6,
+                      "m": [50] + [100] * 11})  # fmt: skip
+    chart = p_chart(c, period="q", events="d", n="m", incomplete=[1])
+    ax = plotting.plot_p_chart(chart)
+    hollow = by_gid(ax.lines, "incomplete")[0]
+    assert np.allclose(hollow.get_xydata(), [[0, 0.6]])
+    assert (
+        not by_gid(ax.lines, "out_of_control")
+        or not np.isclose(by_gid(ax.lines, "out_of_control")[0].get_xydata()[:, 0], 0).any()
+    )
+    runs = [t for t in ax.texts if t.get_gid() == "runs_text"][0].get_text()
+    # 11 useful points, runs of 5 and 6: crossings 1 < qbinom(0.05, 10, 0.5) = 2
+    assert runs == "shift signal: crossings 1 < 2"
+    assert by_gid(ax.lines, "centre_1")[0].get_linestyle() == "--"
+
+
+def test_run_chart_phases_drawn_separately():
+    d = pd.DataFrame({"m": range(10), "v": [1, 2, 1, 2, 1, 5, 6, 5, 6, 5]})
+    ax = plotting.plot_run_chart(run_chart(d, period="m", value="v", part=[5]))
+    assert by_gid(ax.lines, "centre_1")[0].get_ydata().tolist() == [1.0, 1.0]
+    assert by_gid(ax.lines, "centre_2")[0].get_ydata().tolist() == [5.0, 5.0]
 
 
 # ---------------------------------------------------------------- shared behaviour
