@@ -171,7 +171,7 @@ def test_marginal_means_points_intervals_and_n_labels():
         "individual\n(n = 160)",
     ]
     assert ax.get_ylabel() == "Estimated mean GAD-7 total (0-21)"
-    assert ax.get_title(loc="left") == "estimate and 95% CI"
+    assert _subtitle(ax) == "95% CI not adjusted for multiplicity"
 
 
 def test_marginal_means_hue_dodges_and_orders_numerically():
@@ -227,7 +227,10 @@ def test_contrasts_forest_plot_with_adjusted_intervals():
         "95% CI (unadjusted)",
         "95% CI adjusted for multiplicity (holm)",
     ]
-    assert [t.get_text() for t in ax.texts] == ["adj. p = 0.020", "adj. p = 0.300"]
+    assert [t.get_text() for t in ax.texts if t.get_gid() == "p"] == [
+        "adj. p = 0.020",
+        "adj. p = 0.300",
+    ]
     ticks = dict(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()], strict=True))
     assert ticks == {1: "b - a", 0: "c - a"}
     assert ax.get_xlabel() == "Difference in PHQ-9 total (points)"
@@ -245,7 +248,7 @@ def test_contrasts_without_adjusted_columns_uses_raw_p():
     )
     ax = plotting.plot_contrasts(c)
     assert legend_texts(ax) == ["estimate", "CI"]
-    assert [t.get_text() for t in ax.texts] == ["p < 0.001"]
+    assert [t.get_text() for t in ax.texts if t.get_gid() == "p"] == ["p < 0.001"]
     assert by_gid(ax.collections, "interval:adjusted") == []
 
 
@@ -292,7 +295,7 @@ def test_severity_shares_stacks_in_band_order():
 def _outcomes():
     return pd.DataFrame(
         {
-            "baseline": [20.0, 16.0, 12.0, 10.0, 6.0, 18.0],
+            "baseline": [20.0, 16.0, 12.0, 10.0, 6.0, 0.0],
             "final": [4.0, 8.0, 9.0, 17.0, 13.0, 6.0],
             "pct_change": [-80.0, -50.0, -25.0, 70.0, 116.6666667, np.nan],
             "response": [True, True, False, False, False, pd.NA],
@@ -322,6 +325,17 @@ def test_waterfall_sorted_bars_colours_and_lines():
     assert "1 with baseline 0 not shown" in ax.get_xlabel()
 
 
+def test_waterfall_counts_left_out_episodes_by_reason():
+    # issue 10: episodes with a single rating were called "baseline 0"
+    o = _outcomes()
+    extra = pd.DataFrame({"baseline": [12.0, 14.0, np.nan], "final": [np.nan, np.nan, np.nan],
+                          "pct_change": np.nan})  # fmt: skip
+    ax = plotting.plot_waterfall(pd.concat([o, extra], ignore_index=True))
+    assert "1 without a rating, 2 with a single rating, 1 with baseline 0 not shown" in (
+        ax.get_xlabel()
+    )
+
+
 def test_waterfall_remission_rule_of_qids():
     ax = plotting.plot_waterfall(_outcomes(), instrument="qids_sr16")
     assert legend_texts(ax)[0] == "remission (final QIDS-SR16 ≤ 5) (n = 1)"
@@ -341,7 +355,7 @@ def test_reliable_change_lines_points_and_legend():
     assert same_colour(recovered.get_facecolor()[0], OKABE_ITO["bluish_green"])
     harmed = by_gid(ax.collections, "points:harmed")[0]
     assert same_colour(harmed.get_facecolor()[0], OKABE_ITO["vermillion"])
-    assert by_gid(ax.collections, "points:not_classified")[0].get_offsets().tolist() == [[18, 6]]
+    assert by_gid(ax.collections, "points:not_classified")[0].get_offsets().tolist() == [[0, 6]]
     assert legend_texts(ax) == [
         "recovered (n = 1)",
         "improved (n = 1)",
@@ -457,6 +471,10 @@ def test_expected_recovery_uses_given_flags():
     assert legend_texts(ax)[-1] == "not on track (flagged)"
     with pytest.raises(ValueError, match="flag_level=95"):
         plotting.plot_expected_recovery(_bands(), flag_level=95)
+
+
+def _subtitle(ax):
+    return [t.get_text() for t in ax.texts if t.get_gid() == "subtitle"][0]
 
 
 # ---------------------------------------------------------------- p-chart
@@ -602,13 +620,13 @@ def test_integration_marginal_means_and_contrasts(upstream):
     mm = marginal_means(fit, by="format", at={"time": 4.0})
     ax = plotting.plot_marginal_means(mm, group="format")
     assert ax.containers[0].lines[0].get_ydata() == pytest.approx(mm["estimate"])
-    assert ax.get_title(loc="left") == "estimate and 95% CI"
+    assert _subtitle(ax) == "at time 4; 95% CI not adjusted for multiplicity"
     c = contrasts(fit, by="format", at={"time": 4.0})
     ax = plotting.plot_contrasts(c)
     segs = by_gid(ax.collections, "interval:unadjusted")[0].get_segments()
     assert segs[0][:, 0] == pytest.approx(c[["conf_low", "conf_high"]].iloc[0])
     p_text = format_p(c["p_adjusted"].iloc[0]).replace("p ", "adj. p ", 1)
-    assert [t.get_text() for t in ax.texts] == [p_text]
+    assert [t.get_text() for t in ax.texts if t.get_gid() == "p"] == [p_text]
 
 
 def test_integration_episode_outcomes(upstream):
@@ -678,3 +696,42 @@ def test_figures_of_a_non_converged_fit_carry_an_alert():
     con.attrs["fit_converged"] = False
     ax = plot_contrasts(con, show_p=False)
     assert [t for t in ax.texts if t.get_gid() == "fit-problem-alert"]
+
+
+def test_contrasts_state_time_and_adjustment_and_keep_the_legend_under_the_axes():
+    # issue 10: an ANCOVA table with Holm p-values and unadjusted intervals must say so
+    c = pd.DataFrame({"contrast": ["a vs r", "b vs r"], "estimate": [1.0, 2.0],
+                      "conf_low": [0.1, 0.5], "conf_high": [1.9, 3.5],
+                      "p_value": [0.03, 0.01], "p_adjusted": [0.06, 0.02]})  # fmt: skip
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    plotting.plot_contrasts(c, conf_level=0.95, ax=ax)
+    assert _subtitle(ax) == "intervals not adjusted for multiplicity; p adjusted"
+    assert "95% CI, not adjusted for multiplicity" in legend_texts(ax)
+    ax.set_title("Title", pad=18)
+    fig.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.y1 < ax.get_window_extent().y0  # under the axes, not over the title
+    # emmeans-style table: Bonferroni intervals, Holm p-values, time given
+    c.attrs.update(conf_adjust="bonferroni", p_adjust="holm", conf_level=0.95)
+    ax2 = plotting.plot_contrasts(c, at="week 12")
+    assert _subtitle(ax2) == ("at week 12; intervals bonferroni-adjusted; p holm-adjusted")
+    assert "95% CI, bonferroni-adjusted" in legend_texts(ax2)
+
+
+def test_comparison_or_axis_plain_numbers_and_nnt_labelled_as_harm():
+    from ipt_analytics.stats.groups import compare_groups
+
+    # hand-built: reference 30/40 respond, group b 10/40 -> RD = -0.5, NNT = -2 = NNTH 2
+    resp = [True] * 30 + [False] * 10 + [True] * 10 + [False] * 30
+    o = pd.DataFrame({"format": ["a"] * 40 + ["b"] * 40, "response": resp})
+    cmp = compare_groups(o, by="format", outcome="response", reference="a")
+    note = cmp.contrasts.loc[cmp.contrasts["term"] == "nnt", "note"].iloc[0]
+    assert note.startswith("NNTH 2.00 (")
+    assert "NNT b vs a: NNTH 2.00" in cmp.summary()
+    fig, ax = plt.subplots()
+    cmp.plot(ax=ax, term="odds_ratio")
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and not any("10^" in t or "$" in t for t in labels)
+    ax2 = cmp.plot(term="nnt")
+    assert [t.get_text() for t in ax2.texts if t.get_gid() == "nnt"][0].startswith("NNTH 2.00")
