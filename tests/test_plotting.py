@@ -17,7 +17,6 @@ from matplotlib.ticker import PercentFormatter  # noqa: E402
 from ipt_analytics import plotting  # noqa: E402
 from ipt_analytics.plotting import GROUP_COLOURS, OKABE_ITO  # noqa: E402
 from ipt_analytics.plotting.severity import severity_colours  # noqa: E402
-from ipt_analytics.plotting.survival import numbers_at_risk  # noqa: E402
 from ipt_analytics.stats.describe import observed_means, severity_shares  # noqa: E402
 from ipt_analytics.stats.spc import p_chart, run_chart  # noqa: E402
 
@@ -400,14 +399,10 @@ def _km():
     )
 
 
-def test_numbers_at_risk_hand_computed():
-    table = numbers_at_risk(_km(), [0, 1, 2, 4, 6])
-    assert table.loc[table["group"] == "a", "n_risk"].tolist() == [10, 10, 10, 6, 4]
-    assert table.loc[table["group"] == "b", "n_risk"].tolist() == [8, 8, 8, 4, 4]
-
-
 def test_kaplan_meier_steps_bands_and_at_risk_table():
-    ax = plotting.plot_kaplan_meier(_km(), at_risk_times=[0, 2, 4])
+    given = pd.DataFrame({"group": ["a"] * 3 + ["b"] * 3, "time": [0, 2, 4] * 2,
+                          "n_risk": [10, 10, 6, 8, 8, 4]})  # fmt: skip
+    ax = plotting.plot_kaplan_meier(_km(), at_risk=given)
     a = by_gid(ax.lines, "km:a")[0]
     assert a.get_drawstyle() == "steps-post"
     assert np.allclose(a.get_xydata(), [[0, 1], [2, 0.7], [5, 0.7 * 4 / 6]])
@@ -420,7 +415,9 @@ def test_kaplan_meier_steps_bands_and_at_risk_table():
     assert at_risk == ["10", "10", "6"]
     assert [t.get_text() for t in by_gid(ax.texts, "at_risk:b")] == ["8", "8", "4"]
     assert [t.xy[0] for t in by_gid(ax.texts, "at_risk:b")] == [0, 2, 4]
-    assert by_gid(ax.texts, "at_risk_title")[0].get_text() == "Number at risk"
+    assert (
+        by_gid(ax.texts, "at_risk_title")[0].get_text() == "Number at risk (at week of treatment)"
+    )
 
 
 def test_kaplan_meier_exact_at_risk_table_and_added_origin():
@@ -653,13 +650,19 @@ def test_integration_kaplan_meier(upstream):
     _, _, outcomes = upstream
     km = kaplan_meier(outcomes, by="format")
     at_risk = km.at_risk([0, 4, 8])
-    ax = plotting.plot_kaplan_meier(km.table, at_risk=at_risk)
+    ax = plotting.plot_kaplan_meier(km, at_risk=at_risk)
+    cut = km.curves(10)
     for g in km.table["group"].unique():
-        part = km.table.loc[km.table["group"] == g]
+        part = cut.loc[cut["group"] == g]
         line = by_gid(ax.lines, f"km:{g}")[0]
         assert line.get_ydata() == pytest.approx(part["survival"])
+        # the curve stops at the last time with >= 10 at risk
+        assert line.get_xdata()[-1] == km.curve_end(10)[g]
+        end_risk = km.at_risk([line.get_xdata()[-1]]).set_index("group")["n_risk"]
+        assert end_risk[g] >= 10
         shown = [int(t.get_text()) for t in by_gid(ax.texts, f"at_risk:{g}")]
         assert shown == at_risk.loc[at_risk["group"] == g, "n_risk"].tolist()
+    assert "curves stop where < 10" in ax.get_legend().get_title().get_text()
 
 
 def test_integration_observed_trajectories(upstream):
