@@ -131,7 +131,7 @@ def test_predicted_trajectories_lines_bands_and_observed_points():
         }
     )
     obs = observed_means(_sessions(), by="format")
-    ax = plotting.plot_predicted_trajectories(pred, observed=obs, group="format")
+    ax = plotting.plot_predicted_trajectories(pred, observed=obs, group="format", min_n=1)
     line = by_gid(ax.lines, "prediction:telehealth")[0]
     assert line.get_xydata().tolist() == [[1, 17], [3, 13]]
     assert same_colour(line.get_color(), GROUP_COLOURS[1])
@@ -143,8 +143,37 @@ def test_predicted_trajectories_lines_bands_and_observed_points():
     assert points.get_xydata()[:, 1].tolist() == pytest.approx([18, 15, 11])
     texts = legend_texts(ax)
     assert texts[:2] == ["individual (n = 3)", "telehealth (n = 2)"]
-    assert "model prediction" in texts and texts[-1] == "observed mean ± 95% CI"
+    assert "model prediction" in texts and texts[-1] == "observed mean ± 95% CI (n ≥ 1)"
     assert ax.get_ylabel() == "PHQ-9 total (0-27)"
+
+
+def test_predicted_trajectories_dashed_beyond_each_groups_observed_range():
+    # issue 10: a format observed to session 2 only must not be drawn solid to session 3
+    seen = [True, True, True, True, True, False]
+    pred = pd.DataFrame({"group": ["a"] * 3 + ["b"] * 3, "session": [1, 2, 3] * 2,
+                         "estimate": [18.0, 15, 12, 17, 14, 11], "conf_low": 10.0,
+                         "conf_high": 20.0, "observed": seen})  # fmt: skip
+    ax = plotting.plot_predicted_trajectories(pred)
+    solid = by_gid(ax.lines, "prediction:b")[0].get_xydata()
+    assert np.isnan(solid[2, 1]) and solid[1].tolist() == [2, 14]
+    dashed = by_gid(ax.lines, "extrapolation:b")[0]
+    assert dashed.get_linestyle() == "--"
+    assert [p.tolist() for p in dashed.get_xydata() if not np.isnan(p[1])] == [[2, 14], [3, 11]]
+    assert not by_gid(ax.lines, "extrapolation:a")
+    assert "beyond the group's data (extrapolated)" in legend_texts(ax)
+
+
+def test_trajectory_predictions_mark_the_observed_range():
+    from ipt_analytics.models.trajectory import _demo_long, fit_trajectory
+
+    long = _demo_long()
+    # individual episodes end at session 10 (week 9); drop group ratings after week 5
+    long = long[~((long["format"] == "group") & (long["week"] > 5))]
+    fit = fit_trajectory(long, by="format", random="intercept")
+    p = fit.predictions(times=[0.0, 5.0, 6.0, 9.0], min_episodes=10)
+    got = p.set_index(["group", "week"])["observed"]
+    assert got.loc[("group", 5.0)] and not got.loc[("group", 6.0)]
+    assert got.loc[("individual", 9.0)]
 
 
 # ---------------------------------------------------------------- estimates
