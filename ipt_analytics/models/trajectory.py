@@ -268,7 +268,6 @@ class TrajectoryResult:
         head = [
             f"Trajectory of {s.instrument} total: shape {s.shape}, time in "
             f"{'weeks' if s.time == 'week' else 'sessions completed'}",
-            f"model (lme4 notation): {lme4_formula(s)}",
             f"{'REML' if s.reml else 'ML'}; {len(self.data)} ratings, "
             f"{self.data['episode_id'].nunique()} episodes",
         ]
@@ -284,7 +283,23 @@ class TrajectoryResult:
             bar = "!" * 78
             warn = [bar, "WARNING (trajectory):"] + [f"- {w}" for w in own] + [bar]
         head = [self._header()[0]] + [f"  {h}" for h in self._header()[1:]]
-        return "\n".join(warn + head + ["", str(self.model.summary())])
+        # the engine writes the group term as (1 | group_id); write every term one way, in
+        # lme4 notation (the model fitted is the same: the engine leaves individual ratings
+        # without a group effect, lme4's 0 + in_group)
+        formula = lme4_formula(self.spec)
+        body = [
+            f"Model: {formula}" if line.startswith("Model: ") else line
+            for line in str(self.model.summary()).splitlines()
+        ]
+        if "in_group" in formula:
+            i = next((k for k, line in enumerate(body) if line.startswith("Model: ")), None)
+            if i is not None:
+                body.insert(
+                    i + 1,
+                    "  (0 + in_group | group_id): therapy-group intercept for ratings in "
+                    "group format only",
+                )
+        return "\n".join(warn + head + ["", *body])
 
     def __repr__(self) -> str:
         return self.summary()
