@@ -735,7 +735,8 @@ episodes with paired scores is reported beside the rates as a data-quality figur
 outside a rate's denominator has NA for that outcome, so counting the non-missing values gives
 the denominator (`n_reliable_improvement`, `n_recovery` below)."""),
     code("""\
-ia.nhs_tt_summary(outcomes)[["measure", "numerator", "denominator", "rate", "denominator_rule"]]"""),
+nhs = ia.nhs_tt_summary(outcomes)
+nhs[["measure", "numerator", "denominator", "rate", "denominator_rule"]]"""),
     md("""\
 Some papers analyse only episodes with paired scores (`nhs_convention="paired_only"`); their
 rates are higher whenever scores are missing and are not comparable with national figures.
