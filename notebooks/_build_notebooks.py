@@ -809,7 +809,7 @@ spc_summary(chart)"""),
     code("""\
 fig, ax = plt.subplots(figsize=(9, 4.5))
 plot_p_chart(chart, ylabel="Reliable improvement rate", xlabel="Quarter episode ended", ax=ax)
-ax.set_title("Reliable improvement (NHS Talking Therapies definition) by quarter", pad=26);"""),
+ax.set_title("Reliable improvement (NHS Talking Therapies definition) by quarter");"""),
     md("""\
 The same chart for dropout among finished episodes (dropouts after at least two sessions).
 Attributing episodes to the quarter they *started* avoids the start-of-extract artefact but
@@ -820,7 +820,7 @@ dropout_chart = p_chart(by_quarter.reset_index(), period="quarter", events="drop
                         n="finished", incomplete="incomplete")
 fig, ax = plt.subplots(figsize=(9, 4.5))
 plot_p_chart(dropout_chart, ylabel="Dropout rate", xlabel="Quarter episode ended", ax=ax)
-ax.set_title("Dropout among finished episodes by quarter", pad=26);"""),
+ax.set_title("Dropout among finished episodes by quarter");"""),
     md("""\
 ## Small cells: suppress before you share
 

@@ -530,8 +530,8 @@ def test_p_chart_limits_centre_and_out_of_control():
     assert legend_texts(ax) == ["rate", "centre line", "3-sigma limits", "outside the limits"]
     assert ax.get_ylabel() == "Dropout rate (%)"
     # each point's n along the bottom; the runs verdict named above the axes
-    assert [t.get_text() for t in ax.texts if t.get_gid() != "runs_text"] == ["50", "50", "100"]
-    runs = [t for t in ax.texts if t.get_gid() == "runs_text"][0].get_text()
+    assert [t.get_text() for t in ax.texts] == ["50", "50", "100"]
+    runs = ax.get_legend().get_title().get_text()
     assert runs.startswith("no runs signal")
 
 
@@ -546,7 +546,7 @@ def test_p_chart_marks_incomplete_periods_and_named_shift():
         not by_gid(ax.lines, "out_of_control")
         or not np.isclose(by_gid(ax.lines, "out_of_control")[0].get_xydata()[:, 0], 0).any()
     )
-    runs = [t for t in ax.texts if t.get_gid() == "runs_text"][0].get_text()
+    runs = ax.get_legend().get_title().get_text().split("\n")[0]
     # 11 useful points, runs of 5 and 6: crossings 1 < qbinom(0.05, 10, 0.5) = 2
     assert runs == "shift signal: crossings 1 < 2"
     assert by_gid(ax.lines, "centre_1")[0].get_linestyle() == "--"

@@ -14,7 +14,7 @@ from ipt_analytics.plotting._style import ALERT_COLOUR, OKABE_ITO, get_ax, requi
 
 __all__ = ["plot_p_chart", "plot_run_chart"]
 
-_NEEDED = ["period", "n", "rate", "part", "centre", "lcl", "ucl", "out_of_control",
+_NEEDED = ["period", "n", "rate", "part", "include", "centre", "lcl", "ucl", "out_of_control",
            "in_long_run", "incomplete", "runs_signal", "signal", "longest_run",
            "longest_run_max", "n_crossings", "n_crossings_min"]  # fmt: skip
 
@@ -54,6 +54,11 @@ def _draw(chart, ax, *, limits: bool, percent: bool, show_n: bool, xlabel, ylabe
     style = {"color": OKABE_ITO["blue"], "marker": "o", "markersize": 5, "linewidth": 1.5}
     style.update(kwargs)
     ax.plot(x, rate, gid="rate", label="value" if not percent else "rate", **style)
+    excluded = ~chart["include"].to_numpy(dtype=bool) & ~incomplete
+    if excluded.any():
+        ax.plot(x[excluded], rate[excluded], linestyle="none", marker="x", markersize=8,
+                color="0.3", zorder=4, gid="excluded",
+                label="excluded from centre and rules")  # fmt: skip
     if incomplete.any():
         ax.plot(x[incomplete], rate[incomplete], linestyle="none", marker="o", markersize=7,
                 markerfacecolor="white", markeredgecolor="0.4", zorder=4, gid="incomplete",
@@ -101,12 +106,12 @@ def _draw(chart, ax, *, limits: bool, percent: bool, show_n: bool, xlabel, ylabe
         ax.set_ylim(bottom=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{ylabel} (%)" if percent else ylabel)
-    ax.text(0.0, 1.02, _runs_text(chart), transform=ax.transAxes, fontsize="small",
-            va="bottom", ha="left", gid="runs_text")  # fmt: skip
-    notes = ["Anhoej run rules (n = useful points):", "shift if longest run > round(log2 n) + 3",
+    notes = [_runs_text(chart), "", "Anhoej run rules (n = useful points):",
+             "shift if longest run > round(log2 n) + 3",
              "or crossings < qbinom(0.05, n - 1, 0.5)"]  # fmt: skip
     if show_n:
         notes.append("grey numbers at the bottom: n per period")
+    # the verdict sits in the legend title, clear of any figure title
     ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               title="\n".join(notes), title_fontsize="x-small")  # fmt: skip
     ax.get_legend()._legend_box.align = "left"
@@ -132,10 +137,10 @@ def plot_p_chart(
     Periods sit at x = 0, 1, ...; the limits change with each period's n and are drawn as
     steps one period wide. Each phase has its own centre line (a vertical rule separates
     phases); a centre line is dashed in vermillion when its phase has a runs signal, and the
-    text above the axes names the signal (longest run or crossings, with the numbers).
+    legend title names the signal per phase (longest run or crossings, with the numbers).
     Points outside the limits are filled vermillion, points in an unusually long run are
-    boxed, incomplete periods are drawn hollow and grey and are never judged; each period's
-    n is printed along the bottom.
+    boxed, excluded points are crosses, incomplete periods are drawn hollow and grey and are
+    never judged; each period's n is printed along the bottom.
 
     Parameters
     ----------
@@ -196,7 +201,7 @@ def plot_run_chart(
     >>> from ipt_analytics.stats.spc import run_chart
     >>> d = pd.DataFrame({"m": range(12), "v": range(12)})
     >>> ax = plot_run_chart(run_chart(d, period="m", value="v"))
-    >>> "crossings 1 < 3" in ax.texts[0].get_text()
+    >>> "crossings 1 < 3" in ax.get_legend().get_title().get_text()
     True
     """
     require(chart, _NEEDED, "plot_run_chart")
