@@ -325,3 +325,10 @@ def test_warnings_come_first_in_summary_and_html():
     page = fit._repr_html_()
     assert page.index("only 4 therapists") < page.index("<h4>Trajectory")
     assert "therapy_group" in page and "<table" in page
+
+
+def test_summary_writes_the_group_term_one_way(fit_c):
+    # issue 10: the summary wrote (0 + in_group | group_id) and (1 | group_id)
+    text = fit_c.summary()
+    assert "(0 + in_group | group_id)" in text
+    assert "(1 | group_id)" not in text

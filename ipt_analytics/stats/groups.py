@@ -72,6 +72,11 @@ class GroupComparison:
             "",
             "Contrasts:",
             self.contrasts.drop(columns=["note"]).round(decimals).to_string(index=False),
+            *(
+                [f"  NNT {r.contrast}: {r.note}" for r in nnt.itertuples()]
+                if not (nnt := self.contrasts[self.contrasts["term"] == "nnt"]).empty
+                else []
+            ),
             "",
             "Omnibus:",
             self.omnibus.round(decimals).to_string(index=False),
@@ -118,6 +123,14 @@ class GroupComparison:
         from ipt_analytics.plotting.comparisons import plot_comparison
 
         return plot_comparison(self, ax=ax, term=term)
+
+
+def _nnt_label(nnt) -> str:
+    """NNT as readers expect it: a negative NNT is a number needed to harm (NNTH)."""
+    if nnt.crosses_null or nnt.estimate > 0:
+        return str(nnt)
+    lo, hi = sorted((abs(nnt.conf_low), abs(nnt.conf_high)))
+    return f"NNTH {abs(nnt.estimate):.2f} ({lo:.2f} to {hi:.2f})"
 
 
 def _is_binary(s: pd.Series) -> bool:
@@ -215,6 +228,8 @@ def compare_groups(
             "adjust_for": covs}  # fmt: skip
     args = (frame, by, outcome, levels, reference, covs, p_adjust, conf_level, notes)
     tables = _binary(*args) if binary else _continuous(*args)
+    # figures drawn from the contrasts say how their p-values (not intervals) were adjusted
+    tables[1].attrs.update(p_adjust=p_adjust, conf_level=conf_level, conf_adjust="none")
     for w in notes:
         warnings.warn(f"{fn}(): {w}", DataWarning, stacklevel=2)
     return GroupComparison(*tables, [f"{fn}(): {w}" for w in notes], meta)
@@ -333,10 +348,13 @@ def _contrast_rows(g, reference, a, m1, c, m2, conf_level, beneficial) -> list:
             "conf_high": nnt.conf_high,
             "method": "1/RD, Newcombe RD interval inverted (Altman 1998); > 0 = "
             + ("benefit" if beneficial else "benefit (fewer harmful events)"),
-            "note": "RD interval includes 0: NNT interval runs from NNTH |conf_low| "
-            "through infinity to NNTB conf_high"
-            if nnt.crosses_null
-            else pd.NA,
+            "note": _nnt_label(nnt)
+            + (
+                "; RD interval includes 0: NNT interval runs from NNTH |conf_low| "
+                "through infinity to NNTB conf_high"
+                if nnt.crosses_null
+                else ""
+            ),
         }
     )
     return rows
