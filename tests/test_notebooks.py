@@ -174,11 +174,17 @@ def test_formats_table1_counts_every_episode():
 
 def test_quality_improvement_p_chart_has_eight_quarters():
     nb = executed(NOTEBOOKS[3])
-    chart = next(t for t in texts(nb) if "out_of_control" in t and "ucl" in t)
+    chart = next(t for t in texts(nb) if "incomplete" in t and "ucl" in t)
     quarters = re.findall(r"^\d+\s+(\d{4}Q[1-4])\s", chart, flags=re.MULTILINE)
     assert quarters == [
         "2024Q3", "2024Q4", "2025Q1", "2025Q2", "2025Q3", "2025Q4", "2026Q1", "2026Q2",
     ]  # fmt: skip
+    # the sample starts 2024-07-01 and its longest episode lasts 126 days: the quarters
+    # starting before 2024-11-04 are incomplete (marked, never flagged)
+    flags = re.findall(r"^\d+\s+\d{4}Q[1-4]\s.*?(True|False)\s*(incomplete)?\s*$", chart,
+                       flags=re.MULTILINE)  # fmt: skip
+    assert [f[0] for f in flags] == ["True", "True"] + ["False"] * 6
+    assert [f[1] for f in flags] == ["incomplete"] * 2 + [""] * 6
 
 
 def test_quality_improvement_shows_no_client_identifiers():
