@@ -201,7 +201,9 @@ class Source:
         cols = ", ".join(self.ident(c) for c in (columns or self.columns))
         order_by = ", ".join(self.ident(c) for c in (key, *order))
         rel = self._handle.query("ipt_t", f"SELECT {cols} FROM ipt_t ORDER BY {order_by}")
-        reader = rel.fetch_record_batch(rows_per_batch)
+        # duckdb >= 1.4 names it to_arrow_reader; older releases fetch_record_batch
+        fetch = getattr(rel, "to_arrow_reader", None) or rel.fetch_record_batch
+        reader = fetch(rows_per_batch)
         carry = None
         for batch in reader:
             frame = batch.to_pandas()
