@@ -168,7 +168,8 @@ def test_episode_outcomes_from_parquet_equal_in_memory(sample_long):
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert a.attrs == b.attrs
     # many small batches: every batch boundary falls between episodes
-    c = episode_outcomes_source(folder, rows_per_batch=997, instrument="gad7")
+    c = episode_outcomes_source(folder, compute=ipt.episode_outcomes, rows_per_batch=997,
+                                instrument="gad7")
     pd.testing.assert_frame_equal(ipt.episode_outcomes(long, instrument="gad7"), c,
                                   check_exact=True)  # fmt: skip
 
@@ -179,7 +180,8 @@ def test_episode_outcomes_phq9_only_source(sample_long, tmp_path):
     only = long[long["instrument"] == "phq9"].reset_index(drop=True)
     only.to_parquet(tmp_path / "phq9.parquet")
     a = ipt.episode_outcomes(only)
-    b = episode_outcomes_source(tmp_path / "phq9.parquet", rows_per_batch=1500)
+    b = episode_outcomes_source(tmp_path / "phq9.parquet", compute=ipt.episode_outcomes,
+                                rows_per_batch=1500)
     pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 

@@ -32,6 +32,8 @@ from ipt_analytics.errors import SchemaError
 __all__ = ["Source", "as_source", "is_source"]
 
 _COUNTER = itertools.count()
+#: memory limit of the DuckDB connections this module opens (for Parquet paths)
+DUCKDB_MEMORY_LIMIT = "512MB"
 
 
 def _is_spark_frame(obj) -> bool:
@@ -96,6 +98,10 @@ class Source:
 
     def __init__(self, engine: str, handle, description: str, levels: dict | None = None):
         self.engine = engine
+        self._connection = None
+        #: the toolkit opened this source's connection for one computation: once the
+        #: statistics are in, closing it returns DuckDB's buffers before the optimisation
+        self.close_after_statistics = False
         #: fixed level orders of categorical columns (first = reference), e.g. vocabularies
         self.levels = dict(levels or {})
         self._handle = handle
@@ -109,6 +115,16 @@ class Source:
             self._types = {c: t.upper() for c, t in handle.dtypes}
             self._view = f"ipt_source_{os.getpid()}_{next(_COUNTER)}"
             handle.createOrReplaceTempView(self._view)
+
+    def close(self) -> None:
+        """Close the DuckDB connection this module opened for a path (frees its buffers).
+
+        Sources built on a relation or a Spark DataFrame passed in are left alone.
+        """
+        con = getattr(self, "_connection", None)
+        if con is not None:
+            con.close()
+            self._connection = None
 
     # -- dialect -------------------------------------------------------------------------
     def ident(self, name: str) -> str:
@@ -250,9 +266,15 @@ def as_source(data, *, fn: str = "as_source") -> Source:
 
         pattern = _parquet_pattern(data)
         con = duckdb.connect()
+        # bounded memory on the toolkit's own connection: grouped sums spill to disk beyond
+        # this instead of holding every group in RAM (a relation passed in keeps its settings)
+        con.execute(f"SET memory_limit='{DUCKDB_MEMORY_LIMIT}'")
+        con.execute("SET preserve_insertion_order=false")
+        con.execute("SET allocator_flush_threshold='16MB'")  # give memory back after a query
         rel = con.read_parquet(pattern)
         src = Source("duckdb", rel, f"the Parquet data at {os.fspath(data)!r}")
         src._connection = con  # keep the connection alive as long as the source
+        src.close_after_statistics = True  # nobody else can use this connection
         return src
     raise SchemaError(
         f"{fn}(): data of type {type(data).__name__} is not allowed; pass a pandas DataFrame, "

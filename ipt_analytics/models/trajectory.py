@@ -151,7 +151,7 @@ def fit_trajectory(
                                         reml=reml, phases=phases)  # fmt: skip
         model = fit_mixed(frame, spec.formula, groups="episode_id", df_method=df_method,
                           re_formula=spec.re_formula, reml=spec.reml)  # fmt: skip
-        return TrajectoryResult(model=model, data=frame, spec=spec)
+        return TrajectoryResult(model=model, data=data, spec=spec)
     frame, spec = model_frame(
         data,
         instrument=instrument,

@@ -92,6 +92,7 @@ def trajectory_source(data, *, instrument, time, shape, by, covariates, random, 
     frame = src.derive(f"SELECT {', '.join(items)} FROM {{t}} WHERE {where}",
                        description=src.description, levels=levels)  # fmt: skip
     _check_time_columns(frame, shape)
+    frame.close_after_statistics = src.close_after_statistics
     spec = dataclasses.replace(spec, instrument=instrument,
                                levels={k: tuple(v) for k, v in levels.items()})  # fmt: skip
     return frame, spec

@@ -263,7 +263,7 @@ def episode_outcomes(
         options = {k: v for k, v in locals().items() if k != "data"}
         from ipt_analytics.outcomes.episode_source import episode_outcomes_source
 
-        return episode_outcomes_source(data, **options)
+        return episode_outcomes_source(data, compute=episode_outcomes, **options)
     fn = "episode_outcomes"
     inst = get_instrument(instrument)
     sessions, episodes = sessions_and_episodes(data, fn)

@@ -23,7 +23,6 @@ import pandas as pd
 from ipt_analytics.errors import DataWarning
 from ipt_analytics.instruments.table import get_instrument
 from ipt_analytics.io.sources import as_source
-from ipt_analytics.outcomes import episode as _ep
 
 __all__ = ["episode_outcomes_source"]
 
@@ -33,12 +32,13 @@ _FN = "episode_outcomes"
 _SENTINEL = "\x00ipt_analytics_partition_sentinel"
 
 
-def _baselines(part: pd.DataFrame, instrument: str) -> pd.DataFrame:
-    """Each episode's baseline exactly as episode_outcomes finds it (first rating)."""
-    ratings = _ep._ratings(part, instrument)
-    ids = sorted(set(part["episode_id"]))
-    base = [ratings[e][2][0] if e in ratings else np.nan for e in ids]
-    return pd.DataFrame({"episode_id": ids, "baseline": np.asarray(base, dtype=float)})
+def _baselines(part: pd.DataFrame, compute, kwargs: dict) -> pd.DataFrame:
+    """Each episode's baseline: the ``baseline`` column of episode_outcomes itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = compute(part, **{**kwargs, "nhs_tt_measures": False})
+    return pd.DataFrame({"episode_id": out["episode_id"].astype(str).to_numpy(object),
+                         "baseline": out["baseline"].to_numpy(float)})  # fmt: skip
 
 
 def _with_sentinel(part: pd.DataFrame, needed: set) -> pd.DataFrame:
@@ -66,34 +66,37 @@ def _resolve(baselines: pd.DataFrame, instruments: set, kwargs: dict) -> dict:
     return kw
 
 
-def _one_partition(part: pd.DataFrame, kw: dict, needed: set) -> pd.DataFrame:
+def _one_partition(part: pd.DataFrame, compute, kw: dict, needed: set) -> pd.DataFrame:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = _ep.episode_outcomes(_with_sentinel(part, needed), **kw)
+        out = compute(_with_sentinel(part, needed), **kw)
     out = out[out["episode_id"] != _SENTINEL]
     out.attrs["_warnings"] = [str(w.message) for w in caught]
     return out
 
 
-def episode_outcomes_source(data, rows_per_batch: int = 200_000, **kwargs) -> pd.DataFrame:
-    """:func:`episode_outcomes` of a Parquet path, DuckDB relation or Spark DataFrame."""
+def episode_outcomes_source(data, *, compute, rows_per_batch: int = 200_000,
+                            **kwargs) -> pd.DataFrame:  # fmt: skip
+    """:func:`episode_outcomes` of a Parquet path, DuckDB relation or Spark DataFrame.
+
+    ``compute`` is :func:`~ipt_analytics.outcomes.episode.episode_outcomes` (passed in by
+    it, so that this module does not import it back); ``kwargs`` are its options.
+    """
     src = as_source(data, fn=_FN)
-    src.require(_ep._REQUIRED, _FN)
-    inst = get_instrument(kwargs.get("instrument", "phq9")).name
+    src.require(["episode_id", "session", "instrument", "total"], _FN)
+    get_instrument(kwargs.get("instrument", "phq9"))  # an unknown instrument fails early
     instruments = set(src.query("SELECT DISTINCT {i} AS v FROM {t}", i=src.ident("instrument"))[
         "v"].dropna())  # fmt: skip
     needed = {"phq9", "gad7"} & instruments if kwargs.get("nhs_tt_measures", "auto") else set()
     if src.engine == "spark":
-        return _spark(src, inst, instruments, needed, kwargs)
+        return _spark(src, compute, instruments, needed, kwargs)
     order = ("session",)
-    base = pd.concat(
-        [_baselines(b, inst) for b in src.batches("episode_id", rows_per_batch=rows_per_batch,
-                                                  order=order)], ignore_index=True,
-    )  # fmt: skip
+    batches = src.batches("episode_id", rows_per_batch=rows_per_batch, order=order)
+    base = pd.concat([_baselines(b, compute, kwargs) for b in batches], ignore_index=True)
     kw = _resolve(base, instruments, kwargs)
     parts, msgs = [], []
     for batch in src.batches("episode_id", rows_per_batch=rows_per_batch, order=order):
-        out = _one_partition(batch, kw, needed)
+        out = _one_partition(batch, compute, kw, needed)
         msgs += out.attrs.pop("_warnings")
         parts.append(out)
     return _finish(parts, msgs, kwargs)
@@ -122,19 +125,18 @@ def _finish(parts: list, msgs: list, kwargs: dict) -> pd.DataFrame:
     return out
 
 
-def _spark(src, inst: str, instruments: set, needed: set, kwargs: dict) -> pd.DataFrame:
+def _spark(src, compute, instruments: set, needed: set, kwargs: dict) -> pd.DataFrame:
     """Spark: groupBy("episode_id").applyInPandas, once for baselines, once for outcomes."""
-    base = src.apply_in_groups(
-        "episode_id", lambda part: _baselines(part, inst), "episode_id string, baseline double"
-    )
+    base = src.apply_in_groups("episode_id", lambda part: _baselines(part, compute, kwargs),
+                               "episode_id string, baseline double")  # fmt: skip
     kw = _resolve(base, instruments, kwargs)
     first = src.query("SELECT * FROM {t} WHERE {e} IN (SELECT MIN({e}) FROM {t})",
                       e=src.ident("episode_id"))  # fmt: skip
-    proto = _one_partition(first, kw, needed)
+    proto = _one_partition(first, compute, kw, needed)
     schema = ", ".join(f"`{c}` {_spark_type(proto[c])}" for c in proto.columns)
 
     def run(part: pd.DataFrame) -> pd.DataFrame:
-        out = _one_partition(part, kw, needed)
+        out = _one_partition(part, compute, kw, needed)
         return out.astype({c: object for c in out.columns if _spark_type(out[c]) == "boolean"})
 
     got = src.apply_in_groups("episode_id", run, schema)

@@ -307,7 +307,8 @@ def design_statistics(sd: SourceDesign) -> dict:
                     f"AS mid_{v}{j}")  # fmt: skip
     per = src.query(f"SELECT {', '.join(aggs)} FROM ({inner}) AS d GROUP BY g")
     codes, g_levels = pd.factorize(per["g"], sort=True)
-    per = per.iloc[np.argsort(codes, kind="stable")].reset_index(drop=True)
+    if not (np.diff(codes) > 0).all():  # the engine's collation differs from pandas' order
+        per = per.iloc[np.argsort(codes, kind="stable")].reset_index(drop=True)
 
     def n_distinct(v, j):  # 1, 2 or "more than 2" (3): all the scaling rule needs
         if (v, j) not in cont:
@@ -411,6 +412,8 @@ def source_problem(data, formula: str, groups: str, re_formula: str = "1",
     sd = SourceDesign(src, formula, groups, re_formula, levels)
     sd.check_on_sample()
     st = design_statistics(sd)
+    if src.close_after_statistics:
+        src.close()
     p, q = len(sd.x_names), len(sd.z_names)
     design = Design(
         y=np.zeros(0), x=np.zeros((0, p)), zg=np.zeros((0, q)),
