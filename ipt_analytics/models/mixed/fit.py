@@ -23,9 +23,9 @@ def _singular_messages(res: MixedResult) -> list:
     cov = res.cov_re.to_numpy()
     sd = np.sqrt(np.clip(np.diag(cov), 0, None))
     total = res.sigma
-    t_s, _ = res._problem.split(res._theta_internal)
-    diag_s = np.abs(np.diag(t_s))
-    if np.any(diag_s < 1e-4):
+    # lme4's isSingular(): a diagonal element of the relative covariance factor (on the
+    # original scale of the random-effects design) below 1e-4
+    if np.any(np.abs(np.diag(res._t_orig)) < 1e-4):
         zero = [n for n, s in zip(res.cov_re.index, sd, strict=True) if s < 1e-3 * total]
         detail = (
             f"the variance of {', '.join(repr(z) for z in zero)} is estimated as (nearly) zero"

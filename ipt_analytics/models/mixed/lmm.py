@@ -478,14 +478,64 @@ def _newton_polish(f, x: np.ndarray, lower: np.ndarray, iters: int = 5) -> np.nd
     return best
 
 
-def optimize_theta(problem: Problem, reml: bool, start: np.ndarray | None = None):
-    """Minimise the profiled criterion over theta; fall back to more optimisers if needed.
+def boundary_mask(problem, theta: np.ndarray, tol: float = 1e-4) -> np.ndarray:
+    """Parameters sitting on their lower bound 0 (diagonal of a relative factor)."""
+    return np.isfinite(problem.lower) & (np.asarray(theta) <= problem.lower + tol)
 
-    Sequence: bounded L-BFGS-B (exact gradient), a finite-difference
-    Newton polish, then the lme4-style checks; only if these fail, bounded Nelder-Mead
-    and Powell runs from the best point so far (each polished again). The point with the
-    lowest criterion wins. Returns (theta, criterion, info) where info lists each
-    optimiser's outcome.
+
+def _second_order_trouble(f, x: np.ndarray, lower: np.ndarray) -> tuple[bool, np.ndarray | None]:
+    """(needs a restart, a descent direction or None) at the point ``x``.
+
+    The profiled criterion is defined for any real theta, so its Hessian is taken over
+    ALL parameters, including those on the bound. A parameter on the bound always asks
+    for restarts: there the first-order change along the even directions (a diagonal
+    element of the relative factor) is exactly zero, so a saddle such as "slope variance
+    carried by a perfect correlation" looks stationary to a projected-gradient test.
+    """
+    at_bound = np.isfinite(lower) & (x <= lower + 1e-4)
+    _, hess = _fd_grad_hess(f, x, np.ones(x.size, bool), h=1e-4)
+    if not np.all(np.isfinite(hess)):
+        return bool(at_bound.any()), None
+    ev, vec = np.linalg.eigh(hess)
+    neg = ev.min() < -1e-6 * max(1.0, abs(ev).max())
+    return bool(at_bound.any() or neg), (vec[:, 0] if neg else None)
+
+
+def _restart_points(problem, best: np.ndarray, direction: np.ndarray | None) -> list:
+    """Deterministic interior starts around ``best`` (perturbed, bound parameters lifted)."""
+    lower = problem.lower
+    diag = np.isfinite(lower)
+    at_bound = diag & (best <= lower + 1e-4)
+    scale = max(1.0, float(np.max(np.abs(best))))
+    points = []
+    if direction is not None:
+        for s in (0.1, -0.1, 0.3, -0.3):
+            points.append(best + s * scale * direction)
+    for s in (0.05, 0.3, 1.0):
+        z = best.copy()
+        z[at_bound] = s * scale
+        points.append(z)
+    points.append(problem.start())
+    rng = np.random.default_rng(20261130)  # fixed: the same data give the same fit
+    for _ in range(3):
+        z = best * np.exp(rng.normal(0.0, 0.5, best.size)) + rng.normal(0.0, 0.1, best.size)
+        z[diag] = np.maximum(np.abs(z[diag]), 0.02 * scale)
+        points.append(z)
+    return [np.maximum(z, lower) for z in points]
+
+
+def optimize_theta(problem: Problem, reml: bool, start: np.ndarray | None = None):
+    """Minimise the profiled criterion over theta and make sure the result is a minimum.
+
+    Sequence: bounded L-BFGS-B (exact gradient), a finite-difference Newton polish,
+    then a second-order check over all parameters (:func:`_second_order_trouble`).
+    When a parameter sits on its bound or the Hessian has a negative eigenvalue, the
+    optimisation is restarted from deterministic perturbed interior points (along the
+    negative-curvature direction, with the bound parameters lifted, from lme4's default
+    start and from three seeded random perturbations) and the lowest criterion wins:
+    a boundary (singular) estimate is kept only when no interior start does better.
+    Only if the lme4-style checks still fail, bounded Nelder-Mead and Powell runs follow.
+    Returns (theta, criterion, info) where info lists each optimiser's outcome.
     """
 
     def f(th):
@@ -505,13 +555,25 @@ def optimize_theta(problem: Problem, reml: bool, start: np.ndarray | None = None
         if fx < fbest:
             best, fbest = x, fx
 
-    res = optimize.minimize(
-        lambda th: problem.deviance_and_gradient(th, reml), x0, method="L-BFGS-B", jac=True,
-        bounds=bounds,
-        options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9},
-    )  # fmt: skip
-    consider("L-BFGS-B", res.x, res.success, res.message)
-    consider("Newton polish", _newton_polish(f, best, lower), True, "finite-difference Newton")
+    def lbfgs(x_start, name):
+        res = optimize.minimize(
+            lambda th: problem.deviance_and_gradient(th, reml), x_start, method="L-BFGS-B",
+            jac=True, bounds=bounds, options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9},
+        )  # fmt: skip
+        before = fbest
+        consider(name, res.x, res.success, res.message)
+        consider("Newton polish", _newton_polish(f, best, lower), True, "finite-difference Newton")
+        return res, before - fbest
+
+    res, _ = lbfgs(x0, "L-BFGS-B")
+    trouble, direction = _second_order_trouble(f, best, lower)
+    if trouble:
+        for k, z in enumerate(_restart_points(problem, best, direction)):
+            _, gain = lbfgs(z, f"L-BFGS-B restart {k + 1}")
+            if gain > 1e-7 and not boundary_mask(problem, best).any():
+                trouble, direction = _second_order_trouble(f, best, lower)
+                if not trouble:
+                    break  # an interior minimum better than the boundary point
     ok, _ = check_optimum(problem, best, reml)
     if not ok or not res.success:
         for method in ("Nelder-Mead", "Powell"):

@@ -117,6 +117,52 @@ class MixedResult:
         return f"{self.formula} + ({re} | {self.groups}){vc}"
 
     # -- derived tables ----------------------------------------------------------------
+    def _re_terms(self) -> list:
+        """(group name as lme4 prints it, term names, covariance matrix) per random term."""
+        out = [(self.groups, list(self.cov_re.index), self.cov_re.to_numpy())]
+        for name, var in self.vc_variances.items():
+            out.append((name, ["Intercept"], np.array([[var]])))
+        return out
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """Variances, covariances, SDs and correlations exactly as lme4 lays them out.
+
+        The rows and names of R's ``as.data.frame(VarCorr(fit))``: per random-effects term,
+        first one row per variance (``var2`` missing), then one per covariance; the
+        residual last (``grp = "Residual"``). ``vcov`` is the variance or covariance,
+        ``sdcor`` the SD or correlation. The intercept is named ``(Intercept)``.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> rng = np.random.default_rng(1)
+        >>> g = np.repeat(np.arange(20), 5)
+        >>> t = np.tile(np.arange(5.0), 20)
+        >>> y = 10 - t + rng.normal(0, 2, 20)[g] + rng.normal(0, 0.5, 20)[g] * t + rng.normal(0, 1, 100)
+        >>> from ipt_analytics.models.mixed import fit_mixed
+        >>> res = fit_mixed(pd.DataFrame({"y": y, "t": t, "g": g}), "y ~ t", groups="g",
+        ...                 re_formula="~t")
+        >>> res.varcorr[["grp", "var1", "var2"]].fillna("").values.tolist()
+        [['g', '(Intercept)', ''], ['g', 't', ''], ['g', '(Intercept)', 't'], ['Residual', '', '']]
+        """
+
+        def lme4_name(term):
+            return "(Intercept)" if term == "Intercept" else term
+
+        rows = []
+        for grp, names, cov in self._re_terms():
+            sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+            for i, name in enumerate(names):
+                rows.append((grp, lme4_name(name), None, cov[i, i], sd[i]))
+            for j in range(len(names)):
+                for i in range(j + 1, len(names)):
+                    den = sd[i] * sd[j]
+                    corr = cov[i, j] / den if den > 0 else np.nan
+                    rows.append((grp, lme4_name(names[j]), lme4_name(names[i]), cov[i, j], corr))
+        rows.append(("Residual", None, None, self.sigma**2, self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
     @property
     def variance_components(self) -> pd.DataFrame:
         """Tidy variances, SDs and correlations (like lme4's ``as.data.frame(VarCorr())``).
