@@ -57,7 +57,8 @@ def check_fit(res, ref, rename: dict, *, loglik_abs=1e-4, vc_rtol=1e-3, df_rtol=
     assert res.sigma == pytest.approx(scalar(ref, "sigma"), rel=1e-3)
     assert res.nobs == int(scalar(ref, "nobs"))
     vc = res.varcorr
-    got = {varcorr_key(*r): v for r, v in zip(vc[["grp", "var1", "var2"]].values, vc["vcov"])}
+    keys = [varcorr_key(*r) for r in vc[["grp", "var1", "var2"]].values]
+    got = dict(zip(keys, vc["vcov"], strict=True))
     want = ref[ref["kind"] == "varcov"]
     assert len(got) == len(want)
     for _, row in want.iterrows():

@@ -83,4 +83,3 @@ def test_restart_leaves_a_saddle_on_the_boundary(chick):
     ref = load(SADDLE, "cw_int_reml")
     assert -0.5 * crit == pytest.approx(scalar(ref, "logLik"), abs=1e-6)
     assert any("restart" in step[0] for step in info)
-

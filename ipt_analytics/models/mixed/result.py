@@ -139,7 +139,8 @@ class MixedResult:
         >>> rng = np.random.default_rng(1)
         >>> g = np.repeat(np.arange(20), 5)
         >>> t = np.tile(np.arange(5.0), 20)
-        >>> y = 10 - t + rng.normal(0, 2, 20)[g] + rng.normal(0, 0.5, 20)[g] * t + rng.normal(0, 1, 100)
+        >>> y = (10 - t + rng.normal(0, 2, 20)[g] + rng.normal(0, 0.5, 20)[g] * t
+        ...      + rng.normal(0, 1, 100))
         >>> from ipt_analytics.models.mixed import fit_mixed
         >>> res = fit_mixed(pd.DataFrame({"y": y, "t": t, "g": g}), "y ~ t", groups="g",
         ...                 re_formula="~t")
