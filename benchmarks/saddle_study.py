@@ -110,9 +110,12 @@ def main(argv=None) -> None:
         workdir = args.out or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         ref = run_lme4(data, workdir)
-    print(f"data sets: {len(ours)}; rows {len(data)}; fit_mixed total {ours.seconds.sum():.1f} s; "
-          f"restarted {int(ours.restarted.sum())}; singular {int(ours.singular.sum())}; "
-          f"with a warning {int(ours.warned.sum())}; not converged {int((~ours.converged).sum())}")  # fmt: skip
+    print(
+        f"data sets: {len(ours)}; rows {len(data)}; fit_mixed total {ours.seconds.sum():.1f} s; "
+        f"restarted {int(ours.restarted.sum())}; singular {int(ours.singular.sum())}; "
+        f"with a warning {int(ours.warned.sum())}; "
+        f"not converged {int((~ours.converged).sum())}"
+    )
     if ref is None:
         print("Rscript not found: no comparison with lme4.")
         return
