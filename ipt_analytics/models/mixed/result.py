@@ -335,9 +335,13 @@ class MixedResult:
                          engine=self.engine if self.engine != "statsmodels" else "ipt",
                          df_method=self.df_method, conf_level=self.conf_level)  # fmt: skip
 
-    def compare(self, other: MixedResult) -> pd.DataFrame:
-        """Likelihood-ratio test against another fit (see :func:`compare_models`)."""
-        return compare_models(self, other)
+    def compare(self, other: MixedResult, *, refit: bool = True) -> pd.DataFrame:
+        """Likelihood-ratio test against another fit, as lme4's ``anova()``.
+
+        REML fits are refitted by ML first unless ``refit=False`` (see
+        :func:`compare_models`).
+        """
+        return compare_models(self, other, refit=refit)
 
     # -- display ----------------------------------------------------------------------------
     def summary(self, decimals: int = 3) -> str:
