@@ -158,6 +158,8 @@ def fit_trajectory(
         re_formula=spec.re_formula,
         vc=vc,
         reml=spec.reml,
+        # partial nesting: rows outside a therapy group get no group effect
+        missing_groups="no_effect" if "group" in spec.nest else "drop",
     )
     own = []
     if "group" in spec.nest and frame["group_id"].nunique() < 5:

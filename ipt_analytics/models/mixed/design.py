@@ -45,6 +45,8 @@ class Design:
     z_design_info: object = None
     rows: pd.Index = field(default_factory=lambda: pd.Index([]))
     n_dropped: int = 0
+    n_rows: int = 0  # rows of the data given
+    na_groups: dict = field(default_factory=dict)  # grouping column -> rows dropped for it
 
 
 def _re_formula_text(re_formula: str) -> str:
@@ -86,14 +88,22 @@ def _check_columns(data: pd.DataFrame, cols: dict) -> None:
 
 
 def build_design(
-    data: pd.DataFrame, formula: str, groups: str, re_formula: str, vc: dict | None
+    data: pd.DataFrame,
+    formula: str,
+    groups: str,
+    re_formula: str,
+    vc: dict | None,
+    missing_groups: str = "drop",
 ) -> Design:
     """Build the (scaled) arrays of the model; rows with missing values are dropped.
 
     Rows missing the outcome, a fixed-effects variable, a random-effects variable
-    or the `groups` factor are dropped (counted in ``n_dropped``). A missing value
-    in a `vc` column is NOT a reason to drop: that row simply gets no effect for
-    that factor (e.g. ``group_id`` exists only for group-format sessions).
+    or any grouping factor (``groups`` or a `vc` column) are dropped, as lme4's
+    default ``na.action = na.omit`` does; ``n_dropped`` counts them and ``na_groups``
+    says how many complete rows each grouping column removed. With
+    ``missing_groups="no_effect"`` a missing value in a `vc` column is NOT a reason to
+    drop: that row gets no effect for that factor (e.g. ``group_id`` exists only for
+    group-format sessions; lme4: ``(0 + in_group | group_id)`` with a filled-in id).
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"fit_mixed(): data must be a pandas DataFrame, got {type(data).__name__}")
@@ -109,7 +119,14 @@ def build_design(
             f"re_formula={re_formula!r}: {exc}. Check the column names and the formula syntax."
         ) from exc
     keep = x_df.index.intersection(z_df.index)
-    keep = keep[data.loc[keep, groups].notna().to_numpy()]
+    grouping = [groups] + ([] if missing_groups == "no_effect" else list(vc.values()))
+    na_groups = {}
+    for col in dict.fromkeys(grouping):  # counted on the rows complete otherwise
+        miss = data.loc[keep, col].isna().to_numpy()
+        if miss.any():
+            na_groups[col] = int(miss.sum())
+    ok = data.loc[keep, list(dict.fromkeys(grouping))].notna().all(axis=1).to_numpy()
+    keep = keep[ok]
     if keep.size == 0:
         raise SchemaError("fit_mixed(): no complete rows left after dropping missing values.")
     sub = data.loc[keep]
@@ -162,6 +179,8 @@ def build_design(
         design_info=x_df.design_info,
         rows=keep,
         n_dropped=int(len(data) - keep.size),
+        n_rows=int(len(data)),
+        na_groups=na_groups,
     )
 
 

@@ -93,6 +93,7 @@ def fit_mixed(
     re_formula: str = "1",
     vc: dict | None = None,
     reml: bool = True,
+    missing_groups: str = "drop",
     engine: str = "auto",
     df_method: str = "satterthwaite",
     conf_level: float = 0.95,
@@ -117,10 +118,15 @@ def fit_mixed(
         ``"~week"`` or ``"1 + week"`` (intercept and slope), ``"0 + week"`` (slope only).
     vc : dict, optional
         ``{name: column}`` of additional random-intercept factors, each with its own
-        variance. A row whose ``column`` value is missing gets no effect for that factor
-        (e.g. ``group_id`` exists only for group-format sessions); such rows are kept.
+        variance.
     reml : bool
         REML (default) or maximum likelihood.
+    missing_groups : {"drop", "no_effect"}
+        ``"drop"`` (default, lme4's ``na.omit``): rows missing any grouping factor are
+        dropped; the fit's ``.warnings`` give rows used and rows dropped per factor.
+        ``"no_effect"``: a row whose ``vc`` column is missing is kept and gets no effect
+        for that factor (partial nesting, e.g. ``group_id`` exists only for group-format
+        sessions; lme4 writes this as ``(0 + in_group | group_id)`` with a filled-in id).
     engine : {"auto", "ipt", "statsmodels"}
         ``"auto"``/``"ipt"``: the exact engine of this package. ``"statsmodels"``:
         MixedLM on the internally scaled design, several optimisers, best kept, then
@@ -171,7 +177,12 @@ def fit_mixed(
             "fit_mixed(): engine='statsmodels' supports a single grouping factor only; "
             f"vc={vc!r} needs engine='ipt' (or 'auto')."
         )
-    design = build_design(data, formula, groups, re_formula, vc)
+    if missing_groups not in ("drop", "no_effect"):
+        raise ValueError(
+            f"fit_mixed(): missing_groups={missing_groups!r} is not one of 'drop' (lme4's "
+            "na.omit) or 'no_effect'."
+        )
+    design = build_design(data, formula, groups, re_formula, vc, missing_groups)
     problem = Problem(design)
     if engine == "statsmodels":
         info: list = []
@@ -183,11 +194,19 @@ def fit_mixed(
     if not opt_ok:
         ok = False
         messages.insert(0, "The fit did not converge: no optimiser reported success.")
-    spec = {"formula": formula, "re_formula": re_formula, "groups": groups, "vc": vc}
+    spec = {"formula": formula, "re_formula": re_formula, "groups": groups, "vc": vc,
+            "missing_groups": missing_groups}  # fmt: skip
     res = MixedResult(problem=problem, theta=theta, reml=reml, optinfo=info, warnings=messages,
                       converged=ok, spec=spec, data=data.loc[design.rows], df_method=df_method,
                       conf_level=conf_level, engine=engine, fitter=fit_mixed)  # fmt: skip
     res.warnings.extend(_singular_messages(res))
+    if design.na_groups:
+        per = ", ".join(f"{col!r}: {k}" for col, k in design.na_groups.items())
+        res.warnings.insert(0, (
+            f"Rows missing a grouping factor were dropped (as lme4's na.omit): {per} "
+            f"rows; {design.rows.size} of {design.n_rows} rows used, {design.n_dropped} "
+            "dropped in all."
+        ))  # fmt: skip
     res.n_dropped = design.n_dropped
     if res.warnings:
         _warnings.warn("fit_mixed(): " + " | ".join(res.warnings), FitWarning, stacklevel=2)

@@ -332,6 +332,7 @@ class MixedResult:
         """The same model fitted again with ``reml`` (REML or ML) on the same rows."""
         return self._fitter(self._data, self.formula, groups=self.groups,
                          re_formula=self.re_formula, vc=self.vc or None, reml=reml,
+                         missing_groups=self._spec.get("missing_groups", "drop"),
                          engine=self.engine if self.engine != "statsmodels" else "ipt",
                          df_method=self.df_method, conf_level=self.conf_level)  # fmt: skip
 
