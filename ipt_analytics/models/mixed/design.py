@@ -48,6 +48,25 @@ class Design:
     n_rows: int = 0  # rows of the data given
     na_groups: dict = field(default_factory=dict)  # grouping column -> rows dropped for it
 
+    def __getstate__(self):
+        return _drop_patsy(self.__dict__)
+
+
+def _drop_patsy(state: dict) -> dict:
+    """Design state without patsy's DesignInfo objects, which refuse to be pickled."""
+    return {**state, "design_info": None, "z_design_info": None}
+
+
+def rebuild_design_info(design: Design, data: pd.DataFrame, formula: str, re_formula: str):
+    """Restore the patsy DesignInfo objects of an unpickled design from its own rows."""
+    _, x_df = patsy.dmatrices(formula, data, NA_action="raise", return_type="dataframe")
+    z_df = patsy.dmatrix(_re_formula_text(re_formula), data, NA_action="raise",
+                         return_type="dataframe")  # fmt: skip
+    if list(x_df.columns) != design.x_names or list(z_df.columns) != design.z_names:
+        raise ValueError("unpickling a MixedResult: the stored rows no longer give its design.")
+    design.design_info = x_df.design_info
+    design.z_design_info = z_df.design_info
+
 
 def _re_formula_text(re_formula: str) -> str:
     text = re_formula.strip()
@@ -130,9 +149,11 @@ def build_design(
     if keep.size == 0:
         raise SchemaError("fit_mixed(): no complete rows left after dropping missing values.")
     sub = data.loc[keep]
-    if not keep.equals(x_df.index):  # rebuild so that factor levels reflect the rows kept
+    if keep.size != len(data):
+        # rebuild from the rows kept, so that factor levels and stateful transforms
+        # (center(), standardize()) depend on those rows only: a pickled fit rebuilds
+        # the same design from its stored rows (see MixedResult.__setstate__)
         y_df, x_df = patsy.dmatrices(formula, sub, NA_action="raise", return_type="dataframe")
-    if not keep.equals(z_df.index):
         z_df = patsy.dmatrix(re_text, sub, NA_action="raise", return_type="dataframe")
     x_raw = np.asarray(x_df, dtype=float)
     if y_df.shape[1] != 1:

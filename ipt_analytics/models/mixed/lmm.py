@@ -114,6 +114,9 @@ class Problem:
         self._cache: dict = {}
         self.reml_offset = -2.0 * np.log(abs(np.linalg.det(design.x_map)))
 
+    def __getstate__(self):
+        return {**self.__dict__, "_cache": {}}  # memoised evaluations: not worth storing
+
     def _by_group(self, arr: np.ndarray, g: np.ndarray) -> np.ndarray:
         out = np.zeros((self.n_groups,) + arr.shape[1:])
         np.add.at(out, g, arr)

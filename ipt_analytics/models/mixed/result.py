@@ -109,6 +109,25 @@ class MixedResult:
                 self.warnings.append("Satterthwaite df: " + msg + ".")
         self.fixed = self._fixed_table()
 
+    # -- pickling ---------------------------------------------------------------------------
+    def __setstate__(self, state):
+        # patsy's DesignInfo cannot be pickled (Design.__getstate__ drops it); the rows
+        # kept in ``_data`` rebuild it exactly
+        self.__dict__.update(state)
+        if self._design.design_info is None:
+            _design.rebuild_design_info(self._design, self._data, self.formula, self.re_formula)
+
+    @property
+    def optimizer(self) -> str:
+        """The optimiser step that reached the reported optimum (see ``optinfo``)."""
+        if not self.optinfo:
+            return "none"
+        crit = min(step[2] for step in self.optinfo)
+        for step in self.optinfo:
+            if step[2] <= crit + 1e-10 * max(1.0, abs(crit)):
+                return step[0]
+        return self.optinfo[-1][0]
+
     @property
     def model_label(self) -> str:
         """The model in lme4-like notation, e.g. ``y ~ week + (week | client)``."""
