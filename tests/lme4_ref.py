@@ -43,8 +43,13 @@ def varcorr_key(grp, var1, var2) -> str:
 
 
 def check_fit(res, ref, rename: dict, *, loglik_abs=1e-4, vc_rtol=1e-3, df_rtol=1e-2,
-              vc_atol=1e-8):  # fmt: skip
-    """Fixed effects, SEs, df, vcov, VarCorr (variances and covariances), logLik, sigma."""
+              vc_atol=1e-8, flat=False):  # fmt: skip
+    """Fixed effects, SEs, df, vcov, VarCorr (variances and covariances), logLik, sigma.
+
+    ``flat``: an optimum where the variance parameters are poorly determined (refits in R
+    agree on logLik to 1e-8 but on variances only to ~1e-4): covariances of the fixed
+    effects are then compared on the correlation scale (absolute 1e-3 of sd_a sd_b).
+    """
     est = values(ref, "fixef", rename)
     fixed = res.fixed.set_index("term")
     np.testing.assert_allclose(res.fe_params[est.index], est, rtol=1e-4, atol=1e-8)
@@ -66,4 +71,6 @@ def check_fit(res, ref, rename: dict, *, loglik_abs=1e-4, vc_rtol=1e-3, df_rtol=
         assert got[key] == pytest.approx(float(row["value"]), rel=vc_rtol, abs=vc_atol), key
     for _, row in ref[ref["kind"] == "vcov"].iterrows():
         a, b = rename.get(row["name1"], row["name1"]), rename.get(row["name2"], row["name2"])
-        assert res.cov_fixed.loc[a, b] == pytest.approx(float(row["value"]), rel=1e-3, abs=1e-9)
+        cov = res.cov_fixed
+        atol = 1e-3 * np.sqrt(cov.loc[a, a] * cov.loc[b, b]) if flat else 1e-9
+        assert cov.loc[a, b] == pytest.approx(float(row["value"]), rel=1e-3, abs=atol), (a, b)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ipt_analytics.errors import FitWarning
 from ipt_analytics.models.mixed.design import build_design
+from ipt_analytics.models.mixed.formula import ACCEPTED_FORMS, split_formula
 from ipt_analytics.models.mixed.lmm import Problem, check_optimum, optimize_theta
 from ipt_analytics.models.mixed.result import MixedResult
 
@@ -19,29 +20,34 @@ _DF_METHODS = ("satterthwaite", "wald")
 
 
 def _singular_messages(res: MixedResult) -> list:
+    """lme4's ``isSingular()``: a diagonal element of a relative covariance factor (on the
+    original scale of the random-effects design) below 1e-4; one message per term."""
     msgs = []
-    cov = res.cov_re.to_numpy()
-    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
     total = res.sigma
-    # lme4's isSingular(): a diagonal element of the relative covariance factor (on the
-    # original scale of the random-effects design) below 1e-4
-    if np.any(np.abs(np.diag(res._t_orig)) < 1e-4):
-        zero = [n for n, s in zip(res.cov_re.index, sd, strict=True) if s < 1e-3 * total]
+    terms = [(res.groups, res.cov_re, res._t_orig, True)]
+    terms += [(n, c, t, False) for (n, c), t in zip(res.vc_cov.items(), res._vc_t, strict=True)]
+    for name, cov, t, main in terms:
+        if not np.any(np.abs(np.diag(t)) < 1e-4):
+            continue
+        sd = np.sqrt(np.clip(np.diag(cov.to_numpy()), 0, None))
+        if not main and cov.shape == (1, 1):
+            what = "random intercept" if cov.index[0] == "Intercept" else f"{cov.index[0]!r} term"
+            msgs.append(
+                f"Boundary (singular) fit: the variance of the {name!r} {what} is "
+                "estimated as zero; that factor could be dropped."
+            )
+            continue
+        zero = [n for n, s in zip(cov.index, sd, strict=True) if s < 1e-3 * total]
         detail = (
             f"the variance of {', '.join(repr(z) for z in zero)} is estimated as (nearly) zero"
             if zero
             else "the random effects are perfectly correlated (correlation of +/-1)"
         )
         msgs.append(
-            f"Boundary (singular) fit for {res.groups!r}: {detail}. The random-effects "
-            "structure is too rich for these data; consider a simpler re_formula."
+            f"Boundary (singular) fit for {name!r}: {detail}. The random-effects "
+            "structure is too rich for these data; consider a simpler "
+            + ("re_formula." if main and not res._syntax else "random-effects term.")
         )
-    for name, var in res.vc_variances.items():
-        if np.sqrt(var) < 1e-4 * total:
-            msgs.append(
-                f"Boundary (singular) fit: the variance of the {name!r} random intercept is "
-                "estimated as zero; that factor could be dropped."
-            )
     return msgs
 
 
@@ -89,7 +95,7 @@ def fit_mixed(
     data: pd.DataFrame,
     formula: str,
     *,
-    groups: str,
+    groups: str | None = None,
     re_formula: str = "1",
     vc: dict | None = None,
     reml: bool = True,
@@ -100,19 +106,32 @@ def fit_mixed(
 ) -> MixedResult:
     """Fit a linear mixed model exactly as lme4 does (profiled REML or ML deviance).
 
-    The model is ``formula`` (fixed part, patsy syntax as in statsmodels) plus
-    correlated random effects ``re_formula`` for every level of ``groups`` (an
-    unstructured covariance, like lme4's ``(week | client)``) plus one independent
-    random intercept per entry of ``vc`` (crossed or nested, like ``(1 | therapist)``).
+    The model is written either in lme4's syntax, fixed part (patsy, as statsmodels)
+    plus any number of random-effects terms::
+
+        fit_mixed(df, "total ~ week * format + (week | episode_id) + (week | therapist_id)")
+
+    with ``(x | g)`` correlated effects for every level of ``g``, ``(x || g)``
+    uncorrelated ones, ``(1 | a/b)`` ``b`` nested in ``a`` (labels of ``b`` may repeat
+    across ``a``) and ``(1 | a:b)`` one level per combination; or, the older way and the
+    same model, ``formula`` as the fixed part plus ``groups``/``re_formula`` (the term
+    ``(re_formula | groups)``) and ``vc`` (one ``(1 | column)`` per entry). Variances and
+    covariances are named as lme4's ``VarCorr`` names them (:attr:`MixedResult.varcorr`).
+
+    The engine: the factor with most levels keeps per-level blocks (batched dense
+    Cholesky); the other terms enter a dense Schur complement with ``q_k`` columns per
+    level, which suits tens to a few thousand levels of the other factors.
 
     Parameters
     ----------
     data : DataFrame
         Long data, one row per observation.
     formula : str
-        Fixed part, e.g. ``"y ~ week * C(format)"``.
-    groups : str
-        Column with the grouping factor of the correlated random effects (e.g. client).
+        The whole model in lme4 syntax, or the fixed part, e.g. ``"y ~ week * C(format)"``,
+        with ``groups``.
+    groups : str, optional
+        Column with the grouping factor of the correlated random effects (e.g. client);
+        not with random-effects terms in ``formula``.
     re_formula : str
         Random-effects design per level of ``groups``: ``"1"`` (intercept only),
         ``"~week"`` or ``"1 + week"`` (intercept and slope), ``"0 + week"`` (slope only).
@@ -182,7 +201,27 @@ def fit_mixed(
             f"fit_mixed(): missing_groups={missing_groups!r} is not one of 'drop' (lme4's "
             "na.omit) or 'no_effect'."
         )
-    design = build_design(data, formula, groups, re_formula, vc, missing_groups)
+    full_formula = None
+    terms = None
+    if isinstance(formula, str) and "|" in formula:
+        if groups is not None or vc or re_formula != "1":
+            raise ValueError(
+                "fit_mixed(): give the random effects either as terms in the formula, e.g. "
+                "'y ~ week + (week | client)', or with groups=/re_formula=/vc=, not both."
+            )
+        full_formula = " ".join(formula.split())
+        formula, terms = split_formula(formula)
+    elif groups is None:
+        raise ValueError(
+            f"fit_mixed(): formula={formula!r} has no random-effects term and groups= is not "
+            f"given. Add e.g. '+ (1 | client)' to the formula or pass groups=. {ACCEPTED_FORMS}."
+        )
+    if engine == "statsmodels" and terms is not None and (len(terms) > 1 or terms[0].diag):
+        raise ValueError(
+            "fit_mixed(): engine='statsmodels' supports a single correlated term only; "
+            f"{full_formula!r} needs engine='ipt' (or 'auto')."
+        )
+    design = build_design(data, formula, groups, re_formula, vc, missing_groups, terms)
     problem = Problem(design)
     if engine == "statsmodels":
         info: list = []
@@ -195,7 +234,7 @@ def fit_mixed(
         ok = False
         messages.insert(0, "The fit did not converge: no optimiser reported success.")
     spec = {"formula": formula, "re_formula": re_formula, "groups": groups, "vc": vc,
-            "missing_groups": missing_groups}  # fmt: skip
+            "missing_groups": missing_groups, "full_formula": full_formula}  # fmt: skip
     res = MixedResult(problem=problem, theta=theta, reml=reml, optinfo=info, warnings=messages,
                       converged=ok, spec=spec, data=data.loc[design.rows], df_method=df_method,
                       conf_level=conf_level, engine=engine, fitter=fit_mixed)  # fmt: skip

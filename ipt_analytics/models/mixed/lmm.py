@@ -61,35 +61,59 @@ class Problem:
         # Residualising y on X shifts beta only (exact) and avoids cancellation in y'y - ...
         self.beta_shift = np.linalg.lstsq(x, design.y, rcond=None)[0]
         y = design.y - x @ self.beta_shift
-        self.tri = _tri_index(self.q)
+        terms = getattr(design, "terms", None) or []
+        main_diag = bool(terms) and terms[0].diag
+        # an uncorrelated (||) main term: only the diagonal of T is free
+        self.tri = [(i, i) for i in range(self.q)] if main_diag else _tri_index(self.q)
         self.n_tri = len(self.tri)
-        self.n_vc = len(design.vc_codes)
+        vc_z = list(getattr(design, "vc_z", None) or [])
+        if len(vc_z) != len(design.vc_codes):  # a Design built by hand: intercepts only
+            vc_z = [np.ones((self.n, 1)) for _ in design.vc_codes]
+        self.vc_q = [int(z.shape[1]) for z in vc_z]
+        self.vc_tri = [_tri_index(qk) for qk in self.vc_q]
+        # general: some other term has several columns (its T_k mixes them); otherwise
+        # every other term is one scaled column per level (the fast, analytic-gradient path)
+        self.general = any(qk > 1 for qk in self.vc_q)
+        self.n_vc = sum(len(tk) for tk in self.vc_tri)
         self.n_theta = self.n_tri + self.n_vc
-        self.lower = np.array([0.0 if i == j else -np.inf for i, j in self.tri] + [0.0] * self.n_vc)
-        sizes = [lv.size for lv in design.vc_levels]
+        lower = [0.0 if i == j else -np.inf for i, j in self.tri]
+        for tk in self.vc_tri:
+            lower += [0.0 if i == j else -np.inf for i, j in tk]
+        self.lower = np.array(lower)
+        sizes = [lv.size * qk for lv, qk in zip(design.vc_levels, self.vc_q, strict=True)]
         self.vc_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.m = int(self.vc_offsets[-1])
-        self.vc_of_col = np.repeat(np.arange(self.n_vc), sizes).astype(np.int64)
+        self.vc_of_col = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
         q, p, m = self.q, self.p, self.m
         self.c = self._by_group(zg[:, :, None] * zg[:, None, :], g)  # (G, q, q)
         self.zx = self._by_group(zg[:, :, None] * x[:, None, :], g)  # (G, q, p)
         self.zy = self._by_group(zg * y[:, None], g)  # (G, q)
-        # vc part, stored sparsely: one entry per (level of groups, vc level) that co-occur
+        # other terms, stored sparsely: one entry per (level of groups, column) that co-occur.
+        # A "family" is one design column j of one term k: rows with a level l of that term
+        # put the value z_k[row, j] into column offset_k + l q_k + j.
+        fams = []
+        for k, codes in enumerate(design.vc_codes):
+            ok = codes >= 0
+            for jj in range(self.vc_q[k]):
+                col = np.full(self.n, -1, dtype=np.int64)
+                col[ok] = self.vc_offsets[k] + codes[ok] * self.vc_q[k] + jj
+                fams.append((col, np.where(ok, vc_z[k][:, jj], 0.0)))
         keys, zrows = [], []
         vv = np.zeros((m, m))
         vx = np.zeros((m, p))
         vy = np.zeros(m)
-        for k, codes in enumerate(design.vc_codes):
-            ok = codes >= 0
-            col = codes[ok] + self.vc_offsets[k]
-            keys.append(g[ok] * m + col)
-            zrows.append(zg[ok])
-            vx += np.stack([np.bincount(col, weights=x[ok, j], minlength=m) for j in range(p)], 1)
-            vy += np.bincount(col, weights=y[ok], minlength=m)
-            for k2, codes2 in enumerate(design.vc_codes):
-                both = ok & (codes2 >= 0)
-                pair = (codes[both] + self.vc_offsets[k], codes2[both] + self.vc_offsets[k2])
-                np.add.at(vv, pair, 1.0)
+        for col, w in fams:
+            ok = col >= 0
+            c_ok, w_ok = col[ok], w[ok]
+            keys.append(g[ok] * m + c_ok)
+            zrows.append(zg[ok] * w_ok[:, None])
+            vx += np.stack(
+                [np.bincount(c_ok, weights=w_ok * x[ok, j], minlength=m) for j in range(p)], 1
+            )
+            vy += np.bincount(c_ok, weights=w_ok * y[ok], minlength=m)
+            for col2, w2 in fams:
+                both = ok & (col2 >= 0)
+                np.add.at(vv, (col[both], col2[both]), w[both] * w2[both])
         if m:
             uniq, inv = np.unique(np.concatenate(keys), return_inverse=True)
             zcat = np.concatenate(zrows)
@@ -102,6 +126,8 @@ class Problem:
             )
             self.pp_a, self.pp_b = _pairs_within_groups(self.pair_g)
             self.pp_flat = self.pair_col[self.pp_a] * m + self.pair_col[self.pp_b]
+        if self.general:
+            self._lambda_template()
         self.rr = np.block([[vv, vx], [vx.T, x.T @ x]])
         self.ry = np.concatenate([vy, x.T @ y])
         self.yy = float(y @ y)
@@ -132,6 +158,44 @@ class Problem:
 
     def join(self, t: np.ndarray, lam: np.ndarray) -> np.ndarray:
         return np.concatenate([[t[i, j] for i, j in self.tri], lam])
+
+    def term_factors(self, lam: np.ndarray) -> list:
+        """The relative factors T_k (q_k x q_k, lower) of the other terms from ``lam``."""
+        out, pos = [], 0
+        for qk, tk in zip(self.vc_q, self.vc_tri, strict=True):
+            t = np.zeros((qk, qk))
+            for i, j in tk:
+                t[i, j] = lam[pos]
+                pos += 1
+            out.append(t)
+        return out
+
+    def _lambda_template(self) -> None:
+        """Pair indices of each term with several columns, in (group, level, column) order.
+
+        Every (group, level) block of term k holds all its q_k columns (each row adds all
+        of them), consecutive in the sorted pair order, so Lambda_v acts on a block as
+        one small matrix product.
+        """
+        col_term = self.vc_of_col[self.pair_col]
+        self._pair_idx = [np.flatnonzero(col_term == k) for k in range(len(self.vc_q))]
+
+    def right_lambda(self, mat: np.ndarray, tks: list) -> np.ndarray:
+        """``mat @ Lambda_v`` for a dense (r x m) ``mat``: column blocks times T_k."""
+        out = np.empty_like(mat)
+        r = mat.shape[0]
+        for k, (qk, tk) in enumerate(zip(self.vc_q, tks, strict=True)):
+            lo, hi = self.vc_offsets[k], self.vc_offsets[k + 1]
+            out[:, lo:hi] = (mat[:, lo:hi].reshape(r, -1, qk) @ tk).reshape(r, hi - lo)
+        return out
+
+    def lambda_times(self, vec: np.ndarray, tks: list) -> np.ndarray:
+        """``Lambda_v @ vec`` (the random effects b_v from the spherical u_v)."""
+        out = np.empty_like(vec)
+        for k, (qk, tk) in enumerate(zip(self.vc_q, tks, strict=True)):
+            lo, hi = self.vc_offsets[k], self.vc_offsets[k + 1]
+            out[lo:hi] = (vec[lo:hi].reshape(-1, qk) @ tk.T).ravel()
+        return out
 
     # -- core evaluation ---------------------------------------------------------------
     def evaluate(self, t: np.ndarray, lam: np.ndarray, full: bool = False) -> dict | None:
@@ -178,10 +242,22 @@ class Problem:
             w[i] = acc
         wf = w.reshape(q * G, k)
         gram = wf.T @ wf
-        colscale = np.concatenate([lam[self.vc_of_col], np.ones(p)])
-        h_mat = self.rr * np.outer(colscale, colscale)
-        h_mat[self._mdiag, self._mdiag] += 1.0
-        h_vec = colscale * self.ry
+        if self.general:
+            tks = self.term_factors(lam)
+            colscale = None
+            h_mat = np.empty_like(self.rr)
+            a_vv = self.right_lambda(self.rr[:m, :m], tks)  # rr_vv Lambda
+            h_mat[:m, :m] = self.right_lambda(np.ascontiguousarray(a_vv.T), tks).T
+            h_mat[:m, m:] = self.right_lambda(np.ascontiguousarray(self.rr[m:, :m]), tks).T
+            h_mat[m:, :m] = h_mat[:m, m:].T
+            h_mat[m:, m:] = self.rr[m:, m:]
+            h_mat[self._mdiag, self._mdiag] += 1.0
+            h_vec = np.concatenate([self.right_lambda(self.ry[None, :m], tks)[0], self.ry[m:]])
+        else:
+            colscale = np.concatenate([lam[self.vc_of_col], np.ones(p)])
+            h_mat = self.rr * np.outer(colscale, colscale)
+            h_mat[self._mdiag, self._mdiag] += 1.0
+            h_vec = colscale * self.ry
         h_mat[m:, m:] -= gram[:p, :p]
         h_vec[m:] -= gram[:p, p]
         if m:
@@ -193,7 +269,13 @@ class Problem:
                 for j in range(1, i + 1):
                     acc += linv[i][j][self.pair_g] * rt[:, j]
                 wv_raw[:, i] = acc
-            wv = wv_raw * lam[self.vc_of_col][self.pair_col, None]
+            if self.general:  # wv = (L^-1 T' Z_g'Z_v) Lambda_v, mixing a level's columns
+                wv = np.empty_like(wv_raw)
+                for idx, qk, tk in zip(self._pair_idx, self.vc_q, tks, strict=True):
+                    blk = wv_raw[idx].reshape(-1, qk, q)
+                    wv[idx] = np.einsum("ji,bjq->biq", tk, blk).reshape(-1, q)
+            else:
+                wv = wv_raw * lam[self.vc_of_col][self.pair_col, None]
             h_mat[:m, :m] -= np.bincount(
                 self.pp_flat, weights=(wv[self.pp_a] * wv[self.pp_b]).sum(axis=1),
                 minlength=m * m,
@@ -232,7 +314,7 @@ class Problem:
             out["beta"] = sol[m:] + self.beta_shift
             out["rx_inv"] = lx_inv.T @ lx_inv  # (RX'RX)^-1: cov(beta_scaled) / sigma^2
             out["b_groups"] = u_g @ t.T
-            out["b_vc"] = lam[self.vc_of_col] * sol[:m]
+            out["b_vc"] = self.lambda_times(sol[:m], self.term_factors(lam))
         return out
 
     # -- analytic gradient -------------------------------------------------------------
@@ -272,6 +354,16 @@ class Problem:
         True
         """
         theta = np.asarray(theta, dtype=float)
+        if self.general:
+            # other terms with several columns: central differences (2 n_theta evaluations)
+            crit = self.deviance(theta, reml)
+            if not np.isfinite(crit):
+                return np.inf, np.zeros(self.n_theta)
+            h = 1e-6 * np.maximum(1.0, np.abs(theta))
+            grad = np.array([(self.deviance(theta + h[k] * e, reml)
+                              - self.deviance(theta - h[k] * e, reml)) / (2 * h[k])
+                             for k, e in enumerate(np.eye(self.n_theta))])  # fmt: skip
+            return crit, grad
         t, lam = self.split(theta)
         parts = self._evaluate(t, lam, full=False, work=True)
         if parts is None or not parts["pwrss"] > 0:
@@ -377,7 +469,9 @@ class Problem:
         return self.criterion(self.evaluate(t, lam), reml)
 
     def start(self) -> np.ndarray:
-        return self.join(np.eye(self.q), np.ones(self.n_vc))
+        lam = np.concatenate([[1.0 if i == j else 0.0 for i, j in tk] for tk in self.vc_tri]
+                             or [np.zeros(0)])  # fmt: skip
+        return self.join(np.eye(self.q), lam)
 
 
 def _pairs_within_groups(pair_g: np.ndarray):
