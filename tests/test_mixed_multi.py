@@ -159,3 +159,14 @@ def test_parse_errors_list_accepted_forms(data, formula, match):
         fit_mixed(data, formula)
     if "nosuch" not in formula:
         assert "(week || g)" in str(err.value) or "unbalanced" in str(err.value)
+
+
+def test_too_many_columns_outside_the_main_factor_is_a_clear_error():
+    from ipt_analytics.models.mixed.lmm import MAX_SCHUR_COLUMNS
+
+    n = 6000
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"y": rng.normal(size=n), "a": np.arange(n), "b": np.arange(n) % 5500})
+    with pytest.raises(SchemaError, match=f"at most {MAX_SCHUR_COLUMNS}") as err:
+        fit_mixed(frame, "y ~ 1 + (1 | a) + (1 | b)")
+    assert "'b' (5500 columns)" in str(err.value)

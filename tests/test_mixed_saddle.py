@@ -124,3 +124,18 @@ def test_saddle_study_true_boundary_is_singular(study):
     se = values(ref, "se", ARM)
     np.testing.assert_allclose(res.fixed.set_index("term").loc[se.index, "std_error"], se,
                                rtol=1e-3)  # fmt: skip
+
+
+@pytest.mark.parametrize("model", list(CASES))
+def test_chickweight_uncorrelated_terms(chick, model):
+    # (Time || Chick): lme4's zero-correlation comparison fits, 30 log-likelihood units
+    # (cw_int_reml) below the correlated model, so a fit stuck at correlation 0 fails above
+    formula, diets, reml = CASES[model]
+    data = chick if diets is None else chick[chick["Diet"].isin(diets)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = fit_mixed(data, formula + " + (Time || Chick)", reml=reml)
+    ref = load(SADDLE, f"{model}_diag")
+    check_fit(res, ref, CW)
+    assert res.varcorr["grp"].tolist() == ["Chick", "Chick.1", "Residual"]
+    np.testing.assert_allclose(res.theta, values(ref, "theta").to_numpy(), rtol=1e-3)

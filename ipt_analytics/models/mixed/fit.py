@@ -179,6 +179,21 @@ def fit_mixed(
     (True, 180, {'client': 30})
     >>> list(res.fixed.columns)
     ['term', 'estimate', 'std_error', 'df', 'statistic', 'p_value', 'conf_low', 'conf_high']
+
+    In lme4's syntax, a random intercept per client and a random intercept and slope per
+    therapist (``groups="client"`` alone is ``"y ~ week + (1 | client)"``):
+
+    >>> therapist = client % 6
+    >>> t_int, t_slope = rng.normal(0, 2, 6), rng.normal(0, 0.5, 6)
+    >>> df["therapist"] = therapist
+    >>> df["y"] += t_int[therapist] + t_slope[therapist] * week
+    >>> two = fit_mixed(df, "y ~ week + (1 | client) + (week | therapist)")
+    >>> two.ngroups
+    {'client': 30, 'therapist': 6}
+    >>> two.varcorr[["grp", "var1", "var2"]].fillna("").values.tolist()  # lme4's VarCorr rows
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [['client', '(Intercept)', ''], ['therapist', '(Intercept)', ''], ['therapist', 'week', ''],
+     ['therapist', '(Intercept)', 'week'], ['Residual', '', '']]
     """
     if engine not in _ENGINES:
         raise ValueError(f"fit_mixed(): engine={engine!r} is not one of {_ENGINES}.")

@@ -37,11 +37,15 @@ from scipy.linalg.lapack import dpotrf as _potrf
 from scipy.linalg.lapack import dtrtri as _trtri
 from scipy.linalg.lapack import dtrtrs as _trtrs
 
+from ipt_analytics.errors import SchemaError
 from ipt_analytics.models.mixed.design import Design
 
-__all__ = ["Problem", "optimize_theta", "check_optimum"]
+__all__ = ["Problem", "optimize_theta", "check_optimum", "MAX_SCHUR_COLUMNS"]
 
 _LOG2PI = np.log(2.0 * np.pi)
+#: largest number of random-effect columns outside the main factor (levels x columns per
+#: level, all other terms): the Schur complement is dense, (m + p)^2 memory, (m + p)^3 work
+MAX_SCHUR_COLUMNS = 5000
 
 
 def _tri_index(q: int):
@@ -83,6 +87,15 @@ class Problem:
         sizes = [lv.size * qk for lv, qk in zip(design.vc_levels, self.vc_q, strict=True)]
         self.vc_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.m = int(self.vc_offsets[-1])
+        if self.m > MAX_SCHUR_COLUMNS:
+            names = ", ".join(f"{n!r} ({s} columns)" for n, s in zip(design.vc_names, sizes,
+                                                                        strict=True))  # fmt: skip
+            raise SchemaError(
+                f"fit_mixed(): the random-effects terms besides the main factor {names} have "
+                f"{self.m} columns in all (levels x columns per level); this engine keeps "
+                f"them in a dense matrix and allows at most {MAX_SCHUR_COLUMNS}. Drop random "
+                "slopes on those factors, merge sparse levels, or fit this design in lme4."
+            )
         self.vc_of_col = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
         q, p, m = self.q, self.p, self.m
         self.c = self._by_group(zg[:, :, None] * zg[:, None, :], g)  # (G, q, q)
@@ -630,7 +643,8 @@ def optimize_theta(problem: Problem, reml: bool, start: np.ndarray | None = None
     optimisation is restarted from deterministic perturbed interior points (along the
     negative-curvature direction, with the bound parameters lifted, from lme4's default
     start and from three seeded random perturbations) and the lowest criterion wins:
-    a boundary (singular) estimate is kept only when no interior start does better.
+    a boundary (singular) estimate is kept only when no interior start does better
+    (restarts stop after four in a row that end at the same criterion).
     Only if the lme4-style checks still fail, bounded Nelder-Mead and Powell runs follow.
     Returns (theta, criterion, info) where info lists each optimiser's outcome.
     """
@@ -665,12 +679,16 @@ def optimize_theta(problem: Problem, reml: bool, start: np.ndarray | None = None
     res, _ = lbfgs(x0, "L-BFGS-B")
     trouble, direction = _second_order_trouble(f, best, lower)
     if trouble:
+        idle = 0
         for k, z in enumerate(_restart_points(problem, best, direction)):
             _, gain = lbfgs(z, f"L-BFGS-B restart {k + 1}")
+            idle = 0 if gain > 1e-7 else idle + 1
             if gain > 1e-7 and not boundary_mask(problem, best).any():
                 trouble, direction = _second_order_trouble(f, best, lower)
                 if not trouble:
                     break  # an interior minimum better than the boundary point
+            if idle >= 4:
+                break  # four different starts back at the same point: a true boundary
     ok, _ = check_optimum(problem, best, reml)
     if not ok or not res.success:
         for method in ("Nelder-Mead", "Powell"):
