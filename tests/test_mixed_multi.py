@@ -170,3 +170,19 @@ def test_too_many_columns_outside_the_main_factor_is_a_clear_error():
     with pytest.raises(SchemaError, match=f"at most {MAX_SCHUR_COLUMNS}") as err:
         fit_mixed(frame, "y ~ 1 + (1 | a) + (1 | b)")
     assert "'b' (5500 columns)" in str(err.value)
+
+
+def test_interaction_f_test_matches_lmertest(fits):
+    # lmerTest anova(a, type = 3): the week:format row (the highest-order term, the same
+    # hypothesis under any coding), Satterthwaite denominator df
+    res = fits["a"]
+    names = list(res.fe_params.index)
+    lmat = np.zeros((2, len(names)))
+    for row, term in enumerate(["week:C(format)[T.individual]", "week:C(format)[T.telehealth]"]):
+        lmat[row, names.index(term)] = 1.0
+    got = res.f_test(lmat).iloc[0]
+    ref = load(MULTI, "a_typeIII")
+    assert got["num_df"] == scalar(ref, "anova_NumDF", "week:format")
+    assert got["statistic"] == pytest.approx(scalar(ref, "anova_F value", "week:format"), rel=1e-3)
+    assert got["den_df"] == pytest.approx(scalar(ref, "anova_DenDF", "week:format"), rel=1e-2)
+    assert got["p_value"] == pytest.approx(scalar(ref, "anova_Pr(>F)", "week:format"), rel=1e-2)
