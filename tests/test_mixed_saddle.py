@@ -124,6 +124,8 @@ def test_saddle_study_true_boundary_is_singular(study):
     se = values(ref, "se", ARM)
     np.testing.assert_allclose(res.fixed.set_index("term").loc[se.index, "std_error"], se,
                                rtol=1e-3)  # fmt: skip
+    df = values(ref, "df", ARM)  # finite on the boundary too, as lmerTest's
+    np.testing.assert_allclose(res.fixed.set_index("term").loc[df.index, "df"], df, rtol=1e-2)
 
 
 @pytest.mark.parametrize("model", list(CASES))
