@@ -62,3 +62,31 @@ def test_therapist_and_therapist_slope_are_exclusive():
     data = pd.read_csv(REF / "sample_phq9_long.csv").assign(instrument="phq9")
     with pytest.raises(ValueError, match="'therapist' or 'therapist_slope', not both"):
         fit_trajectory(data, nest=["therapist", "therapist_slope"])
+
+
+def test_recovery_bands_include_the_therapist_slope(fit):
+    # hand computation of the band's half-width: V = Z (G_episode + G_therapist) Z' +
+    # sigma^2 I at weeks 0 and 12, conditioned on the baseline score (recovery.py, step 2)
+    from scipy import stats
+
+    from ipt_analytics.models.recovery import expected_recovery
+
+    bands = expected_recovery(fit, baseline=18, sessions=range(1, 14)).iloc[-1]
+    vc = fit.model.varcorr
+    var = vc[vc["var2"].isna()].set_index(["grp", "var1"])["vcov"]
+    cov = vc[vc["var2"].notna()].set_index("grp")["vcov"]
+    z = np.array([[1.0, 0.0], [1.0, 12.0]])
+    g = np.zeros((2, 2))
+    for grp in ("episode_id", "therapist"):
+        g += np.array([[var[(grp, "(Intercept)")], cov[grp]], [cov[grp], var[(grp, "time")]]])
+    sigma2 = float(vc.loc[vc["grp"] == "Residual", "vcov"].iloc[0])
+    v = z @ g @ z.T + sigma2 * np.eye(2)
+    sd = np.sqrt(v[1, 1] - v[1, 0] ** 2 / v[0, 0])
+    assert bands["upper_90"] - bands["expected"] == pytest.approx(
+        stats.norm.ppf(0.95) * sd, rel=1e-8
+    )
+    # without the therapist slope the band would be narrower at week 12
+    g_ep = g - np.array([[var[("therapist", "(Intercept)")], cov["therapist"]],
+                         [cov["therapist"], var[("therapist", "time")]]])  # fmt: skip
+    v_ep = z @ g_ep @ z.T + sigma2 * np.eye(2)
+    assert sd > np.sqrt(v_ep[1, 1] - v_ep[1, 0] ** 2 / v_ep[0, 0])
