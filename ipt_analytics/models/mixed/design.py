@@ -1,9 +1,11 @@
 """Model matrices for :func:`ipt_analytics.models.mixed.fit_mixed` (formula -> arrays).
 
 The fixed part is built by patsy exactly as statsmodels builds it, so term names
-match ``statsmodels.formula.api`` (``"week:C(format)[T.group]"``). The random part is
-``re_formula`` evaluated per row; the grouping factor and the extra variance
-components (``vc``) become integer codes.
+match ``statsmodels.formula.api`` (``"week:C(format)[T.group]"``). The random part is a
+list of terms (:class:`~ipt_analytics.models.mixed.formula.ReTerm`, from lme4 syntax or
+from ``groups``/``re_formula``/``vc``): the first (the factor with most levels) is the
+engine's main factor (``zg``, ``g_codes``), every other term gives integer level codes and
+its own design columns (``vc_codes``, ``vc_z``).
 
 Internally the engine works on a linearly re-parametrised problem: continuous
 columns of X and of the random-effects design are centred (when an intercept is

@@ -3,23 +3,28 @@
 Model: ``y = X beta + Z_g b_g + Z_v b_v + e`` with ``e ~ N(0, sigma^2 I)``,
 ``b = Lambda(theta) u`` and ``u ~ N(0, sigma^2 I)`` (Bates, Maechler, Bolker & Walker
 2015, J Stat Softw 67(1), section 3). ``Lambda`` is block diagonal: one lower
-triangular ``q x q`` factor ``T`` shared by every level of the grouping factor, and
-one multiple ``lambda_k`` of the identity per extra variance component.
+triangular ``q x q`` factor ``T`` shared by every level of the main grouping factor
+(diagonal for an uncorrelated ``(x || g)`` term), and for every other term k one lower
+triangular ``q_k x q_k`` factor ``T_k`` per level (``q_k = 1``: a multiple ``lambda_k``
+of the identity, e.g. a therapist random intercept).
 
 Penalised least squares is solved by block elimination instead of a general sparse
 Cholesky: the grouping-factor block of ``Lambda'Z'Z Lambda + I`` is block diagonal
 (one ``q x q`` block per level: batched dense Cholesky, vectorised over levels), and
 the remaining unknowns (vc random effects and beta) form a dense Schur complement of
-size ``K`` = vc levels + fixed effects. The vc columns enter through the few
+size ``K`` = columns of the other terms (levels x q_k) + fixed effects, limited to
+:data:`MAX_SCHUR_COLUMNS` other columns. The vc columns enter through the few
 (level of ``groups``, vc level) pairs that actually co-occur, stored sparsely. All
 cross-products are computed once, so one deviance evaluation costs about
 ``O(G q^3 + G q p^2 + P q + K^3)`` (P = co-occurring pairs), independent of the number
 of rows. Per-level quantities are stored entry by entry (vectors over levels), because
 numpy's batched products of tiny matrices are slow.
 
-Speed: L-BFGS-B gets the exact gradient of the profiled criterion
+Speed: when every other term has one column per level, L-BFGS-B gets the exact gradient
+of the profiled criterion
 (:meth:`Problem.deviance_and_gradient`, one pass instead of ``2 n_theta + 1``
-finite-difference evaluations), and evaluations are memoised, so the repeated points of
+finite-difference evaluations; terms with several columns per level use central
+differences), and evaluations are memoised, so the repeated points of
 the checks and of the Satterthwaite derivatives (e.g. sigma moved alone) cost nothing.
 
 Design choices that keep the answer exact rather than approximately right: y is
