@@ -164,9 +164,10 @@ def test_parse_errors_list_accepted_forms(data, formula, match):
 def test_too_many_columns_outside_the_main_factor_is_a_clear_error():
     from ipt_analytics.models.mixed.lmm import MAX_SCHUR_COLUMNS
 
-    n = 6000
+    n = 12000
     rng = np.random.default_rng(3)
-    frame = pd.DataFrame({"y": rng.normal(size=n), "a": np.arange(n), "b": np.arange(n) % 5500})
+    frame = pd.DataFrame({"y": rng.normal(size=n), "a": np.arange(n) % 6000,
+                          "b": np.arange(n) % 5500})  # fmt: skip
     with pytest.raises(SchemaError, match=f"at most {MAX_SCHUR_COLUMNS}") as err:
         fit_mixed(frame, "y ~ 1 + (1 | a) + (1 | b)")
     assert "'b' (5500 columns)" in str(err.value)
@@ -186,3 +187,12 @@ def test_interaction_f_test_matches_lmertest(fits):
     assert got["statistic"] == pytest.approx(scalar(ref, "anova_F value", "week:format"), rel=1e-3)
     assert got["den_df"] == pytest.approx(scalar(ref, "anova_DenDF", "week:format"), rel=1e-2)
     assert got["p_value"] == pytest.approx(scalar(ref, "anova_Pr(>F)", "week:format"), rel=1e-2)
+
+
+@pytest.mark.parametrize("column", ["one", "row"])
+def test_unidentifiable_grouping_factor_is_a_clear_error(data, column):
+    # lme4: "grouping factors must have > 1 sampled level" and "number of levels of each
+    # grouping factor must be < number of observations"
+    frame = data.assign(one="x", row=np.arange(len(data)))
+    with pytest.raises(SchemaError, match=r"at least 2 levels and fewer levels than rows"):
+        fit_mixed(frame, f"y ~ week + (week | client) + (1 | {column})")

@@ -259,6 +259,15 @@ def build_design(
         vc_codes.append(codes.astype(np.int64))
         vc_levels.append(np.asarray(levels))
         vc_z.append(np.asarray(zk, dtype=float))
+    for term, n_levels in zip(terms, [g_levels.size] + [lv.size for lv in vc_levels],
+                              strict=True):  # fmt: skip
+        # lme4's checks (mkReTrms, checkNlevels): such a variance is not identifiable
+        if n_levels < 2 or n_levels >= keep.size:
+            raise SchemaError(
+                f"fit_mixed(): the grouping factor of {term.label} has {n_levels} level(s) in "
+                f"the {keep.size} rows used; a random effect needs at least 2 levels and fewer "
+                "levels than rows. Drop that term or check the grouping column."
+            )
     xi, zi = _intercept_col(x_names), _intercept_col(z_names)
     x_map = _scale_map(x_raw, xi is not None, xi)
     # an uncorrelated (||) main term: scale only, because centring would correlate it
