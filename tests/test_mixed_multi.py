@@ -196,3 +196,23 @@ def test_unidentifiable_grouping_factor_is_a_clear_error(data, column):
     frame = data.assign(one="x", row=np.arange(len(data)))
     with pytest.raises(SchemaError, match=r"at least 2 levels and fewer levels than rows"):
         fit_mixed(frame, f"y ~ week + (week | client) + (1 | {column})")
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_analytic_gradient_with_slopes_on_other_factors(data, reml):
+    # exact gradient of the profiled criterion vs central differences (independent of the
+    # gradient's derivation), two- and three-term structures with multi-column terms
+    from ipt_analytics.models.mixed.design import build_design
+    from ipt_analytics.models.mixed.formula import split_formula
+    from ipt_analytics.models.mixed.lmm import Problem
+
+    rng = np.random.default_rng(0)
+    for formula in (A, "y ~ week + (week || client) + (week | therapist_unique) + (1 | site)"):
+        fixed, terms = split_formula(formula)
+        pr = Problem(build_design(data, fixed, None, None, None, "drop", terms))
+        assert pr.general
+        theta = pr.start() * 0.7 + rng.uniform(0.05, 0.3, pr.n_theta)
+        _, grad = pr.deviance_and_gradient(theta, reml)
+        fd = [(pr.deviance(theta + 1e-6 * e, reml) - pr.deviance(theta - 1e-6 * e, reml)) / 2e-6
+              for e in np.eye(pr.n_theta)]  # fmt: skip
+        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-4)

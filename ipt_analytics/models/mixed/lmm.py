@@ -20,11 +20,9 @@ cross-products are computed once, so one deviance evaluation costs about
 of rows. Per-level quantities are stored entry by entry (vectors over levels), because
 numpy's batched products of tiny matrices are slow.
 
-Speed: when every other term has one column per level, L-BFGS-B gets the exact gradient
-of the profiled criterion
+Speed: L-BFGS-B gets the exact gradient of the profiled criterion
 (:meth:`Problem.deviance_and_gradient`, one pass instead of ``2 n_theta + 1``
-finite-difference evaluations; terms with several columns per level use central
-differences), and evaluations are memoised, so the repeated points of
+finite-difference evaluations, for every structure), and evaluations are memoised, so the repeated points of
 the checks and of the Satterthwaite derivatives (e.g. sigma moved alone) cost nothing.
 
 Design choices that keep the answer exact rather than approximately right: y is
@@ -198,6 +196,15 @@ class Problem:
         col_term = self.vc_of_col[self.pair_col]
         self._pair_idx = [np.flatnonzero(col_term == k) for k in range(len(self.vc_q))]
 
+    def _mix_pairs(self, arr: np.ndarray, tks: list) -> np.ndarray:
+        """Per-(group, column) rows times Lambda_v: ``out[(g,l,j')] = sum_j arr[(g,l,j)]
+        T_k[j, j']`` within each (group, level) block."""
+        out = np.empty_like(arr)
+        for idx, qk, tk in zip(self._pair_idx, self.vc_q, tks, strict=True):
+            blk = arr[idx].reshape(-1, qk, arr.shape[1])
+            out[idx] = np.einsum("ji,bjq->biq", tk, blk).reshape(-1, arr.shape[1])
+        return out
+
     def right_lambda(self, mat: np.ndarray, tks: list) -> np.ndarray:
         """``mat @ Lambda_v`` for a dense (r x m) ``mat``: column blocks times T_k."""
         out = np.empty_like(mat)
@@ -288,10 +295,7 @@ class Problem:
                     acc += linv[i][j][self.pair_g] * rt[:, j]
                 wv_raw[:, i] = acc
             if self.general:  # wv = (L^-1 T' Z_g'Z_v) Lambda_v, mixing a level's columns
-                wv = np.empty_like(wv_raw)
-                for idx, qk, tk in zip(self._pair_idx, self.vc_q, tks, strict=True):
-                    blk = wv_raw[idx].reshape(-1, qk, q)
-                    wv[idx] = np.einsum("ji,bjq->biq", tk, blk).reshape(-1, q)
+                wv = self._mix_pairs(wv_raw, tks)
             else:
                 wv = wv_raw * lam[self.vc_of_col][self.pair_col, None]
             h_mat[:m, :m] -= np.bincount(
@@ -317,7 +321,9 @@ class Problem:
             "pwrss": pwrss,
         }
         if work:  # intermediates for the analytic gradient
-            out["_work"] = (linv, w, wv if m else None, wv_raw if m else None, lh, z, colscale)
+            extra = (tks, a_vv) if self.general else None
+            out["_work"] = (linv, w, wv if m else None, wv_raw if m else None, lh, z, colscale,
+                            extra)  # fmt: skip
         if full:
             sol, _ = _trtrs(lh, z, lower=1, trans=1)
             lx_inv, _ = _trtri(lh[m:, m:], lower=1)
@@ -372,16 +378,6 @@ class Problem:
         True
         """
         theta = np.asarray(theta, dtype=float)
-        if self.general:
-            # other terms with several columns: central differences (2 n_theta evaluations)
-            crit = self.deviance(theta, reml)
-            if not np.isfinite(crit):
-                return np.inf, np.zeros(self.n_theta)
-            h = 1e-6 * np.maximum(1.0, np.abs(theta))
-            grad = np.array([(self.deviance(theta + h[k] * e, reml)
-                              - self.deviance(theta - h[k] * e, reml)) / (2 * h[k])
-                             for k, e in enumerate(np.eye(self.n_theta))])  # fmt: skip
-            return crit, grad
         t, lam = self.split(theta)
         parts = self._evaluate(t, lam, full=False, work=True)
         if parts is None or not parts["pwrss"] > 0:
@@ -394,7 +390,8 @@ class Problem:
         return crit, grad
 
     def _gradient_parts(self, t, lam, work, pwrss, reml):
-        linv, w, wv, wv_raw, lh, z, colscale = work
+        linv, w, wv, wv_raw, lh, z, colscale, extra = work
+        tks, a_vv = extra if extra is not None else (None, None)
         m, p = self.m, self.p
         G, q = self.n_groups, self.q
         kuse = m + p if reml else m  # the log-det differentiated: M (REML) or L alone (ML)
@@ -412,7 +409,7 @@ class Problem:
                 resid[:, i] -= np.bincount(self.pair_g, weights=contrib[:, i], minlength=G)
         u_g = np.einsum("gji,gj->gi", pinv, resid)  # L^-T (w - W sol)
         tu = u_g @ t.T  # b_g = T u_g
-        bv = lam[self.vc_of_col] * sol[:m]  # b_v
+        bv = self.lambda_times(sol[:m], tks) if tks is not None else lam[self.vc_of_col] * sol[:m]
         # Z_g'r and Z_v'r, r = y - Z b - X beta
         zr = (self.zxy_t @ np.append(-sol[m:], 1.0)).T - np.einsum("gij,gj->gi", self.c, tu)
         if m:
@@ -421,7 +418,18 @@ class Problem:
                 zr[:, i] -= np.bincount(self.pair_g, weights=rb[:, i], minlength=G)
             zvr = self.ry[:m] - self.rr[:m, :m] @ bv - self.rr[:m, m:] @ sol[m:]
             zvr -= self.pair_ind @ np.einsum("ki,ki->k", self.pair_r, tu[self.pair_g])
-            g_lam = -2.0 * np.bincount(self.vc_of_col, weights=zvr * sol[:m], minlength=self.n_vc)
+            if tks is None:
+                g_lam = -2.0 * np.bincount(self.vc_of_col, weights=zvr * sol[:m],
+                                           minlength=self.n_vc)  # fmt: skip
+            else:  # d pwrss / d T_k[i, j] = -2 sum_l (Z_v'r)[(l, i)] u[(l, j)]
+                g_lam = np.zeros(self.n_vc)
+                pos = 0
+                for k, (qk, tk) in enumerate(zip(self.vc_q, self.vc_tri, strict=True)):
+                    lo, hi = self.vc_offsets[k], self.vc_offsets[k + 1]
+                    gm = zvr[lo:hi].reshape(-1, qk).T @ sol[lo:hi].reshape(-1, qk)
+                    for i, j in tk:
+                        g_lam[pos] = -2.0 * gm[i, j]
+                        pos += 1
         else:
             g_lam = np.zeros(0)
         g_t = -2.0 * (zr.T @ u_g)
@@ -435,10 +443,13 @@ class Problem:
             wd[:, m:] = w[:, :, :p].reshape(q * G, p)
             ed[:, m:] = self.zx_rows
         if m:
-            lam_pair = lam[self.vc_of_col][self.pair_col]
+            if tks is None:
+                pr_lam = self.pair_r * lam[self.vc_of_col][self.pair_col][:, None]
+            else:
+                pr_lam = self._mix_pairs(self.pair_r, tks)  # Z_g'Z_v Lambda_v
             for i in range(q):
                 wd[i * G + self.pair_g, self.pair_col] = wv[:, i]
-                ed[i * G + self.pair_g, self.pair_col] = self.pair_r[:, i] * lam_pair
+                ed[i * G + self.pair_g, self.pair_col] = pr_lam[:, i]
         tc = (self.c.reshape(G * q, q) @ t).reshape(G, q, q).transpose(0, 2, 1)  # T'C_g
         mid = pinv @ tc
         if kuse:
@@ -462,9 +473,19 @@ class Problem:
             rows = wd[self.pair_g] * wv_raw[:, 0, None]  # sum_g W_g' W_raw,g, by pairs
             for i in range(1, q):
                 rows += wd[i * G + self.pair_g] * wv_raw[:, i, None]
-            nq = colscale[:kuse, None] * self.rr[:kuse, :m] - (self.pair_ind @ rows).T
-            diag = np.einsum("lk,kl->l", h_inv[:m], nq)  # diag of H^-1 (N - Q)
-            g_lam += 2.0 * np.bincount(self.vc_of_col, weights=diag, minlength=self.n_vc)
+            if tks is None:
+                nq = colscale[:kuse, None] * self.rr[:kuse, :m] - (self.pair_ind @ rows).T
+                diag = np.einsum("lk,kl->l", h_inv[:m], nq)  # diag of H^-1 (N - Q)
+                g_lam += 2.0 * np.bincount(self.vc_of_col, weights=diag, minlength=self.n_vc)
+            else:
+                # N = Lambda_full' [Z_v X]'Z_v; d log det = 2 sum_l (H^-1 (N - Q))[(l,j), (l,i)]
+                nq = np.concatenate([a_vv.T, self.rr[m:kuse, :m]]) - (self.pair_ind @ rows).T
+                pos = 0
+                for k, (qk, tk) in enumerate(zip(self.vc_q, self.vc_tri, strict=True)):
+                    base = self.vc_offsets[k] + np.arange(self.design.vc_levels[k].size) * qk
+                    for i, j in tk:
+                        g_lam[pos] += 2.0 * np.einsum("lk,kl->", h_inv[base + j], nq[:, base + i])
+                        pos += 1
         return g_t, g_lam
 
     def criterion(self, parts: dict | None, reml: bool) -> float:
