@@ -22,8 +22,9 @@ numpy's batched products of tiny matrices are slow.
 
 Speed: L-BFGS-B gets the exact gradient of the profiled criterion
 (:meth:`Problem.deviance_and_gradient`, one pass instead of ``2 n_theta + 1``
-finite-difference evaluations, for every structure), and evaluations are memoised, so the repeated points of
-the checks and of the Satterthwaite derivatives (e.g. sigma moved alone) cost nothing.
+finite-difference evaluations, for every structure), and evaluations are memoised, so the
+repeated points of the checks and of the Satterthwaite derivatives (e.g. sigma moved alone)
+cost nothing.
 
 Design choices that keep the answer exact rather than approximately right: y is
 residualised on X (an exact shift of beta) to avoid cancellation in the penalised
