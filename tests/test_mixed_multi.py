@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from lme4_ref import ISSUE9, check_fit, load, scalar
+from lme4_ref import ISSUE9, REF, check_fit, load, scalar, values
 
 from ipt_analytics.errors import SchemaError
 from ipt_analytics.models.mixed import fit_mixed
@@ -216,3 +216,24 @@ def test_analytic_gradient_with_slopes_on_other_factors(data, reml):
         fd = [(pr.deviance(theta + 1e-6 * e, reml) - pr.deviance(theta - 1e-6 * e, reml)) / 2e-6
               for e in np.eye(pr.n_theta)]  # fmt: skip
         np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("csv", "model", "data_file", "formula"),
+    [
+        (REF / "mixed_kr.csv", "two_slopes", REF / "data" / "kr_two_slopes.csv",
+         "y ~ week * format + (week | client) + (week | therapist)"),
+        (MULTI.parent / "mixed_kr.csv", "multi_a", ISSUE9 / "data" / "multi.csv", A),
+    ],
+)  # fmt: skip
+def test_kenward_roger_end_to_end_with_two_random_slopes(csv, model, data_file, formula):
+    # fit_mixed(df_method="kenward-roger") on the two-factor slope model: the engine's
+    # _re_structure() feeds models/mixed/kenward_roger.py; pbkrtest / lmerTest references
+    res = fit_mixed(pd.read_csv(data_file), formula, df_method="kenward-roger")
+    ref = load(csv, model)
+    rename = {"(Intercept)": "Intercept", "formatb": "format[T.b]",
+              "week:formatb": "week:format[T.b]", **FORMAT}  # fmt: skip
+    fixed = res.fixed.set_index("term")
+    for kind, col, rtol in (("df_kr", "df", 1e-4), ("se_kr", "std_error", 1e-4)):
+        want = values(ref, kind, rename)
+        np.testing.assert_allclose(fixed.loc[want.index, col], want, rtol=rtol)

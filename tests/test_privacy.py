@@ -1,6 +1,6 @@
 """Small-cell suppression: presets, rounding, rates, complementary suppression, identifiers.
 
-Expected values are hand-computed from the rules in definitions.md section 7; arithmetic is
+Expected values are hand-computed from the rules in docs/definitions.md; arithmetic is
 shown in comments. Recovery attacks use an independent integer linear program (scipy milp).
 """
 

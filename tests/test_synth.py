@@ -55,7 +55,7 @@ def episodes(sessions) -> pd.DataFrame:
 
 
 def _domains(q: np.ndarray) -> np.ndarray:
-    """QIDS-SR16 domain scores written out from definitions.md section 1."""
+    """QIDS-SR16 domain scores written out from docs/definitions.md, "Instrument scoring"."""
     return np.column_stack(
         [
             q[:, 0:4].max(axis=1),

@@ -52,6 +52,7 @@ ATTRIBUTE_COLUMNS = [
     "medication",
     "planned_sessions",
     "end_reason",
+    "contact_type",  # optional: treatment / assessment / not_attended (NHS TT contacts)
 ]
 SHARED_COLUMNS = [*IDENTITY_COLUMNS, *ATTRIBUTE_COLUMNS]
 MAX_ITEMS = max(inst.n_items for inst in INSTRUMENTS.values())

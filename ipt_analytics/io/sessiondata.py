@@ -218,7 +218,8 @@ def _episodes(sessions: pd.DataFrame) -> pd.DataFrame:
     )
     eps = eps.reset_index(drop=True)
     for col in ["episode_id", "client_id", *_TEXT_ATTRIBUTES]:
-        eps[col] = eps[col].astype("str")
+        if col in eps.columns:  # contact_type is per session, not per episode
+            eps[col] = eps[col].astype("str")
     eps["planned_sessions"] = eps["planned_sessions"].astype(float)
     return eps[EPISODE_COLUMNS]
 

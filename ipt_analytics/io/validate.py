@@ -93,7 +93,8 @@ REASONS: dict[str, str] = {
 
 #: Largest session number accepted (far above any course of therapy; guards typos).
 MAX_SESSIONS = 1000
-_SESSION_ATTRS = ["client_id", "date", "format", "therapist_id", "site", "group_id", "medication"]
+_SESSION_ATTRS = ["client_id", "date", "format", "therapist_id", "site", "group_id", "medication",
+                  "contact_type"]  # fmt: skip
 _EPISODE_ATTRS = [
     "client_id",
     "problem_area",

@@ -1,4 +1,4 @@
-"""Small-cell suppression for tables that leave the service (definitions.md section 7).
+"""Small-cell suppression for tables that leave the service (docs/definitions.md).
 
 Privacy controls are applied last, to finished aggregate tables. Suppressed cells become NA
 (columns stay numeric) with a boolean ``<col>_suppressed`` companion; display code renders "*".
