@@ -11,7 +11,7 @@ from ipt_analytics.errors import FitWarning
 from ipt_analytics.models.mixed.design import build_design
 from ipt_analytics.models.mixed.formula import ACCEPTED_FORMS, split_formula
 from ipt_analytics.models.mixed.lmm import Problem, check_optimum, optimize_theta
-from ipt_analytics.models.mixed.result import MixedResult
+from ipt_analytics.models.mixed.result import MixedResult, _lower_factor
 
 __all__ = ["fit_mixed"]
 
@@ -24,10 +24,21 @@ def _singular_messages(res: MixedResult) -> list:
     original scale of the random-effects design) below 1e-4; one message per term."""
     msgs = []
     total = res.sigma
-    terms = [(res.groups, res.cov_re, res._t_orig, True)]
-    terms += [(n, c, t, False) for (n, c), t in zip(res.vc_cov.items(), res._vc_t, strict=True)]
-    for name, cov, t, main in terms:
-        if not np.any(np.abs(np.diag(t)) < 1e-4):
+    # relative factors on the original scale, from the estimate (theta): main factor
+    # through the design's scaling map, the other terms as fitted (unscaled)
+    t_s, lam = res._problem.split(res._theta_internal)
+    t_main = _lower_factor(res._design.z_map @ t_s)
+    t_other = res._problem.term_factors(lam)
+    terms = [(res.groups, res.cov_re, np.diag(t_main), True)]
+    for (name, cov), t in zip(res.vc_cov.items(), t_other, strict=True):
+        if cov.shape == (1, 1) and name in res.vc_variances.index:
+            # one column: the relative SD is the variance over sigma^2, square-rooted
+            diag = np.sqrt(max(float(res.vc_variances[name]), 0.0)) / total
+            terms.append((name, cov, np.array([diag]), False))
+        else:
+            terms.append((name, cov, np.diag(t), False))
+    for name, cov, diag_t, main in terms:
+        if not np.any(np.abs(diag_t) < 1e-4):
             continue
         sd = np.sqrt(np.clip(np.diag(cov.to_numpy()), 0, None))
         if not main and cov.shape == (1, 1):
