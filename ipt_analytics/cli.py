@@ -315,7 +315,11 @@ def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_synth(args: argparse.Namespace) -> int:
     from ipt_analytics.datasets.sample_files import write_sample
 
-    for path in write_sample(args.out).values():
+    try:
+        written = write_sample(args.out)
+    except OSError as exc:
+        raise InputError(f"--out {args.out!r}: cannot write the sample files ({exc})") from None
+    for path in written.values():
         print(f"wrote {path} ({path.stat().st_size} bytes)")
     return EXIT_OK
 

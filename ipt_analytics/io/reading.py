@@ -275,12 +275,17 @@ def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, lis
     fast = _unquoted_csv(text, sep)
     if fast is not None:
         return fast
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    records, start = [], 1
     try:
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
+        for record in reader:
+            records.append(record)
+            start = reader.line_num + 1
     except csv.Error as exc:
         raise ValueError(
             f"read_sessions(): could not parse {path!r} as a {sep!r}-separated CSV file: "
-            f"{exc}. Fix: check the quoting (a field with a {sep!r} or a line break must be "
+            f"the record starting on line {start}: {exc} (an opening double quote without its closing one reads the rest of the "
+            f"file as one field). Fix: check the quoting (a field with a {sep!r} or a line break must be "
             'in double quotes, and a double quote inside it doubled: "")'
         ) from None
     return _rectangular(records, sep)

@@ -317,10 +317,10 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
 def _missing_marker(text: pd.Series) -> pd.Series:
     """Cells holding a missing-value marker (``N/A``, ``NULL``, ``-``...) or only whitespace."""
     codes, uniques = pd.factorize(text, use_na_sentinel=False)
-    flags = np.array(
-        [u != "" and (str(u).strip() == "" or str(u).strip().upper() in ID_MISSING_MARKERS)
-         for u in uniques], dtype=bool,
-    )  # fmt: skip
+    folded = pd.Series(uniques, dtype="str").str.strip()
+    flags = ((folded == "") | folded.str.upper().isin(ID_MISSING_MARKERS)).to_numpy(dtype=bool)
+    flags = flags.copy()
+    flags &= pd.Series(uniques, dtype="str").to_numpy() != ""
     return pd.Series(flags[codes] if len(codes) else [], index=text.index, dtype=bool)
 
 
@@ -549,7 +549,7 @@ def _date_order(out, row_ok):
     bounds = np.flatnonzero(np.r_[True, eps[1:] != eps[:-1], True])
     wrong_keys, messages = [], {}
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        keep = np.array(_in_every_lis(list(day[a:b])))
+        keep = np.array(_in_every_lis(day[a:b].astype(np.int64).tolist()))
         pos = np.flatnonzero(~keep)
         # show the out-of-order sessions with one dated neighbour on each side
         lo, hi = a + max(pos.min() - 1, 0), min(a + pos.max() + 2, b)

@@ -151,6 +151,8 @@ def _rates(outcomes: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
         sub = pd.DataFrame({"group": groups.to_numpy()[defined],
                             "event": flag.to_numpy(dtype=bool, na_value=False)[defined]})
         counted = sub.groupby("group", sort=True)["event"].agg(["size", "sum"])
+        # the group without a value last
+        counted = counted.loc[sorted(counted.index, key=lambda g: (g == NOT_RECORDED, g))]
         for group, r in counted.iterrows():
             rows.append((column, label, group, int(r["size"]), int(r["sum"])))
     table = pd.DataFrame(rows, columns=["outcome", "label", "group", "n", "events"])
