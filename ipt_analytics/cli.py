@@ -259,6 +259,22 @@ def _internal_episodes(outcomes):
     return out
 
 
+def _print_shared_accounting(data, suppress: str) -> None:
+    """Row accounting; counts of people (clients, episodes) under the suppression policy,
+    since they are margins of the outcome table printed below."""
+    from ipt_analytics.reporting.summary import published_count
+
+    s = data.summary()
+    print(f"  rows read: {s['n_input_rows']}")
+    print(f"  accepted: {s['n_accepted_rows']}")
+    print(f"  rejected: {s['n_rejected_rows']}")
+    for reason, n in s["rejected_rows_by_reason"].items():
+        print(f"    {reason}: {n}")
+    print(f"  duplicates collapsed: {s['n_duplicates_collapsed']}")
+    print(f"  clients: {published_count(s['n_clients'], suppress)}")
+    print(f"  episodes: {published_count(s['n_episodes'], suppress)}")
+
+
 def _run_summary(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -269,7 +285,7 @@ def _run_summary(args: argparse.Namespace) -> int:
     data = _read(args.file, args.columns, args.encoding)
     # shared output: counts only, never the rejected rows' values (see `validate` for those)
     print(f"file: {args.file} ({data.layout} layout)")
-    print(repr(data).split("\n", 1)[1])
+    _print_shared_accounting(data, args.suppress)
     if data.n_rejected_rows:
         print("note: rejected rows are listed by `ipt-analytics validate` (data-steward "
               "output: it shows identifiers)")  # fmt: skip

@@ -250,3 +250,15 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     err = proc.stderr.read().decode()
     proc.wait(timeout=120)
     assert err == "" and proc.returncode == 141
+
+
+def test_counts_of_people_above_the_table_follow_the_policy(tmp_path, capsys):
+    # one format, 5 episodes: the table hides n = 5, so "episodes: 5" must not be printed
+    path = cohort(tmp_path / "five.csv", formats=("individual",), n=5)
+    code, out, _ = run(["summary", str(path)], capsys)
+    assert code == 0
+    assert "episodes: *" in out and "clients: *" in out
+    response = next(x for x in out.splitlines() if x.strip().startswith("response"))
+    assert response.split()[-4:] == ["*", "*", "*", "*"]
+    code, out, _ = run(["summary", str(path), "--suppress", "none"], capsys)
+    assert "episodes: 5" in out

@@ -31,6 +31,7 @@ __all__ = [
     "NOT_RECORDED",
     "OutcomeSummary",
     "outcome_summary",
+    "published_count",
 ]
 
 #: (outcome column, label) in the order shown.
@@ -116,6 +117,25 @@ class OutcomeSummary:
             for lo, hi, h in zip(t["conf_low"], t["conf_high"], hide, strict=True)
         ]
         return shown.reset_index(drop=True)
+
+
+def published_count(count: int, suppress: str) -> str:
+    """A count of people (clients, episodes) as shared output shows it under a policy.
+
+    A count printed beside a suppressed table is one of its margins: a service with one
+    format and 5 episodes must not print "episodes: 5" above a table that hides n = 5.
+
+    Examples
+    --------
+    >>> published_count(5, "nhs_digital"), published_count(22, "nhs_digital")
+    ('*', '20')
+    >>> published_count(5, "none")
+    '5'
+    """
+    if suppress == "none":
+        return str(int(count))
+    policy = POLICIES[suppress]
+    return "*" if policy.is_sensitive(count) else str(policy.round(int(count)))
 
 
 def _check_by(by: str, columns) -> None:
