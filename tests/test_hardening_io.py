@@ -40,7 +40,8 @@ def sessions(*changes):
 # --- non-ASCII digits: ASCII only, rejected by name, never a silently vanished rating ---
 
 
-@pytest.mark.parametrize("digits", ["\uff12", "\u0662", "\u0968"])  # fullwidth, Arabic-Indic, Devanagari 2
+# fullwidth, Arabic-Indic and Devanagari two
+@pytest.mark.parametrize("digits", ["\uff12", "\u0662", "\u0968"])
 def test_non_ascii_digits_in_an_item_are_rejected_not_dropped(digits):
     problems, data = check(sessions({}, {"phq9_2": digits}, {}))
     assert problems == [[3, "phq9_2", digits, "non_numeric"]]

@@ -5,10 +5,11 @@ only if it fully matches a plain decimal pattern ("12abc", "1,5" and "two" are n
 date only if it is ISO ``YYYY-MM-DD`` (optionally with a time) or an unambiguous
 ``DD/MM/YYYY``. Digits are ASCII ``0-9`` only: fullwidth (``１２``), Arabic-Indic and other
 Unicode digits are not read as numbers (they are rejected by name, never normalised), because
-a regular expression's digit class would accept them and a number parser would then drop them. A number is read
-only if the value written is the value stored: ``2.9999999999999999`` (which a double holds as
-3) is not a number here (:func:`exact_decimal`). Each distinct value is parsed once and spread back, since rating columns hold
-only a handful of distinct values.
+a regular expression's digit class would accept them and a number parser would then drop
+them. A number is read only if the value written is the value stored:
+``2.9999999999999999`` (which a double holds as 3) is not a number here
+(:func:`exact_decimal`). Each distinct value is parsed once and spread back, since rating
+columns hold only a handful of distinct values.
 """
 
 from __future__ import annotations

@@ -284,9 +284,10 @@ def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, lis
     except csv.Error as exc:
         raise ValueError(
             f"read_sessions(): could not parse {path!r} as a {sep!r}-separated CSV file: "
-            f"the record starting on line {start}: {exc} (an opening double quote without its closing one reads the rest of the "
-            f"file as one field). Fix: check the quoting (a field with a {sep!r} or a line break must be "
-            'in double quotes, and a double quote inside it doubled: "")'
+            f"the record starting on line {start}: {exc} (an opening double quote without its "
+            "closing one reads the rest of the file as one field). Fix: check the quoting (a "
+            f"field with a {sep!r} or a line break must be in double quotes, and a double "
+            'quote inside it doubled: "")'
         ) from None
     return _rectangular(records, sep)
 

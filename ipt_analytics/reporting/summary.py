@@ -228,7 +228,8 @@ def outcome_summary(
     ...                     "dropout": [False] * 15})
     >>> s = outcome_summary(eps, suppress="none")
     >>> s.table[["outcome", "group", "n", "events"]].to_numpy().tolist()
-    [['response', 'group', 3, 1], ['response', 'individual', 12, 9], ['dropout', 'group', 3, 0], ['dropout', 'individual', 12, 0]]
+    [['response', 'group', 3, 1], ['response', 'individual', 12, 9],
+     ['dropout', 'group', 3, 0], ['dropout', 'individual', 12, 0]]
     >>> outcome_summary(eps).display()["n"].tolist()  # nhs_digital: 3 is hidden, so is 12
     ['*', '*', '*', '*']
     """
