@@ -248,17 +248,6 @@ def _write_table(frame, path: str, option: str, sheet: str) -> None:
         raise InputError(f"{option}: {exc}") from None
 
 
-def _internal_episodes(outcomes):
-    """Per-episode outcomes without client/episode IDs; therapists and groups as codes."""
-    from ipt_analytics.reporting.privacy import drop_identifiers, local_codes
-
-    out = drop_identifiers(outcomes)
-    for col, prefix in (("therapist_id", "T"), ("group_id", "G")):
-        if col in out.columns:
-            out[col] = local_codes(out[col], prefix=prefix)
-    return out
-
-
 def _print_shared_accounting(data, suppress: str) -> None:
     """Row accounting; counts of people (clients, episodes) under the suppression policy,
     since they are margins of the outcome table printed below."""
@@ -279,7 +268,7 @@ def _run_summary(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ipt_analytics.outcomes.episode import episode_outcomes
-    from ipt_analytics.reporting.summary import outcome_summary
+    from ipt_analytics.reporting.summary import internal_episode_table, outcome_summary
 
     _check_summary_options(args)
     data = _read(args.file, args.columns, args.encoding)
@@ -289,24 +278,27 @@ def _run_summary(args: argparse.Namespace) -> int:
     if data.n_rejected_rows:
         print("note: rejected rows are listed by `ipt-analytics validate` (data-steward "
               "output: it shows identifiers)")  # fmt: skip
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        outcomes = episode_outcomes(data, instrument=args.instrument)
     try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            outcomes = episode_outcomes(data, instrument=args.instrument)
         result = outcome_summary(outcomes, by=args.by, suppress=args.suppress)
-    except ValueError as exc:
+    except ValueError as exc:  # SchemaError included
         raise InputError(str(exc)) from None
     print(f"\noutcomes on {args.instrument} by {result.by} (n = episodes in each denominator):")
     for note in result.notes:
         print(note if note.startswith("UNSUPPRESSED") else f"note: {note}")
-    with pd.option_context("display.width", 120, "display.max_rows", 500):
-        print(result.display().to_string(index=False))
+    if result.table.empty:
+        print("(no outcome could be computed: see the notes)")
+    else:
+        with pd.option_context("display.width", 120, "display.max_rows", 500):
+            print(result.display().to_string(index=False))
     if args.table_out:
         _write_table(result.table, args.table_out, "--table-out", "summary")
         print(f"outcome table written to {args.table_out}")
     if args.internal_export:
-        _write_table(_internal_episodes(outcomes), args.internal_export, "--internal-export",
-                     "episodes")  # fmt: skip
+        _write_table(internal_episode_table(outcomes), args.internal_export,
+                     "--internal-export", "episodes")  # fmt: skip
         print(f"INTERNAL per-episode outcomes written to {args.internal_export}")
         print(
             f"ipt-analytics summary: warning: {args.internal_export} is INTERNAL: one "

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ipt_analytics.reporting.privacy import POLICIES, local_codes, suppress_table
+from ipt_analytics.reporting.privacy import POLICIES, drop_identifiers, local_codes, suppress_table
 from ipt_analytics.stats.intervals import wilson_interval
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "OutcomeSummary",
     "outcome_summary",
     "published_count",
+    "internal_episode_table",
 ]
 
 #: (outcome column, label) in the order shown.
@@ -283,3 +284,24 @@ def outcome_summary(
     shown.attrs = {}
     return OutcomeSummary(shown[SUMMARY_COLUMNS], shown_by, instrument, suppress, notes,
                           structure)  # fmt: skip
+
+
+def internal_episode_table(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per-episode outcomes for INTERNAL use: no client or episode IDs, therapists and therapy
+    groups as local codes (``T1``..., ``G1``...).
+
+    Not shared output: every cell a suppressed table hides can be recounted from it.
+
+    Examples
+    --------
+    >>> eps = pd.DataFrame({"client_id": ["c1"], "episode_id": ["e1"],
+    ...                     "therapist_id": ["Dr A"], "group_id": ["G-77"], "response": [True]})
+    >>> internal_episode_table(eps).to_dict("records")
+    [{'therapist_id': 'T1', 'group_id': 'G1', 'response': True}]
+    """
+    out = drop_identifiers(outcomes)
+    for col, prefix in (("therapist_id", "T"), ("group_id", "G")):
+        if col in out.columns:
+            out[col] = local_codes(out[col], prefix=prefix)
+    out.attrs = {}
+    return out
