@@ -332,6 +332,30 @@ def _run_synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- reproduce ----------------------------------------------------------------------------
+
+
+def _add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("specs", nargs="*", metavar="SPEC_OR_DIR",
+                        help="spec files (*.toml) or folders of specs; default: the specs "
+                        "shipped with ipt_analytics")  # fmt: skip
+    parser.add_argument("--out", default="reports/out/reproduce",
+                        help="folder for reproduce.json and reproduce.md")  # fmt: skip
+    parser.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one test "
+                        "case per published number)")  # fmt: skip
+    parser.add_argument("--update", action="store_true", help="rewrite the numbers of the "
+                        "project's own specs (origin = \"own\") and show the diff; published "
+                        "specs are never rewritten")  # fmt: skip
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+    # exit codes: 0 all numbers reproduced, 1 a mismatch, 2 a broken spec
+    from ipt_analytics.reproduce.command import SPEC_DIR, reproduce
+
+    return reproduce(args.specs or [SPEC_DIR], out_dir=args.out, junit=args.junit,
+                     update=args.update)  # fmt: skip
+
+
 #: name -> (help, add_arguments, run); later subcommands register here.
 SUBCOMMANDS: dict[
     str,
@@ -351,6 +375,12 @@ SUBCOMMANDS: dict[
         "write the SYNTHETIC sample files (byte-identical on every run)",
         _add_synth_arguments,
         _run_synth,
+    ),
+    "reproduce": (
+        "check published tables declared in spec files (0 all reproduced, 1 a mismatch, "
+        "2 a broken spec)",
+        _add_reproduce_arguments,
+        _run_reproduce,
     ),
 }
 

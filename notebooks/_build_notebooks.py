@@ -818,11 +818,173 @@ print(f"policy {info['policy']}: {info['n_primary']} small cells and "
 shared[["site", "quarter", "finished", "improved", "improved_pct"]].head(12)"""),
 ]
 
+# --------------------------------------------------------------------------------------------
+# 05 reproduce
+# --------------------------------------------------------------------------------------------
+NB05 = [
+    md("""\
+# 05 Reproduce a published table: specs and `ipt-analytics reproduce`
+
+A published table becomes a **spec**: a TOML file naming the data, the analysis, every printed
+number with its tolerance, and the citation. `ipt-analytics reproduce` re-derives the numbers
+and fails loudly on drift, so a research group's CI can re-check a paper's tables on every
+change of code, data or dependencies. This notebook:
+
+1. looks at the specs shipped with the package (HSAUR3 Beat the Blues, the lme4 paper, NHS
+   Digital rates, Dennis et al. 2020, Cuijpers et al. 2011, the sample cohort's own Tables 1-3);
+2. runs a published one;
+3. writes a spec for a table of your own paper and pins its numbers with `--update`;
+4. shows what a mismatch and a broken spec look like;
+5. wires it into CI.
+
+The full reference is `docs/reproduce.md`."""),
+    code(SETUP),
+    code("""\
+import tempfile
+
+from ipt_analytics.reproduce import SPEC_DIR, load_spec, reproduce
+
+specs = {path.stem: load_spec(path) for path in sorted(SPEC_DIR.glob("*.toml"))}
+pd.DataFrame({"origin": [s.origin for s in specs.values()],
+              "numbers": [len(s.numbers) for s in specs.values()],
+              "title": [s.title for s in specs.values()]}, index=list(specs))"""),
+    md("""\
+## A published table: HSAUR3 chapter 13, Beat the Blues
+
+The spec reshapes the bundled wide data (`bundled = "btheb"`) to long, codes the follow-ups as
+months 2, 3, 5, 8 as the third edition does, fits `BtheB_lmer1` and `BtheB_lmer2` by maximum
+likelihood, compares them, and checks every number of the printed output "as printed": the
+reproduced value is rounded to the printed digits and must equal them. Its first lines:"""),
+    code("""\
+print("\\n".join(specs["hsaur3_btheb_lmer"].text.splitlines()[:24]))"""),
+    code("""\
+OUT = Path(tempfile.mkdtemp())  # results go here; in a project use reports/out/
+code = reproduce([SPEC_DIR / "hsaur3_btheb_lmer.toml"], out_dir=OUT)
+print("exit code", code)"""),
+    md("""\
+**How much room is left?** "As printed" passes when the reproduced value lies within half a
+unit of the last printed digit. The results file `reproduce.json` holds every reproduced value
+at full precision; dividing its distance from the printed value by that half unit shows how
+close each number came to the rounding boundary (1 = on the boundary)."""),
+    code("""\
+import json
+from decimal import Decimal
+
+rows = json.loads((OUT / "reproduce.json").read_text())["specs"][0]["numbers"]
+half_unit = [0.5 * 10.0 ** Decimal(r["published"]).as_tuple().exponent for r in rows]
+margin = [abs(r["reproduced"] - float(r["published"])) / h for r, h in zip(rows, half_unit)]
+fig, ax = plt.subplots(figsize=(7, 3))
+ax.plot(range(len(rows)), margin, "o", ms=4)
+ax.axhline(1, color="firebrick", lw=1, ls="--", label="rounding boundary")
+ax.set(xlabel="printed number (order of the spec)", ylim=(0, 1.4),
+       ylabel="|reproduced - printed|\\n/ half a printed unit",
+       title="HSAUR3 Beat the Blues: 62 printed numbers")
+ax.legend(loc="upper right")
+plt.show()"""),
+    md("""\
+**Why two editions give different numbers.** The first edition codes the four follow-ups as
+months 2, 4, 6, 8; the third as 2, 3, 5, 8. The same ratings, placed at different times,
+change every estimate, so each edition has its own spec (`hsaur1_btheb_lmer`, also reproduced
+to every printed digit). The data after each spec's steps:"""),
+    code("""\
+from ipt_analytics.reproduce.data import load_data
+
+fig, axes = plt.subplots(1, 2, figsize=(8, 3), sharey=True)
+for ax, key in zip(axes, ["hsaur1_btheb_lmer", "hsaur3_btheb_lmer"]):
+    long = load_data(specs[key])
+    means = long.groupby(["treatment", "time"], observed=True)["bdi"].mean().unstack(0)
+    means.plot(ax=ax, marker="o")
+    ax.set(title=key, xlabel="time (months)", ylabel="observed mean BDI-II")
+plt.show()"""),
+    md("""\
+## A table of your own paper
+
+Say Table 2 of your paper gives the response rate by delivery format, computed with this
+toolkit from your session file. Write the spec with `origin = "own"` and no values, then let
+`--update` (here `update=True`) write them: it prints the diff, which you commit. From then on,
+any change beyond the tolerance fails."""),
+    code("""\
+SPEC = f'''
+[spec]
+id = "my_table2_response"
+title = "Table 2: response by delivery format"
+origin = "own"
+
+[citation]
+reference = "Our paper (in preparation)"
+where = "Table 2"
+
+[data]
+path = "{(SAMPLE / 'sessions.csv').as_posix()}"
+reader = "sessions"
+
+[defaults]
+tolerance = {{ rel = 1e-6 }}
+
+[[analysis]]
+name = "outcomes"
+run = "episode_outcomes"
+instrument = "phq9"
+
+[[analysis]]
+name = "response"
+run = "compare_groups"
+table = "outcomes"
+by = "format"
+outcome = "response"
+'''
+for fmt in ["individual", "group", "telehealth", "telephone", "internet"]:
+    SPEC += f'''
+[[numbers]]
+quantity = "response rate, {fmt}"
+from = "response.groups"
+where = {{ group = "{fmt}" }}
+column = "rate"
+'''
+my_spec = OUT / "my_table2_response.toml"
+my_spec.write_text(SPEC)
+print("exit code", reproduce([my_spec], out_dir=OUT, update=True))"""),
+    md("""\
+## When something drifts, or a spec is broken
+
+A changed number fails (exit code 1) and the table shows published and reproduced side by
+side. A spec that cannot be run stops with exit code 2 and a message naming the file, the key
+and the fix; the other specs still run. Here a printed value was mistyped, then an option
+name:"""),
+    code("""\
+nnt = (SPEC_DIR / "cuijpers_2011_nnt.toml").read_text()
+typo = OUT / "typo.toml"
+typo.write_text(nnt.replace('value = "2.91"', 'value = "2.19"'))
+print("exit code", reproduce([typo], out_dir=OUT))
+broken = OUT / "broken.toml"
+broken.write_text(nnt.replace("d = 0.63", "effect = 0.63"))
+print("exit code", reproduce([broken], out_dir=OUT))"""),
+    md("""\
+## Wiring it into CI
+
+On the command line, with a JUnit file that any CI system shows as one test per number:
+
+```bash
+ipt-analytics reproduce specs/ --junit reports/out/reproduce.xml   # exit 1 or 2 fails the job
+```
+
+or inside the test suite, so that the usual test command covers it (this project's
+`tests/test_reproduce.py` runs every shipped spec this way):
+
+```python
+from ipt_analytics.cli import main
+
+def test_paper_tables_reproduce(tmp_path):
+    assert main(["reproduce", "specs/", "--out", str(tmp_path)]) == 0
+```"""),
+]
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": NB01,
     "02_trajectories.ipynb": NB02,
     "03_formats_and_problem_areas.ipynb": NB03,
     "04_quality_improvement.ipynb": NB04,
+    "05_reproduce.ipynb": NB05,
 }
 
 

@@ -27,6 +27,7 @@ NOTEBOOKS = [
     "02_trajectories.ipynb",
     "03_formats_and_problem_areas.ipynb",
     "04_quality_improvement.ipynb",
+    "05_reproduce.ipynb",
 ]
 TIMEOUT = 600  # seconds per cell; the four notebooks take about 1.5 minutes in all
 
@@ -186,3 +187,11 @@ def test_quality_improvement_shows_no_client_identifiers():
     shown = "\n".join(texts(nb, html=True))
     assert "client_id" not in shown
     assert not [c for c in re.findall(r"\bC\d{5}\b", shown) if c in client_ids]
+
+
+def test_reproduce_notebook_shows_pass_update_mismatch_and_broken():
+    out = "\n".join(texts(executed("05_reproduce.ipynb")))
+    assert "62 of 62 numbers reproduced" in out  # HSAUR3 Beat the Blues, every printed digit
+    assert "updated" in out and "+value = " in out  # --update wrote the own spec's numbers
+    assert [int(c) for c in re.findall(r"^exit code (\d)$", out, re.M)] == [0, 0, 1, 2]
+    assert "BROKEN SPEC" in out and "analysis[0].effect" in out

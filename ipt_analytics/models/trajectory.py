@@ -73,6 +73,7 @@ def fit_trajectory(
     nest=None,
     reml=True,
     phases=None,
+    df_method="satterthwaite",
 ):
     """Fit a symptom trajectory (linear mixed model) to one instrument's ratings.
 
@@ -115,6 +116,10 @@ def fit_trajectory(
         REML (default) or maximum likelihood (to compare fixed parts by likelihood).
     phases : dict, optional
         ``{"initial": 3, "termination": 3}`` for ``shape="piecewise"``.
+    df_method : {"satterthwaite", "kenward-roger", "wald"}
+        Passed to :func:`~ipt_analytics.models.mixed.fit_mixed`; with ``"kenward-roger"``
+        (REML only) the fixed effects, marginal means, contrasts and trends use the
+        Kenward-Roger adjusted covariance and df.
 
     Returns
     -------
@@ -155,6 +160,7 @@ def fit_trajectory(
         frame,
         spec.formula,
         groups="episode_id",
+        df_method=df_method,
         re_formula=spec.re_formula,
         vc=vc,
         reml=spec.reml,

@@ -8,6 +8,11 @@ import pandas as pd
 
 __all__ = ["text_report", "html_report"]
 
+_DF_LABELS = {
+    "satterthwaite": "t with Satterthwaite df",
+    "kenward-roger": "t with Kenward-Roger df and adjusted SEs",
+}
+
 
 def _header(res) -> list:
     return [
@@ -18,8 +23,7 @@ def _header(res) -> list:
         + ", ".join(f"{k} {v}" for k, v in res.ngroups.items()),
         f"{'REML criterion' if res.reml else 'Deviance'}: {res.deviance:.4f}; "
         f"logLik: {res.loglik:.4f}; AIC: {res.aic:.4f}; BIC: {res.bic:.4f}",
-        "Fixed-effect tests: "
-        + ("t with Satterthwaite df" if res.df_method == "satterthwaite" else "Wald z"),
+        "Fixed-effect tests: " + _DF_LABELS.get(res.df_method, "Wald z"),
     ]
 
 

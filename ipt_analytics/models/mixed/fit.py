@@ -15,7 +15,7 @@ from ipt_analytics.models.mixed.result import MixedResult
 __all__ = ["fit_mixed"]
 
 _ENGINES = ("auto", "ipt", "statsmodels")
-_DF_METHODS = ("satterthwaite", "wald")
+_DF_METHODS = ("satterthwaite", "kenward-roger", "wald")
 
 
 def _singular_messages(res: MixedResult) -> list:
@@ -125,8 +125,10 @@ def fit_mixed(
         ``"auto"``/``"ipt"``: the exact engine of this package. ``"statsmodels"``:
         MixedLM on the internally scaled design, several optimisers, best kept, then
         the same checks; single grouping factor only (no ``vc``).
-    df_method : {"satterthwaite", "wald"}
-        t tests with Satterthwaite df (as lmerTest) or Wald z tests (df = inf).
+    df_method : {"satterthwaite", "kenward-roger", "wald"}
+        t tests with Satterthwaite df (as lmerTest), Kenward-Roger df and adjusted
+        standard errors (as pbkrtest / lmerTest ``ddf = "Kenward-Roger"``; REML fits only;
+        ``cov_fixed_kr`` holds the adjusted covariance) or Wald z tests (df = inf).
     conf_level : float
         Level of the confidence intervals in ``fixed``.
 
@@ -159,6 +161,11 @@ def fit_mixed(
         raise ValueError(f"fit_mixed(): engine={engine!r} is not one of {_ENGINES}.")
     if df_method not in _DF_METHODS:
         raise ValueError(f"fit_mixed(): df_method={df_method!r} is not one of {_DF_METHODS}.")
+    if df_method == "kenward-roger" and not reml:
+        raise ValueError(
+            "fit_mixed(): df_method='kenward-roger' needs a REML fit (as in lmerTest); "
+            "use reml=True or df_method='satterthwaite'."
+        )
     if not 0 < conf_level < 1:
         raise ValueError(f"fit_mixed(): conf_level={conf_level!r} must be between 0 and 1.")
     if vc is not None and not isinstance(vc, dict):

@@ -13,6 +13,7 @@ from scipy import stats
 from ipt_analytics.models.mixed import design as _design
 from ipt_analytics.models.mixed.compare import compare_models
 from ipt_analytics.models.mixed.display import html_report, text_report
+from ipt_analytics.models.mixed.kenward_roger import kenward_roger_for_result
 from ipt_analytics.models.mixed.satterthwaite import VarparModel, ddf_matrix, ddf_vector
 
 __all__ = ["MixedResult"]
@@ -39,7 +40,9 @@ class MixedResult:
     Main attributes: ``fixed`` (tidy table of fixed effects), ``fe_params``,
     ``cov_fixed``, ``variance_components``, ``icc``, ``loglik``, ``aic``, ``bic``,
     ``nobs``, ``ngroups``, ``reml``, ``converged``, ``warnings``, ``theta``,
-    ``sigma``, ``random_effects``, ``random_effects_vc``, ``vcov_varpar``.
+    ``sigma``, ``random_effects``, ``random_effects_vc``, ``vcov_varpar``; with
+    ``df_method="kenward-roger"`` also ``cov_fixed_kr`` (the adjusted covariance that
+    ``fixed``, ``linear_combination`` and ``f_test`` then use).
     """
 
     def __init__(self, *, problem, theta, reml, optinfo, warnings, converged, spec, data,
@@ -107,6 +110,9 @@ class MixedResult:
             self.vcov_varpar, self._jac = vcov, jac
             if msg:
                 self.warnings.append("Satterthwaite df: " + msg + ".")
+        self.cov_fixed_kr, self._kr = None, None
+        if df_method == "kenward-roger":
+            self._init_kenward_roger()
         self.fixed = self._fixed_table()
 
     @property
@@ -204,7 +210,10 @@ class MixedResult:
         return np.array([ddf_vector(row, cov, self.vcov_varpar, self._jac) for row in arr])
 
     def f_test(self, L) -> pd.DataFrame:
-        """Joint F test of ``L beta = 0`` (lmerTest ``contestMD`` with Satterthwaite df)."""
+        """Joint F test of ``L beta = 0`` (lmerTest ``contestMD`` with Satterthwaite df;
+        with ``df_method="kenward-roger"`` pbkrtest's scaled F and df)."""
+        if self._kr is not None:
+            return self._kenward_roger_f_test(L)
         self._require_varpar()
         res = ddf_matrix(L, self.fe_params.to_numpy(), self.cov_fixed.to_numpy(),
                          self.vcov_varpar, self._jac)  # fmt: skip
@@ -222,8 +231,11 @@ class MixedResult:
                 f"has {p} fixed effects ({', '.join(self.fe_params.index)})."
             )
         est = lmat @ self.fe_params.to_numpy()
-        se = np.sqrt(np.einsum("ij,jk,ik->i", lmat, self.cov_fixed.to_numpy(), lmat))
-        if self.df_method == "satterthwaite" and self.vcov_varpar is not None:
+        cov = (self.cov_fixed_kr if self._kr is not None else self.cov_fixed).to_numpy()
+        se = np.sqrt(np.einsum("ij,jk,ik->i", lmat, cov, lmat))
+        if self._kr is not None:
+            df = np.array([self._kr.ddf(row) for row in lmat])
+        elif self.df_method == "satterthwaite" and self.vcov_varpar is not None:
             df = np.array([self.satterthwaite_df(row) for row in lmat])
         else:
             df = np.full(len(est), np.inf)
@@ -233,6 +245,27 @@ class MixedResult:
         return pd.DataFrame({"estimate": est, "std_error": se, "df": df, "statistic": stat,
                              "p_value": p_value, "conf_low": est - crit * se,
                              "conf_high": est + crit * se})  # fmt: skip
+
+    # -- Kenward-Roger (models/mixed/kenward_roger.py) --------------------------------------
+    def _init_kenward_roger(self) -> None:
+        """Adjusted covariance (``cov_fixed_kr``) and the state for KR df (pbkrtest)."""
+        self._kr = kenward_roger_for_result(self)
+        names = list(self.fe_params.index)
+        self.cov_fixed_kr = pd.DataFrame(self._kr.cov_adjusted, index=names, columns=names)
+
+    def kenward_roger_df(self, L) -> float | np.ndarray:
+        """Kenward-Roger df of ``L'beta`` (pbkrtest ``Lb_ddf``); one per row of a matrix."""
+        if self._kr is None:
+            raise ValueError(
+                "MixedResult.kenward_roger_df(): this fit has df_method="
+                f"{self.df_method!r}; refit with df_method='kenward-roger'."
+            )
+        arr = np.asarray(L, dtype=float)
+        return self._kr.ddf(arr) if arr.ndim == 1 else np.array([self._kr.ddf(r) for r in arr])
+
+    def _kenward_roger_f_test(self, L) -> pd.DataFrame:
+        res = self._kr.f_test(L, self.fe_params.to_numpy())
+        return pd.DataFrame([{k: res[k] for k in ("num_df", "den_df", "statistic", "p_value")}])
 
     # -- prediction -----------------------------------------------------------------------
     @property
@@ -286,7 +319,12 @@ class MixedResult:
         return self._fitter(self._data, self.formula, groups=self.groups,
                          re_formula=self.re_formula, vc=self.vc or None, reml=reml,
                          engine=self.engine if self.engine != "statsmodels" else "ipt",
-                         df_method=self.df_method, conf_level=self.conf_level)  # fmt: skip
+                         df_method=self._refit_df_method(reml),
+                         conf_level=self.conf_level)  # fmt: skip
+
+    def _refit_df_method(self, reml: bool) -> str:
+        # Kenward-Roger is REML-only: an ML refit (e.g. for compare()) uses Satterthwaite
+        return "satterthwaite" if self.df_method == "kenward-roger" and not reml else self.df_method
 
     def compare(self, other: MixedResult) -> pd.DataFrame:
         """Likelihood-ratio test against another fit (see :func:`compare_models`)."""
