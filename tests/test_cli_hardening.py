@@ -96,6 +96,8 @@ def _bad_options(tmp_path, good):
                                                  str(tmp_path / "sub.csv" / "x.xlsx")],
         "summary: old outcomes-out": ["summary", f, "--outcomes-out", str(tmp_path / "o.csv")],
         "synth: out is a file": ["synth", "--out", f],
+        "synth: unknown option": ["synth", "--seed", "3"],
+        "reproduce: unknown option": ["reproduce", "--frobnicate"],
     }
 
 
@@ -117,6 +119,12 @@ def test_every_bad_option_gives_one_line_and_exit_2(tmp_path, capsys, good):
     for what, argv in _bad_options(tmp_path, good).items():
         code, _out, err = run(argv, capsys)
         _assert_one_line_error(code, err, what)
+
+
+def test_reproduce_with_a_missing_spec_exits_2_without_a_traceback(tmp_path, capsys):
+    code, out, err = run(["reproduce", str(tmp_path / "none.toml"), "--out", str(tmp_path)],
+                         capsys)  # fmt: skip
+    assert code == 2 and "Traceback" not in out + err and "does not exist" in out + err
 
 
 def test_bad_option_messages_say_what_is_accepted(tmp_path, capsys, good):
