@@ -153,9 +153,14 @@ def test_missing_markers_are_never_episode_or_group_ids():
     problems, _ = check(df)
     assert problems == [[3, "episode_id", "NULL", "missing_required"]]
     df = sessions({"format": "group", "group_id": "N/A"}, {"format": "group", "group_id": "G1"})
-    problems, data = check(df)
+    with pytest.warns(DataWarning, match="read as blank, never as an identifier: 1 group_id"):
+        problems, data = check(df)
     assert problems == [[2, "group_id", "N/A", "group_without_group_id"]]
     assert "missing-value marker" in data.rejected["message"].iloc[0]
+    df = sessions({"therapist_id": "-"}, {"therapist_id": "T1"})
+    with pytest.warns(DataWarning, match="1 therapist_id cell"):
+        problems, data = check(df)
+    assert problems == [] and data.sessions["therapist_id"].isna().tolist() == [True, False]
 
 
 def test_ids_are_kept_byte_for_byte_except_ascii_whitespace():

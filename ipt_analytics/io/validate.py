@@ -112,7 +112,7 @@ _SESSION_ATTRS = ["client_id", "date", "format", "therapist_id", "site", "group_
 #: Values that mean "not known" and are never an identifier (compared after trimming and
 #: upper-casing); a cell of only whitespace (any Unicode space) counts as blank too.
 ID_MISSING_MARKERS = frozenset(
-    ["NA", "N/A", "N.A.", "N/K", "NK", "NULL", "NIL", "NONE", "NAN", "-", "--", "---", "?",
+    ["NA", "N/A", "N.A.", "N/K", "NULL", "NIL", "NONE", "NAN", "-", "--", "---", "?",
      ".", "MISSING", "UNKNOWN", "NOT KNOWN", "NOT RECORDED", "#N/A", "<NA>"]
 )  # fmt: skip
 _IDENTIFIERS = ["client_id", "episode_id", "therapist_id", "group_id"]
@@ -647,6 +647,14 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
             f"{n_slash} date(s) written with slashes were read day first (DD/MM/YYYY,"
             " e.g. 03/04/2025 = 3 April 2025); if the file is month first, write the dates as "
             "YYYY-MM-DD."
+        )
+    optional_ids = [c for c in ("therapist_id", "group_id") if c in raw.frame.columns]
+    n_markers = {c: int(_missing_marker(long[c]).sum()) for c in optional_ids}
+    if any(n_markers.values()):
+        listed = ", ".join(f"{n} {c}" for c, n in n_markers.items() if n)
+        notes.append(
+            f"missing-value markers (N/A, NULL, -, ...) read as blank, never as an "
+            f"identifier: {listed} cell(s)."
         )
     notes.extend(_overlapping_episodes(clean))
     n_input = len(raw.frame)
