@@ -174,9 +174,17 @@ class _Problems:
         return set(self.long.loc[idx, "source_row"].tolist())
 
 
+def _by_instrument(code: pd.Series, values: dict, default):
+    """``values[code]`` for each row (``default`` for other codes), looked up once per
+    distinct code: a Series.map over a million text cells costs seconds."""
+    codes, uniques = pd.factorize(code, use_na_sentinel=False)
+    table = np.array([values.get(u, default) for u in uniques] or [default], dtype=object)
+    return pd.Series(table[codes] if len(codes) else [], index=code.index, dtype=object)
+
+
 def _instrument_facts(code: pd.Series, attr: str, default=np.nan) -> np.ndarray:
     values = {name: getattr(inst, attr) for name, inst in INSTRUMENTS.items()}
-    return code.map(values).astype(float).fillna(default).to_numpy()
+    return _by_instrument(code, values, default).to_numpy(dtype=float)
 
 
 def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
@@ -244,9 +252,10 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     item_min = _instrument_facts(code, "item_min")
     item_max = _instrument_facts(code, "item_max")
     n_items = _instrument_facts(code, "n_items", default=len(ITEM_COLUMNS))
-    label = code.map({k: v.label for k, v in INSTRUMENTS.items()}).fillna("the instrument")
-    item_msg = code.map(
-        {k: f"{v.label} items are {v.item_min}-{v.item_max}" for k, v in INSTRUMENTS.items()}
+    label = _by_instrument(code, {k: v.label for k, v in INSTRUMENTS.items()}, "the instrument")
+    item_msg = _by_instrument(
+        code, {k: f"{v.label} items are {v.item_min}-{v.item_max}" for k, v in INSTRUMENTS.items()},
+        "",
     )
     item_bad = np.zeros(len(long), dtype=bool)
     for j, col in enumerate(ITEM_COLUMNS, start=1):
@@ -295,8 +304,11 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
         total_oor,
         "total",
         "total_out_of_range",
-        code.map(
-            {k: f"{v.label} totals are {v.total_min}-{v.total_max}" for k, v in INSTRUMENTS.items()}
+        _by_instrument(
+            code,
+            {k: f"{v.label} totals are {v.total_min}-{v.total_max}"
+             for k, v in INSTRUMENTS.items()},  # fmt: skip
+            "",
         )
         + qids_msg,
     )
