@@ -268,3 +268,35 @@ def test_identifiers_never_survive():
     assert not any(v in text for v in [*t["client_id"], *t["episode_id"], "t1", "t2"])
     assert list(drop_identifiers(t[["total"]]).columns) == ["total"]  # nothing to drop is fine
     assert "client_id" in t.columns  # the caller's table is not modified
+
+
+def test_disclosure_check_after_a_merge_needs_explicit_structure_not_attrs():
+    # pandas drops attrs in merge/concat: the check must then say what to pass, never raise a
+    # bare KeyError, and with the structure passed explicitly it finds the leak as before
+    t = pd.DataFrame({"g": ["a", "b", "c"], "n": [30, 20, 4]})
+    bare = suppress_table(t, count_columns=["n"], policy="cms", totals={"n": 54}, secondary=False)
+    merged = bare.merge(pd.DataFrame({"g": ["a", "b", "c"], "label": ["x", "y", "z"]}), on="g")
+    assert "suppression" not in merged.attrs
+    with pytest.raises(ValueError, match="policy and count_columns not given"):
+        check_no_disclosure(merged)
+    with pytest.raises(ValueError, match="can be derived as 4"):
+        check_no_disclosure(merged, policy="cms", count_columns=["n"], totals={"n": 54})
+    safe = suppress_table(t, count_columns=["n"], policy="cms", totals={"n": 54})
+    merged_safe = pd.concat([safe.iloc[:2], safe.iloc[2:]])
+    check_no_disclosure(merged_safe, policy="cms", count_columns=["n"], totals={"n": 54})
+    with pytest.raises(ValueError, match=r"columns \['events'\] are not in the table"):
+        check_no_disclosure(merged_safe, policy="cms", count_columns=["n", "events"])
+
+
+def test_local_codes_hide_the_identifier_order_and_are_deterministic():
+    from ipt_analytics.reporting.privacy import local_codes
+
+    ids = pd.Series(["T07", "T01", "T07", "T03", "T01", "T07", None])
+    codes = local_codes(ids)
+    # T07 has 3 episodes -> T1, T01 has 2 -> T2, T03 has 1 -> T3; missing stays missing
+    assert codes.tolist()[:6] == ["T1", "T2", "T1", "T3", "T2", "T1"] and pd.isna(codes.iloc[6])
+    assert local_codes(ids).equals(codes)
+    # equal counts: not alphabetical, but the same every time
+    tied = local_codes(pd.Series([f"therapist {k}" for k in range(12)]))
+    assert tied.nunique() == 12 and set(tied) == {f"T{k:02d}" for k in range(1, 13)}
+    assert tied.equals(local_codes(pd.Series([f"therapist {k}" for k in range(12)])))

@@ -120,6 +120,14 @@ def test_parquet_fit_equals_pandas(tmp_path, formula, re_formula):
     assert b.n_dropped == 3
 
 
+def test_lme4_formula_syntax_on_a_source(tmp_path):
+    df = _mixed_frame(seed=11)
+    df.to_parquet(tmp_path / "d.parquet")
+    a = fit_mixed(df, "y ~ week * format + (week | client)")
+    b = fit_mixed(tmp_path / "d.parquet", "y ~ week * format + (week | client)")
+    assert_same_fit(a, b)
+
+
 def test_statistics_equal_at_the_same_theta(tmp_path):
     # the engine's criterion, estimates and SEs from grouped SQL sums equal the pandas ones
     df = _mixed_frame(seed=5)
@@ -192,6 +200,8 @@ def test_source_errors_are_clear(tmp_path, sample_long):
     path = tmp_path / "d.parquet"
     with pytest.raises(SchemaError, match="np.log"):
         fit_mixed(path, "y ~ np.log(week + 1)", groups="client")
+    with pytest.raises(SchemaError, match="one\nrandom-effects term|one random-effects term"):
+        fit_mixed(path, "y ~ week + (1 | client) + (1 | format)")
     with pytest.raises(SchemaError, match="vc="):
         fit_mixed(path, "y ~ week", groups="client", vc={"f": "format"})
     with pytest.raises(SchemaError, match="kenward-roger"):

@@ -63,7 +63,9 @@ class SessionData:
     episodes : DataFrame
         One row per episode (columns :data:`EPISODE_COLUMNS`).
     rejected : DataFrame
-        One row per problem: source_row, column, value, reason, message.
+        One row per problem: source_row, column, value, reason, message. Data-steward
+        output: values and messages contain identifiers (see ``docs/shared-outputs.md``);
+        never circulate it.
     n_input_rows, n_accepted_rows, n_rejected_rows, n_duplicates_collapsed : int
         Input-row accounting; accepted + rejected + collapsed == input rows.
     n_blank_rows : int

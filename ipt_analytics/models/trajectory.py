@@ -109,10 +109,12 @@ def fit_trajectory(
     random : {"slope", "intercept"}
         Random intercept and slope per episode with their correlation (the slope on ``time``,
         or on ``log_time`` for the log shape), or a random intercept only.
-    nest : {"therapist", "group"} or list of them
+    nest : {"therapist", "therapist_slope", "group"} or list of them
         Adds a random intercept per ``therapist_id`` and/or per therapy group ``group_id``.
         Only ratings with a group_id (group-format sessions) get a group effect (partial
-        nesting; lme4: ``(0 + in_group | group_id)``).
+        nesting; lme4: ``(0 + in_group | group_id)``). ``"therapist_slope"``: a random
+        intercept AND slope per therapist, correlated (therapists differ in how fast their
+        clients improve; lme4: ``(time | therapist_id)``); instead of ``"therapist"``.
     reml : bool
         REML (default) or maximum likelihood (to compare fixed parts by likelihood).
     phases : dict, optional
@@ -166,22 +168,35 @@ def fit_trajectory(
     )
     # "therapy_group", not "group": the format vocabulary already has a level called group.
     vc = {_VC_LABEL[key]: _NEST[key] for key in spec.nest} or None
-    model = fit_mixed(
-        frame,
-        spec.formula,
-        groups="episode_id",
-        df_method=df_method,
-        re_formula=spec.re_formula,
-        vc=vc,
-        reml=spec.reml,
-    )
+    # partial nesting: rows outside a therapy group get no group effect
+    missing = "no_effect" if "group" in spec.nest else "drop"
+    if "therapist_slope" in spec.nest:
+        # lme4 syntax; the grouping columns are named as the variance components
+        frame = frame.assign(therapist=frame["therapist_id"])
+        terms = [f"({spec.re_formula} | episode_id)", f"({_slope_term(spec)} | therapist)"]
+        if "group" in spec.nest:
+            frame = frame.assign(therapy_group=frame["group_id"])
+            terms.append("(1 | therapy_group)")
+        model = fit_mixed(frame, " + ".join([spec.formula] + terms), reml=spec.reml,
+                          missing_groups=missing, df_method=df_method)  # fmt: skip
+    else:
+        model = fit_mixed(
+            frame,
+            spec.formula,
+            groups="episode_id",
+            df_method=df_method,
+            re_formula=spec.re_formula,
+            vc=vc,
+            reml=spec.reml,
+            missing_groups=missing,
+        )
     own = []
     if "group" in spec.nest and frame["group_id"].nunique() < 5:
         own.append(
             f"only {frame['group_id'].nunique()} therapy groups: the group variance is poorly "
             "estimated."
         )
-    if "therapist" in spec.nest and frame["therapist_id"].nunique() < 5:
+    if {"therapist", "therapist_slope"} & set(spec.nest) and frame["therapist_id"].nunique() < 5:
         own.append(
             f"only {frame['therapist_id'].nunique()} therapists: the therapist variance is "
             "poorly estimated."
@@ -189,6 +204,10 @@ def fit_trajectory(
     for text in own:
         warnings.warn(f"fit_trajectory(): {text}", FitWarning, stacklevel=2)
     return TrajectoryResult(model=model, data=frame, spec=spec, own_warnings=tuple(own))
+
+
+def _slope_term(spec) -> str:
+    return "log_time" if spec.shape == "log" else "time"
 
 
 class TrajectoryResult:

@@ -18,6 +18,7 @@ repeated single-unknown elimination, which does cover chains of margins.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import pandas as pd
 from ipt_analytics.errors import SchemaError
 
 __all__ = ["SuppressionPolicy", "POLICIES", "suppress_table", "check_no_disclosure",
-           "drop_identifiers", "IDENTIFIER_COLUMNS"]  # fmt: skip
+           "drop_identifiers", "IDENTIFIER_COLUMNS", "local_codes"]  # fmt: skip
 
 IDENTIFIER_COLUMNS = ("client_id", "episode_id")
 
@@ -298,14 +299,22 @@ def suppress_table(table: pd.DataFrame, *, count_columns: Sequence[str], policy=
     return out
 
 
-def check_no_disclosure(table: pd.DataFrame, *, policy=None, **structure) -> None:
+def check_no_disclosure(table: pd.DataFrame, *, policy=None, count_columns=None,
+                        rate_columns=None, denominators=None, by=None, totals=None,
+                        row_totals=None) -> None:  # fmt: skip
     """Raise ValueError when a suppressed count can be derived from what a table shows.
 
     Suppressed cells are re-derived from rates shown with their numerator or denominator and by
     repeated single-unknown elimination over every margin (exact for unrounded policies; for
     rounding policies a margin with one unknown is solved by interval arithmetic, each shown
-    count being within +/-2 of its true value). Structure arguments default to those recorded
-    by :func:`suppress_table` in ``table.attrs["suppression"]``.
+    count being within +/-2 of its true value).
+
+    The policy and the table's structure (``count_columns``, ``rate_columns``,
+    ``denominators``, ``by``, ``totals``, ``row_totals``; as for :func:`suppress_table`) can be
+    passed explicitly, which is the safe way for a table that went through a merge, a concat
+    or a file (pandas drops ``attrs`` there). Arguments not given are taken from the record
+    :func:`suppress_table` leaves in ``table.attrs["suppression"]``; when neither is there the
+    check refuses to guess (a ValueError saying what to pass), never a bare KeyError.
 
     Examples
     --------
@@ -318,13 +327,36 @@ def check_no_disclosure(table: pd.DataFrame, *, policy=None, **structure) -> Non
     Traceback (most recent call last):
     ...
     ValueError: check_no_disclosure(): row 2 column 'n' (suppressed) can be derived as 4 ...
+    >>> merged = bad.merge(pd.DataFrame({"g": ["a", "b", "c"]}), on="g")  # attrs are gone
+    >>> check_no_disclosure(merged, policy="cms", count_columns=["n"], totals={"n": 54})
+    Traceback (most recent call last):
+    ...
+    ValueError: check_no_disclosure(): row 2 column 'n' (suppressed) can be derived as 4 ...
     """
     meta = dict(table.attrs.get("suppression", {}))
-    meta.update(structure)
-    pol = _policy(policy or meta.get("policy", "nhs_digital"))
+    given = {"policy": policy, "count_columns": count_columns, "rate_columns": rate_columns,
+             "denominators": denominators, "by": by, "totals": totals,
+             "row_totals": row_totals}  # fmt: skip
+    meta.update({k: v for k, v in given.items() if v is not None})
+    absent = [k for k in ("policy", "count_columns") if meta.get(k) is None]
+    if absent:
+        raise ValueError(
+            f"check_no_disclosure(): {' and '.join(absent)} not given and the table carries no "
+            "suppression record (table.attrs['suppression'] is lost by merge, concat and "
+            "files). Fix: pass policy=..., count_columns=[...] and the structure used when "
+            "suppressing (rate_columns, denominators, by, totals, row_totals) explicitly."
+        )
+    missing = [c for c in [*meta["count_columns"], *dict(meta.get("rate_columns") or {})]
+               if c not in table.columns]  # fmt: skip
+    if missing:
+        raise ValueError(
+            f"check_no_disclosure(): columns {missing} are not in the table; it has "
+            f"{list(table.columns)}"
+        )
+    pol = _policy(meta["policy"])
     cols = list(meta["count_columns"])
     work = table.reset_index(drop=True)
-    for rate, spec in meta.get("rate_columns", {}).items():
+    for rate, spec in dict(meta.get("rate_columns") or {}).items():
         for i in range(len(work)):
             if pd.notna(work[rate].iat[i]) and (
                 pd.isna(work[spec[0]].iat[i]) or pd.isna(work[spec[1]].iat[i])
@@ -395,3 +427,27 @@ def drop_identifiers(table: pd.DataFrame, *, extra: Sequence[str] = ()) -> pd.Da
     out = table.drop(columns=drop)
     out.attrs = dict(table.attrs)
     return out
+
+
+def local_codes(values: pd.Series, *, prefix: str = "T") -> pd.Series:
+    """Report-local codes (``T01``, ``T02``...) in place of identifiers such as therapist IDs.
+
+    The code says nothing about the identifier: codes are given in order of decreasing
+    frequency, ties broken by a hash of the value (not by its alphabetical order, which would
+    let a reader who knows the IDs map them back); missing values stay missing. The same input
+    gives the same codes (determinism), but a code means something only within the one
+    table or report it appears in, and the key is never written anywhere.
+
+    Examples
+    --------
+    >>> local_codes(pd.Series(["Dr Smith", "Dr Jones", "Dr Smith", None])).tolist()
+    ['T1', 'T2', 'T1', nan]
+    """
+    text = values.astype(object).where(values.notna(), None)
+    present = text.dropna().astype(str)
+    counts = present.value_counts()
+    order = sorted(counts.index, key=lambda v: (-counts[v],
+                                                hashlib.sha256(v.encode()).hexdigest()))
+    width = len(str(len(order)))
+    key = {v: f"{prefix}{k:0{width}d}" for k, v in enumerate(order, start=1)}
+    return text.map(lambda v: np.nan if v is None else key[str(v)])

@@ -38,6 +38,7 @@ import patsy
 from ipt_analytics.errors import SchemaError
 from ipt_analytics.io.sources import Source, as_source
 from ipt_analytics.models.mixed.design import Design, _intercept_col, _re_formula_text
+from ipt_analytics.models.mixed.formula import ReTerm
 from ipt_analytics.models.mixed.lmm import Problem, _tri_index
 
 __all__ = ["SourceDesign", "StatsProblem", "design_statistics", "source_problem"]
@@ -373,6 +374,7 @@ class StatsProblem(Problem):
         self.beta_shift = np.linalg.solve(xm, stats["beta_raw"])
         self.tri = _tri_index(self.q)
         self.n_tri = len(self.tri)
+        self.vc_q, self.vc_tri, self.general = [], [], False
         self.n_vc = 0
         self.n_theta = self.n_tri
         self.lower = np.array([0.0 if i == j else -np.inf for i, j in self.tri])
@@ -421,12 +423,27 @@ def source_problem(data, formula: str, groups: str, re_formula: str = "1",
         vc_levels=[], vc_names=[], x_names=sd.x_names, z_names=sd.z_names,
         x_map=st["x_map"], z_map=st["z_map"], design_info=sd.x_info,
         z_design_info=sd.z_info, rows=pd.RangeIndex(0), n_dropped=st["n_dropped"],
+        n_rows=st["n"] + st["n_dropped"],
+        terms=[ReTerm(sd.re_text.lstrip("~").strip(), (groups,), groups)],
     )  # fmt: skip
     return StatsProblem(design, st)
 
 
-def check_source_options(vc, engine: str, df_method: str) -> None:
-    """Options that need the rows themselves cannot be used with a source (clear errors)."""
+def source_options(vc, engine: str, df_method: str, missing_groups: str, terms, groups,
+                   re_formula) -> tuple[str, str]:  # fmt: skip
+    """(groups, re_formula) of a model on a source; options that need the rows: clear errors.
+
+    A formula with one random-effects term, ``y ~ week + (week | client)``, is the same as
+    ``groups="client", re_formula="week"``.
+    """
+    if terms is not None:
+        if len(terms) != 1 or terms[0].diag or len(terms[0].factors) != 1:
+            raise SchemaError(
+                f"{_FN}(): a Parquet path, duckdb relation or Spark DataFrame supports one "
+                "random-effects term with one grouping column, e.g. '(week | client)'; got "
+                + " + ".join(t.label for t in terms) + ". Fix: fit a pandas DataFrame."
+            )
+        groups, re_formula = terms[0].factors[0], terms[0].lhs
     if vc:
         raise SchemaError(
             f"{_FN}(): vc={vc!r} (extra random intercepts) is not available when the data are a "
@@ -442,3 +459,9 @@ def check_source_options(vc, engine: str, df_method: str) -> None:
             f"{_FN}(): df_method='kenward-roger' needs the rows in memory; use "
             "df_method='satterthwaite' (computed from the same statistics) with a source."
         )
+    if missing_groups != "drop":
+        raise SchemaError(
+            f"{_FN}(): missing_groups={missing_groups!r} needs the rows in memory; with a "
+            "source, rows missing the grouping factor are dropped."
+        )
+    return groups, re_formula
