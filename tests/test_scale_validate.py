@@ -80,9 +80,10 @@ def test_generated_unsorted_file_out_of_core(tmp_path):
 def test_cli_to_parquet(tmp_path, capsys):
     code = main(["validate", str(SAMPLE / "messy_sessions.csv"), "--to-parquet", str(tmp_path)])
     out = capsys.readouterr().out
+    ref = in_memory(SAMPLE / "messy_sessions.csv")
     assert code == 1
-    assert "n_rejected_rows: 16" in out and "n_duplicates_collapsed: 1" in out
+    assert f"n_rejected_rows: {ref.n_rejected_rows}\n" in out
+    assert f"n_duplicates_collapsed: {ref.n_duplicates_collapsed}\n" in out
     assert (tmp_path / "rejected.csv").exists() and (tmp_path / "summary.json").exists()
-    assert len(pd.read_parquet(tmp_path / "sessions")) == len(
-        in_memory(SAMPLE / "messy_sessions.csv").sessions)  # fmt: skip
+    assert len(pd.read_parquet(tmp_path / "sessions")) == len(ref.sessions)
     assert main(["validate", str(tmp_path / "none.csv"), "--to-parquet", str(tmp_path)]) == 2

