@@ -94,7 +94,8 @@ POLICIES: dict[str, SuppressionPolicy] = {
             # ROUND((COUNT(...)/5.0),0)*5), percentages l.265-307 (Percentage_Recovery,
             # _ReliableRecovery, _ReliableDeterioration, _ReliableImprovement: NULL when the
             # denominator < 5 or the numerator < 5, ELSE CAST(num AS float) / CAST(den AS float)
-            # on the unrounded COUNTs, not rounded)
+            # on the unrounded COUNTs, not rounded). Lines are the Region block (l.205-526);
+            # the Sub-ICB and ICB blocks repeat it; the national block is unsuppressed.
             "nhsengland/Talking-Therapies: Key Metrics Dashboard/KM monthly update - "
             "Suppressed.sql (counts l.230-235, percentages l.265-307)",
             "national counts are unrounded there. A percentage of unrounded counts shown next "
