@@ -28,8 +28,7 @@ from collections.abc import Callable
 
 from ipt_analytics import __version__
 from ipt_analytics.errors import SchemaError
-from ipt_analytics.reporting.privacy import POLICIES
-from ipt_analytics.reporting.summary import SUMMARY_BY
+from ipt_analytics.reporting.summary import SHARED_POLICIES, SUMMARY_BY
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -202,10 +201,11 @@ def _add_summary_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--suppress",
         default="nhs_digital",
-        choices=[*POLICIES, "none"],
+        choices=[*SHARED_POLICIES, "none"],
         metavar="POLICY",
         help="small-cell suppression of the table: "
-        f"{', '.join(POLICIES)} (default nhs_digital), or none for internal working tables only",
+        f"{', '.join(SHARED_POLICIES)} (default nhs_digital), or none for internal working "
+        "tables only",
     )
     parser.add_argument(
         "--table-out",

@@ -723,7 +723,7 @@ qi = outcomes.drop(columns=["client_id"]).merge(
 ## Which episodes count, and in which quarter
 
 QI reports follow NHS England's computation of the NHS Talking Therapies measures (the SQL
-behind its dashboards, cited in `docs/definitions-outcomes.md`): an episode counts in the
+behind its dashboards, cited in `docs/definitions.md`): an episode counts in the
 quarter in which it **ended**, and only episodes that **finished a course of treatment** (an end
 recorded, not still ongoing, and at least two treatment contacts) enter the rates. Reliable
 improvement (`nhs_reliable_improvement`: PHQ-9 down by >= 6 or GAD-7 down by >= 4, without
