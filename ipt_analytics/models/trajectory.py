@@ -81,7 +81,10 @@ def fit_trajectory(
     Parameters
     ----------
     data : SessionData or pandas.DataFrame
-        A :class:`SessionData` or its canonical long table (``.sessions``).
+        A :class:`SessionData` or its canonical long table (``.sessions``); or that table as a
+        Parquet path/glob/directory, duckdb relation or Spark DataFrame (linear, log and
+        quadratic shapes without covariates/nest; see
+        :mod:`ipt_analytics.models.trajectory_source`).
     instrument : str
         Rows of this instrument are modelled (``total`` is the outcome).
     time : {"week", "session"}

@@ -162,7 +162,9 @@ def episode_outcomes(
     data : SessionData or pandas.DataFrame
         Validated session data, or the canonical long sessions table (columns
         ``episode_id, session, instrument, total`` at least; ``week``, ``end_reason`` and the
-        episode attributes when available).
+        episode attributes when available); that table may also be a Parquet
+        path/glob/directory, duckdb relation or Spark DataFrame, computed in partitions of
+        whole episodes (:mod:`ipt_analytics.outcomes.episode_source`).
     instrument : str
         Instrument whose totals define the outcomes (``phq9``, ``gad7``, ``qids_sr16``,
         ``cudos``). Remission cut-off and thresholds come from :mod:`ipt_analytics.instruments`.

@@ -135,8 +135,10 @@ def fit_mixed(
 
     Parameters
     ----------
-    data : DataFrame
-        Long data, one row per observation.
+    data : DataFrame, Parquet path/glob/directory, duckdb relation or Spark DataFrame
+        Long data, one row per observation. For data that do not fit in memory, a source
+        (see :mod:`ipt_analytics.models.mixed.sufficient`): one random-effects term, the
+        statistics computed inside DuckDB/Spark.
     formula : str
         The whole model in lme4 syntax, or the fixed part, e.g. ``"y ~ week * C(format)"``,
         with ``groups``.
