@@ -82,7 +82,8 @@ def test_funnel_table_positions_and_overdispersed_limits():
     assert od.attrs["tau2"] == pytest.approx(0.021)
     half = 1.959964 * np.sqrt(0.0025 + 0.021)
     assert od["upper_95"].iloc[0] == pytest.approx(0.5 + half, abs=1e-6)
-    assert od["position"].tolist() == ["within"] * 4 + ["above 95%"]
+    # half-width 1.96 * sqrt(0.0235) = 0.3005: even 0.8 is within once tau2 is added
+    assert od["position"].tolist() == ["within"] * 5
 
 
 def test_indirect_standardisation_known_truth():
