@@ -32,7 +32,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["binomial_funnel_limits", "overdispersion", "funnel_table", "expected_events"]
+__all__ = [
+    "binomial_funnel_limits", "funnel_limits", "overdispersion", "funnel_table",
+    "expected_events",
+]  # fmt: skip
 
 #: lower and upper tail probabilities of 99.8% and 95% limits
 PROBS = {"lower_998": 0.001, "lower_95": 0.025, "upper_95": 0.975, "upper_998": 0.999}
@@ -71,6 +74,25 @@ def binomial_funnel_limits(n, theta: float, probs: dict | None = None) -> pd.Dat
         f_r1 = stats.binom.cdf(r - 1, sizes, theta)
         alpha = (f_r - p) / (f_r - f_r1)
         out[name] = np.clip((r - alpha) / sizes, 0.0, 1.0)
+    return pd.DataFrame(out)
+
+
+def funnel_limits(n, theta: float, tau2: float | None = None) -> pd.DataFrame:
+    """Limits for a grid of sizes: exact binomial (``tau2`` None) or, with overdispersion, the
+    normal approximation ``theta +/- z_p sqrt(theta (1 - theta) / n + tau2)``.
+
+    Examples
+    --------
+    >>> funnel_limits([100], 0.5, tau2=0.0)["upper_95"].round(4).tolist()
+    [0.598]
+    """
+    if tau2 is None:
+        return binomial_funnel_limits(n, theta)
+    sizes = np.atleast_1d(np.asarray(n, dtype=float))
+    width = np.sqrt(theta * (1 - theta) / sizes + tau2)
+    out = {"n": sizes}
+    for name, p in PROBS.items():
+        out[name] = np.clip(theta + stats.norm.ppf(p) * width, 0.0, 1.0)
     return pd.DataFrame(out)
 
 
@@ -176,10 +198,8 @@ def funnel_table(
     y = agg["adjusted_rate"].to_numpy()
     if overdispersed and len(agg) > 2:
         od = overdispersion(y, agg["n"], target)
-        s = np.sqrt(target * (1 - target) / agg["n"].to_numpy(dtype=float))
-        width = np.sqrt(s**2 + od["tau2"])
-        limits = {name: np.clip(target + stats.norm.ppf(p) * width, 0, 1)
-                  for name, p in PROBS.items()}  # fmt: skip
+        lim = funnel_limits(agg["n"].to_numpy(), target, od["tau2"])
+        limits = {name: lim[name].to_numpy() for name in PROBS}
         method = "normal approximation with additive overdispersion (tau^2)"
         phi, tau2 = od["phi"], od["tau2"]
     else:

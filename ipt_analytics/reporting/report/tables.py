@@ -1,0 +1,323 @@
+"""Aggregate tables of a quarterly report, each suppressed and checked before it is returned.
+
+Unit of count: the **episode** (a course of treatment), never the client. A quarter's
+outcomes are those of episodes **ending** in it (end date in the quarter, end reason other
+than ongoing); baselines are each episode's own first rating over the whole history, never
+re-based by filtering rows to the quarter. Every table has a ``breakdown`` column (``all``,
+``format``, ``problem_area``, ``site``) and a ``group`` column, so that each breakdown's groups
+sum to its ``all`` row: the margins complementary suppression protects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ipt_analytics.instruments.table import INSTRUMENTS, get_instrument
+from ipt_analytics.reporting.report.config import OUTCOMES
+from ipt_analytics.reporting.report.periods import quarter_bounds
+from ipt_analytics.reporting.report.shield import add_rates, protect
+
+__all__ = [
+    "BREAKDOWNS", "episode_frame", "caseload_table", "outcome_table", "attrition_table",
+    "data_quality_table", "safety_table", "not_on_track_table", "no_early_improvement_table",
+    "local_codes",
+]  # fmt: skip
+
+BREAKDOWNS = ("format", "problem_area", "site")
+END_REASONS = ("completed", "dropout", "referred_on", "other")
+
+
+def local_codes(values, prefix: str, names: dict | None = None) -> dict:
+    """Report-local codes (``Site A``, ``T01``...) for raw labels, in sorted order; a configured
+    display name replaces the code.
+
+    Examples
+    --------
+    >>> local_codes(["x9", "b2", "x9"], "T")
+    {'b2': 'T01', 'x9': 'T02'}
+    >>> local_codes(["east", "west"], "Site ", {"west": "West clinic"})
+    {'east': 'Site A', 'west': 'West clinic'}
+    """
+    raw = sorted({str(v) for v in values if pd.notna(v)})
+    out = {}
+    for i, v in enumerate(raw):
+        if prefix.startswith("Site"):
+            code = prefix + (chr(65 + i) if i < 26 else f"{i + 1:02d}")
+        else:
+            code = f"{prefix}{i + 1:02d}"
+        out[v] = (names or {}).get(v, code)
+    return out
+
+
+def episode_frame(data, outcomes: pd.DataFrame, site_names: dict | None = None) -> pd.DataFrame:
+    """One row per episode: dates, end reason, breakdown labels (sites and therapists as
+    report-local codes) and the outcome columns. No identifier leaves this frame except the
+    internal ``episode_id`` used to join, which no table carries."""
+    ep = data.episodes[["episode_id", "start_date", "end_date", "end_reason", "format",
+                        "problem_area", "site", "therapist_id"]].copy()  # fmt: skip
+    keep = ["episode_id", "baseline", "final", "weeks", *[c for c in OUTCOMES if c in outcomes]]
+    keep += [c for c in ("finished_treatment", "caseness_start") if c in outcomes]
+    ep = ep.merge(outcomes[list(dict.fromkeys(keep))], on="episode_id", how="left")
+    ep["site"] = ep["site"].map(local_codes(ep["site"], "Site ", site_names)).fillna("unknown")
+    ep["therapist"] = ep["therapist_id"].map(local_codes(ep["therapist_id"], "T"))
+    ep = ep.drop(columns=["therapist_id"])
+    ep["problem_area"] = ep["problem_area"].fillna("unknown")
+    reason = ep["end_reason"]
+    ep["ended"] = reason.notna() & (reason != "ongoing") & ep["end_date"].notna()
+    ep["end_group"] = np.where(reason.isin(END_REASONS[:3]), reason, "other")
+    ep["end_month"] = ep["end_date"].dt.to_period("M")
+    ep["end_quarter"] = ep["end_date"].dt.to_period("Q-DEC")
+    return ep
+
+
+def _by_breakdown(frame: pd.DataFrame, agg) -> pd.DataFrame:
+    """Apply ``agg(sub) -> dict of counts`` to all episodes and to each breakdown's groups.
+
+    The ``all`` row is repeated in every breakdown (``is_total``) so each breakdown's groups
+    and its total form one margin for suppression.
+    """
+    rows = []
+    overall = agg(frame)
+    for b in BREAKDOWNS:
+        rows.append({"breakdown": b, "group": "all", "is_total": True, **overall})
+        levels = sorted(frame[b].dropna().unique(), key=str)
+        for g in levels:
+            rows.append({"breakdown": b, "group": str(g), "is_total": False,
+                         **agg(frame[frame[b] == g])})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _protect_breakdowns(table, policy, count_columns, **structure):
+    out = protect(table, policy=policy, count_columns=count_columns, by="breakdown",
+                  totals="is_total", **structure)  # fmt: skip
+    # the "all" row appears once per breakdown: publish it identically everywhere
+    for col in count_columns:
+        flag = f"{col}_suppressed"
+        if out.loc[out["is_total"], flag].nunique() > 1:
+            out.loc[out["is_total"], flag] = True
+            out.loc[out["is_total"], col] = pd.NA
+    return out
+
+
+def caseload_table(ep: pd.DataFrame, sessions: pd.DataFrame, quarter, policy) -> pd.DataFrame:
+    """Episodes started, active at the quarter's end, ended (by reason) and sessions delivered.
+
+    ``sessions`` holds one row per delivered session (``episode_id, session, date``).
+    """
+    first, last = quarter_bounds(quarter)
+    in_q = sessions[(sessions["date"] >= first) & (sessions["date"] <= last)]
+    per_ep = in_q.groupby("episode_id").size()
+    ep = ep.assign(_sessions=ep["episode_id"].map(per_ep).fillna(0).astype(int))
+    ended_q = ep["ended"] & (ep["end_quarter"] == quarter)
+    ep = ep.assign(
+        _started=(ep["start_date"] >= first) & (ep["start_date"] <= last),
+        _ended=ended_q,
+        _active=(ep["start_date"] <= last) & (~ep["ended"] | (ep["end_date"] > last)),
+    )
+
+    def agg(sub):
+        row = {"started": int(sub["_started"].sum()), "active_at_end": int(sub["_active"].sum()),
+               "ended": int(sub["_ended"].sum())}  # fmt: skip
+        for r in END_REASONS:
+            row[f"ended_{r}"] = int((sub["_ended"] & (sub["end_group"] == r)).sum())
+        row["sessions"] = int(sub["_sessions"].sum())
+        return row
+
+    table = _by_breakdown(ep, agg)
+    counts = ["started", "active_at_end", "ended", *[f"ended_{r}" for r in END_REASONS],
+              "sessions"]  # fmt: skip
+    out = _protect_breakdowns(table, policy, counts,
+                              row_totals={"ended": [f"ended_{r}" for r in END_REASONS]})  # fmt: skip
+    return out.drop(columns=["is_total"])
+
+
+def _families(frame: pd.DataFrame, outcomes) -> list[list[str]]:
+    """Outcomes grouped by identical denominators (the same episodes have a value), so that
+    one shared ``n`` is suppressed once for all of them."""
+    groups: dict = {}
+    for o in outcomes:
+        key = frame[o].notna().to_numpy().tobytes()
+        groups.setdefault(key, []).append(o)
+    return list(groups.values())
+
+
+def _outcome_counts(frame, outcomes, policy) -> pd.DataFrame:
+    """Long table ``outcome, breakdown, group, n, events`` (+ suppression flags) of a period."""
+    long = []
+    for family in _families(frame, outcomes):
+        mask = frame[family[0]].notna()
+
+        def agg(sub, family=family, mask=mask):
+            m = mask.loc[sub.index]
+            row = {"n": int(m.sum())}
+            for o in family:
+                row[f"ev_{o}"] = int(sub.loc[m, o].astype(bool).sum())
+            return row
+
+        table = _by_breakdown(frame, agg)
+        evs = [f"ev_{o}" for o in family]
+        out = _protect_breakdowns(table, policy, ["n", *evs],
+                                  denominators={e: "n" for e in evs})  # fmt: skip
+        for o in family:
+            part = out[["breakdown", "group", "n", "n_suppressed"]].copy()
+            part.insert(0, "outcome", o)
+            part["events"] = out[f"ev_{o}"]
+            part["events_suppressed"] = out[f"ev_{o}_suppressed"]
+            long.append(part)
+    return pd.concat(long, ignore_index=True)
+
+
+def outcome_table(ep: pd.DataFrame, quarters: dict, outcomes, policy) -> pd.DataFrame:
+    """Outcome rates (95% Wilson intervals) of episodes ending in the quarter, by breakdown,
+    with the rate of the previous quarter and of the same quarter a year before and the
+    changes in percentage points (shown only when both rates are shown)."""
+    outcomes = [o for o in outcomes if o in ep.columns]
+    per = {}
+    for key, q in quarters.items():
+        frame = ep[ep["ended"] & (ep["end_quarter"] == q)]
+        counts = _outcome_counts(frame, outcomes, policy)
+        per[key] = add_rates(counts, {"rate": ("events", "n")})
+    cur = per["current"].copy()
+    keys = ["outcome", "breakdown", "group"]
+    for key, label in (("previous", "prev"), ("year_before", "year")):
+        other = per[key][[*keys, "rate_pct"]].rename(columns={"rate_pct": f"rate_{label}_pct"})
+        cur = cur.merge(other, on=keys, how="left")
+        cur[f"change_{label}_pp"] = (cur["rate_pct"] - cur[f"rate_{label}_pct"]).round(1)
+    cur.insert(1, "label", cur["outcome"].map(lambda o: OUTCOMES[o][0]))
+    cur.attrs["quarters"] = {k: str(v) for k, v in quarters.items()}
+    return cur
+
+
+def attrition_table(ep: pd.DataFrame, quarter, policy) -> pd.DataFrame:
+    """Ended episodes by format: dropped out, completed, referred on, other; dropout rate."""
+    frame = ep[ep["ended"] & (ep["end_quarter"] == quarter)]
+    rows = []
+
+    def agg(sub):
+        row = {"ended": len(sub)}
+        for r in END_REASONS:
+            row[r] = int((sub["end_group"] == r).sum())
+        return row
+
+    rows = [{"format": "all", "is_total": True, **agg(frame)}]
+    for g in sorted(frame["format"].dropna().unique()):
+        rows.append({"format": g, "is_total": False, **agg(frame[frame["format"] == g])})
+    table = pd.DataFrame(rows).assign(breakdown="format")
+    out = protect(table, policy=policy, count_columns=["ended", *END_REASONS], by="breakdown",
+                  totals="is_total", row_totals={"ended": list(END_REASONS)},
+                  denominators={"dropout": "ended"})  # fmt: skip
+    out = add_rates(out, {"dropout_rate": ("dropout", "ended")})
+    return out.drop(columns=["is_total", "breakdown"])
+
+
+def data_quality_table(data, ep: pd.DataFrame, quarter, instrument, policy) -> pd.DataFrame:
+    """Rows rejected (by reason), episodes without a baseline, finished episodes with paired
+    scores, ratings without a date: numerator, denominator and rate."""
+    rows = []
+    by_reason = data.rejected_by_reason
+    by_reason = by_reason() if callable(by_reason) else by_reason
+    n_rows = int(data.n_input_rows)
+    rows.append(("rows accepted", int(data.n_accepted_rows), n_rows))
+    for r in by_reason.itertuples(index=False):
+        rows.append((f"rows rejected: {r.reason}", int(r.n_rows), n_rows))
+    in_q = ep[ep["ended"] & (ep["end_quarter"] == quarter)]
+    rows.append(("ended episodes without a baseline rating", int(in_q["baseline"].isna().sum()),
+                 len(in_q)))  # fmt: skip
+    if "finished_treatment" in in_q:
+        fin = in_q[in_q["finished_treatment"].fillna(False).astype(bool)]
+        paired = int((fin["baseline"].notna() & fin["final"].notna() &
+                      (fin["weeks"].fillna(0) > 0)).sum())  # fmt: skip
+        rows.append(("finished episodes with paired scores", paired, len(fin)))
+    ratings = data.sessions[data.sessions["instrument"] == instrument]
+    rows.append(("ratings without a date", int(ratings["date"].isna().sum()), len(ratings)))
+    table = pd.DataFrame(rows, columns=["measure", "count", "of"])
+    # each measure has its own denominator; suppress each count against it
+    out = []
+    for i in range(len(table)):
+        part = protect(table.iloc[[i]], policy=policy, count_columns=["count", "of"],
+                       denominators={"count": "of"})  # fmt: skip
+        out.append(part)
+    result = pd.concat(out, ignore_index=True)
+    return add_rates(result, {"share": ("count", "of")})
+
+
+def safety_table(sessions: pd.DataFrame, quarter, policy) -> pd.DataFrame:
+    """Episodes rated in the quarter and episodes with a safety item endorsed (counts only).
+
+    A safety item is the instrument's suicide item (``safety_item`` in the instrument table,
+    e.g. PHQ-9 item 9); an endorsement is any rating whose ``safety_flag`` is True.
+    """
+    first, last = quarter_bounds(quarter)
+    rows = []
+    for name, inst in INSTRUMENTS.items():
+        if getattr(inst, "safety_item", None) is None:
+            continue
+        r = sessions[(sessions["instrument"] == name) & (sessions["date"] >= first)
+                     & (sessions["date"] <= last)]  # fmt: skip
+        if r.empty:
+            continue
+        flagged = r[r["safety_flag"].fillna(False).astype(bool)]
+        rows.append({"instrument": inst.label, "item": f"item {inst.safety_item}",
+                     "episodes_rated": int(r["episode_id"].nunique()),
+                     "episodes_endorsed": int(flagged["episode_id"].nunique()),
+                     "ratings_endorsed": int(len(flagged))})  # fmt: skip
+    table = pd.DataFrame(rows, columns=["instrument", "item", "episodes_rated",
+                                        "episodes_endorsed", "ratings_endorsed"])  # fmt: skip
+    if table.empty:
+        return table
+    out = []
+    for i in range(len(table)):
+        out.append(protect(table.iloc[[i]], policy=policy,
+                           count_columns=["episodes_rated", "episodes_endorsed",
+                                          "ratings_endorsed"],
+                           denominators={"episodes_endorsed": "episodes_rated"}))  # fmt: skip
+    return pd.concat(out, ignore_index=True)
+
+
+def not_on_track_table(flags: pd.DataFrame, ep: pd.DataFrame, policy) -> pd.DataFrame:
+    """Active episodes assessed against their expected-recovery band, and those not on track,
+    by format (counts only)."""
+    f = flags.merge(ep[["episode_id", "format"]], on="episode_id", how="left")
+    f = f[f["latest_session"].notna() & f["excess"].notna()]
+
+    def agg(sub):
+        return {"assessed": len(sub), "not_on_track": int(sub["not_on_track"].sum())}
+
+    rows = [{"format": "all", "is_total": True, **agg(f)}]
+    for g in sorted(f["format"].dropna().unique()):
+        rows.append({"format": g, "is_total": False, **agg(f[f["format"] == g])})
+    table = pd.DataFrame(rows).assign(breakdown="format")
+    out = protect(table, policy=policy, count_columns=["assessed", "not_on_track"],
+                  by="breakdown", totals="is_total",
+                  denominators={"not_on_track": "assessed"})  # fmt: skip
+    return out.drop(columns=["is_total", "breakdown"])
+
+
+def no_early_improvement_table(sessions: pd.DataFrame, ep: pd.DataFrame, instrument, policy,
+                               weeks=(4, 8)) -> pd.DataFrame:  # fmt: skip
+    """Active episodes rated between weeks 4 and 8 of treatment, and those without a reliable
+    improvement (a fall of at least the instrument's reliable-change points from baseline) at
+    any of those ratings: the guideline's point to review the plan. Counts only, by format."""
+    inst = get_instrument(instrument)
+    active = ep.loc[~ep["ended"], ["episode_id", "format", "baseline"]]
+    r = sessions[(sessions["instrument"] == instrument) & sessions["total"].notna()]
+    r = r[r["episode_id"].isin(active["episode_id"])]
+    r = r[(r["week"] >= weeks[0]) & (r["week"] <= weeks[1])]
+    r = r[["episode_id", "week", "total"]].merge(active, on="episode_id", how="inner")
+    sign = -1.0 if inst.better_is == "lower" else 1.0
+    r["improved"] = sign * (r["total"] - r["baseline"]) >= inst.reliable_change
+    per = r.groupby("episode_id").agg(format=("format", "first"), improved=("improved", "any"))
+
+    def agg(sub):
+        return {"rated_weeks_4_8": len(sub), "no_reliable_improvement": int((~sub["improved"]).sum())}
+
+    rows = [{"format": "all", "is_total": True, **agg(per)}]
+    for g in sorted(per["format"].dropna().unique()):
+        rows.append({"format": g, "is_total": False, **agg(per[per["format"] == g])})
+    table = pd.DataFrame(rows).assign(breakdown="format")
+    out = protect(table, policy=policy, count_columns=["rated_weeks_4_8", "no_reliable_improvement"],
+                  by="breakdown", totals="is_total",
+                  denominators={"no_reliable_improvement": "rated_weeks_4_8"})  # fmt: skip
+    out.attrs["threshold"] = inst.reliable_change
+    return out.drop(columns=["is_total", "breakdown"])
