@@ -17,7 +17,7 @@ from ipt_analytics.reporting.report.config import OUTCOMES, ReportConfig
 from ipt_analytics.reporting.report.periods import quarter_bounds
 from ipt_analytics.reporting.report.shield import protect
 from ipt_analytics.stats.describe import p_chart
-from ipt_analytics.stats.funnel import funnel_table
+from ipt_analytics.stats.funnel import funnel_limits, funnel_table
 from ipt_analytics.stats.mdc import assurance_icon, mdc_chart, variation_icon
 
 __all__ = ["monthly_chart", "spc_summary", "funnel_units", "trajectory_lines"]
@@ -160,6 +160,27 @@ def funnel_units(ep, outcome: str, quarter, unit: str, config: ReportConfig, pol
                     totals={"n": int(table["n"].sum()), "observed": int(table["observed"].sum())},
                     denominators={"observed": "n"})  # fmt: skip
     hide = shown["n_suppressed"] | shown["observed_suppressed"]
+    # everything drawn or written comes from the published (possibly rounded) counts, so no
+    # rate can be inverted to a true count; E (model-expected events) scales with n
+    n_pub = shown["n"].astype(float).to_numpy(na_value=np.nan)
+    o_pub = shown["observed"].astype(float).to_numpy(na_value=np.nan)
+    expected = table["expected"].to_numpy(dtype=float) * n_pub / table["n"].to_numpy(dtype=float)
+    target = attrs["theta"]
+    shown["rate"] = o_pub / n_pub
+    shown["adjusted_rate"] = np.clip(target * o_pub / expected, 0, 1)
+    ok = ~hide.to_numpy() & (n_pub > 0)
+    if ok.any():
+        lim = funnel_limits(n_pub[ok].astype(int), target,
+                            attrs["tau2"] if attrs.get("phi") is not None else None)  # fmt: skip
+        for col in ("lower_998", "lower_95", "upper_95", "upper_998"):
+            values = np.full(len(shown), np.nan)
+            values[ok] = lim[col].to_numpy()
+            shown[col] = values
+        y = shown["adjusted_rate"].to_numpy(dtype=float)
+        shown["position"] = np.select(
+            [y > shown["upper_998"], y > shown["upper_95"], y < shown["lower_998"],
+             y < shown["lower_95"]],
+            ["above 99.8%", "above 95%", "below 99.8%", "below 95%"], default="within")  # fmt: skip
     for col in ("rate", "adjusted_rate", "expected", "lower_998", "lower_95", "upper_95",
                 "upper_998"):  # fmt: skip
         shown[col] = shown[col].astype(float).mask(hide)
