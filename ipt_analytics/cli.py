@@ -255,16 +255,30 @@ def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "data", nargs="?", help="session data (.csv, .xlsx, .parquet); default: the bundled sample"
     )
-    parser.add_argument("--quarter", help="quarter to report, e.g. 2026Q2 (default: the latest "
-                        "complete quarter in the data)")  # fmt: skip
+    parser.add_argument(
+        "--quarter",
+        help="quarter to report, e.g. 2026Q2 (default: the latest complete quarter in the data)",
+    )
     parser.add_argument("--out", metavar="DIR", help="output folder (default reports/<quarter>)")
-    parser.add_argument("--config", metavar="REPORT.toml", help="service config (TOML); default: "
-                        "data/sample/report.toml for the sample, built-in defaults otherwise")  # fmt: skip
-    parser.add_argument("--suppress", choices=[*POLICIES, "none"], metavar="POLICY",
-                        help=f"small-cell policy: {', '.join(POLICIES)} (default: the config's, "
-                        "else nhs_digital), or none for an internal working copy")  # fmt: skip
-    parser.add_argument("--as-of", metavar="DATE", help="report date printed in the outputs "
-                        "(default: the data's last date; the clock is never used)")  # fmt: skip
+    parser.add_argument(
+        "--config",
+        metavar="REPORT.toml",
+        help="service config (TOML); default: "
+        "data/sample/report.toml for the sample, built-in defaults otherwise",
+    )
+    parser.add_argument(
+        "--suppress",
+        choices=[*POLICIES, "none"],
+        metavar="POLICY",
+        help=f"small-cell policy: {', '.join(POLICIES)} (default: the config's, "
+        "else nhs_digital), or none for an internal working copy",
+    )
+    parser.add_argument(
+        "--as-of",
+        metavar="DATE",
+        help="report date printed in the outputs "
+        "(default: the data's last date; the clock is never used)",
+    )
 
 
 def _run_report(args: argparse.Namespace) -> int:
@@ -273,8 +287,16 @@ def _run_report(args: argparse.Namespace) -> int:
 
     try:
         data = args.data or sample_sessions_path()
-        return run_report(data, sample=args.data is None, quarter=args.quarter, out=args.out, config=args.config,
-                          suppress=args.suppress, as_of=args.as_of, read=_read)  # fmt: skip
+        return run_report(
+            data,
+            sample=args.data is None,
+            quarter=args.quarter,
+            out=args.out,
+            config=args.config,
+            suppress=args.suppress,
+            as_of=args.as_of,
+            read=_read,
+        )
     except (SchemaError, ValueError, OSError) as exc:
         raise InputError(str(exc)) from None
 

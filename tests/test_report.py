@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import re
-import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -82,8 +79,11 @@ def test_attrition_safety_and_review_counts_by_hand(hand_report):
     assert att.loc["individual", "dropout_rate_pct"] == pytest.approx(50.0)
     safety = hand_report.tables["safety"].set_index("instrument").loc["PHQ-9"]
     # rated in Q2: A, B, C, D; item 9 endorsed by D at sessions 2 and 3
-    assert (safety["episodes_rated"], safety["episodes_endorsed"],
-            safety["ratings_endorsed"]) == (4, 1, 2)  # fmt: skip
+    assert (safety["episodes_rated"], safety["episodes_endorsed"], safety["ratings_endorsed"]) == (
+        4,
+        1,
+        2,
+    )
     early = hand_report.tables["no_early_improvement"].set_index("format").loc["all"]
     # D (active) is rated at weeks 4 and 5 (sessions 5, 6: 14, 14 from 16): fall 2 < 6
     assert (early["rated_weeks_4_8"], early["no_reliable_improvement"]) == (1, 1)
@@ -127,7 +127,7 @@ def test_config_errors(tmp_path):
     p.write_text('[service]\nsuppression = "loose"\n')
     with pytest.raises(Exception, match="suppression 'loose' not known"):
         load_config(p)
-    p.write_text('[funnel]\nreference_rates = { nhs_recovery = 50 }\n')
+    p.write_text("[funnel]\nreference_rates = { nhs_recovery = 50 }\n")
     with pytest.raises(Exception, match="between 0 and 1"):
         load_config(p)
     cfg = load_config(Path(__file__).resolve().parents[1] / "data" / "sample" / "report.toml")

@@ -46,8 +46,10 @@ def _chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
-    pytest.fail("headless Chromium is required for the report's browser test and was not "
-                "found. Fix: apt-get install -y chromium (.ci/run installs it)")  # fmt: skip
+    pytest.fail(
+        "headless Chromium is required for the report's browser test and was not "
+        "found. Fix: apt-get install -y chromium (.ci/run installs it)"
+    )
 
 
 def _run(args, timeout=180):
@@ -64,8 +66,15 @@ def report_html(tmp_path_factory):
 
 def test_report_renders_in_chromium_and_prints_to_pdf(report_html):
     chromium = _chromium()
-    base = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-extensions", "--enable-logging=stderr", "--v=0"]  # fmt: skip
+    base = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
     html = report_html.read_text(encoding="utf-8")
     # nothing to fetch: every src/href points inside the page (SVG's xlink:href="#id")
     external = re.findall(r"(?:src|href)\s*=\s*[\"'](?!#)([^\"']*)", html)
@@ -88,15 +97,23 @@ def test_report_renders_in_chromium_and_prints_to_pdf(report_html):
     artifacts = Path(os.environ.get("IPT_REPORT_ARTIFACTS", report_html.parent))
     artifacts.mkdir(parents=True, exist_ok=True)
     pdf, png = artifacts / "report.pdf", artifacts / "report_first_page.png"
-    _run([chromium, *base, "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
-          report_html.as_uri()])  # fmt: skip
+    _run([chromium, *base, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", report_html.as_uri()])
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF")
     pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
     assert pages >= 3, f"the PDF has {pages} pages"
     boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)
-    assert boxes and all(abs(float(w) - 595.3) < 1 and abs(float(h) - 841.9) < 1
-                         for w, h in boxes), f"pages are not A4 (595 x 842 pt): {boxes[:3]}"
-    _run([chromium, *base, "--hide-scrollbars", "--window-size=1100,1500",
-          f"--screenshot={png}", report_html.as_uri()])  # fmt: skip
+    assert boxes and all(
+        abs(float(w) - 595.3) < 1 and abs(float(h) - 841.9) < 1 for w, h in boxes
+    ), f"pages are not A4 (595 x 842 pt): {boxes[:3]}"
+    _run(
+        [
+            chromium,
+            *base,
+            "--hide-scrollbars",
+            "--window-size=1100,1500",
+            f"--screenshot={png}",
+            report_html.as_uri(),
+        ]
+    )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

@@ -25,8 +25,16 @@ from ipt_analytics.reporting.report.tables import local_codes
 MARK = "zqx"
 #: count columns of each table (everything else is a label, a rate, a flag or a limit)
 COUNTS = {
-    "caseload": ["started", "active_at_end", "ended", "ended_completed", "ended_dropout",
-                 "ended_referred_on", "ended_other", "sessions"],
+    "caseload": [
+        "started",
+        "active_at_end",
+        "ended",
+        "ended_completed",
+        "ended_dropout",
+        "ended_referred_on",
+        "ended_other",
+        "sessions",
+    ],
     "outcomes": ["n", "events"],
     "attrition": ["ended", "completed", "dropout", "referred_on", "other"],
     "data_quality": ["count", "of"],
@@ -35,7 +43,7 @@ COUNTS = {
     "funnel": ["n", "observed"],
     "not_on_track": ["assessed", "not_on_track"],
     "no_early_improvement": ["rated_weeks_4_8", "no_reliable_improvement"],
-}  # fmt: skip
+}
 
 
 def marked_cohort(seed: int, n_episodes: int = 260) -> pd.DataFrame:
@@ -43,8 +51,9 @@ def marked_cohort(seed: int, n_episodes: int = 260) -> pd.DataFrame:
     df["client_id"] = MARK + "CLIENT-" + df["client_id"].astype(str)
     df["episode_id"] = MARK + "EPISODE-" + df["episode_id"].astype(str)
     df["therapist_id"] = "Dr " + MARK + "Therapist " + df["therapist_id"].astype(str)
-    df["group_id"] = df["group_id"].where(df["group_id"].isna(),
-                                          MARK + "GROUP-" + df["group_id"].astype(str))  # fmt: skip
+    df["group_id"] = df["group_id"].where(
+        df["group_id"].isna(), MARK + "GROUP-" + df["group_id"].astype(str)
+    )
     # a tiny site: three episodes that ended in the quarter the report defaults to
     q = latest_complete_quarter(df["date"].max())
     ends = df[df["end_reason"] != "ongoing"].groupby("episode_id")["date"].max()
@@ -129,7 +138,12 @@ def test_rates_hidden_with_their_counts(written):
     for comp in ("prev", "year"):
         assert o.loc[hidden, f"change_{comp}_pp"].isna().all()
     spc = pd.read_csv(out / "spc_monthly.csv")
-    assert spc.loc[spc["suppressed"], ["n", "events", "rate_pct", "lcl_pct", "ucl_pct"]].isna().all().all()
+    assert (
+        spc.loc[spc["suppressed"], ["n", "events", "rate_pct", "lcl_pct", "ucl_pct"]]
+        .isna()
+        .all()
+        .all()
+    )
     if (out / "funnel.csv").exists():
         f = pd.read_csv(out / "funnel.csv")
         assert f.loc[f["suppressed"], ["rate", "adjusted_rate", "upper_95"]].isna().all().all()
@@ -172,8 +186,10 @@ def test_two_runs_give_identical_files(tmp_path):
     # and the as-of date is the only date printed, never the clock
     html = files[0]["report.html"].decode()
     assert "2026-07-01" in html
-    assert pd.Timestamp.now().strftime("%Y-%m-%d") not in html or \
-        pd.Timestamp.now().strftime("%Y-%m-%d") == "2026-07-01"
+    assert (
+        pd.Timestamp.now().strftime("%Y-%m-%d") not in html
+        or pd.Timestamp.now().strftime("%Y-%m-%d") == "2026-07-01"
+    )
 
 
 def test_figures_never_draw_suppressed_months(written):

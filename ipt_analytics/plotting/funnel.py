@@ -12,8 +12,9 @@ from ipt_analytics.plotting._style import ALERT_COLOUR, OKABE_ITO, get_ax, requi
 __all__ = ["plot_funnel"]
 
 
-def plot_funnel(table: pd.DataFrame, limits: pd.DataFrame, *, ylabel: str = "Rate",
-                ax: Axes | None = None) -> Axes:  # fmt: skip
+def plot_funnel(
+    table: pd.DataFrame, limits: pd.DataFrame, *, ylabel: str = "Rate", ax: Axes | None = None
+) -> Axes:
     """Units as labelled points over 95% and 99.8% funnel limits.
 
     Parameters
@@ -39,19 +40,33 @@ def plot_funnel(table: pd.DataFrame, limits: pd.DataFrame, *, ylabel: str = "Rat
     ax = get_ax(ax)
     theta = float(table.attrs["theta"])
     x = limits["n"].to_numpy(dtype=float)
-    for lo, hi, style, label in (("lower_95", "upper_95", "--", "95% limits"),
-                                 ("lower_998", "upper_998", ":", "99.8% limits")):  # fmt: skip
+    for lo, hi, style, label in (
+        ("lower_95", "upper_95", "--", "95% limits"),
+        ("lower_998", "upper_998", ":", "99.8% limits"),
+    ):
         ax.plot(x, limits[hi], linestyle=style, color="0.3", linewidth=1, label=label)
         ax.plot(x, limits[lo], linestyle=style, color="0.3", linewidth=1, label="_nolegend_")
     ax.axhline(theta, color="black", linewidth=1, label=f"target {100 * theta:.1f}%")
     shown = table[table["adjusted_rate"].notna()]
     outside = shown["position"].str.contains("99.8").to_numpy()
-    ax.scatter(shown["n"], shown["adjusted_rate"], s=28, zorder=3,
-               color=np.where(outside, ALERT_COLOUR, OKABE_ITO["blue"]),
-               edgecolor="black", linewidth=0.5, label="unit")  # fmt: skip
+    ax.scatter(
+        shown["n"],
+        shown["adjusted_rate"],
+        s=28,
+        zorder=3,
+        color=np.where(outside, ALERT_COLOUR, OKABE_ITO["blue"]),
+        edgecolor="black",
+        linewidth=0.5,
+        label="unit",
+    )
     for row in shown.itertuples(index=False):
-        ax.annotate(str(row.unit), (row.n, row.adjusted_rate), xytext=(4, 3),
-                    textcoords="offset points", fontsize=7)  # fmt: skip
+        ax.annotate(
+            str(row.unit),
+            (row.n, row.adjusted_rate),
+            xytext=(4, 3),
+            textcoords="offset points",
+            fontsize=7,
+        )
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
     ax.set_xlim(left=0)
     ax.set_xlabel("Episodes (n)")

@@ -12,8 +12,9 @@ from ipt_analytics.plotting._style import ALERT_COLOUR, CONTEXT_GREY, OKABE_ITO,
 __all__ = ["plot_monthly_p_chart"]
 
 
-def plot_monthly_p_chart(chart: pd.DataFrame, *, ylabel: str = "Rate",
-                         ax: Axes | None = None) -> Axes:  # fmt: skip
+def plot_monthly_p_chart(
+    chart: pd.DataFrame, *, ylabel: str = "Rate", ax: Axes | None = None
+) -> Axes:
     """Monthly rate with centre line and 3-sigma limits per phase; incomplete months grey.
 
     Parameters
@@ -35,8 +36,11 @@ def plot_monthly_p_chart(chart: pd.DataFrame, *, ylabel: str = "Rate",
     >>> sorted(t.get_text() for t in ax.get_legend().get_texts())[0]
     '3-sigma limits'
     """
-    require(chart, ["month", "rate", "centre", "lcl", "ucl", "phase", "baseline", "incomplete",
-                    "signal"], "plot_monthly_p_chart")  # fmt: skip
+    require(
+        chart,
+        ["month", "rate", "centre", "lcl", "ucl", "phase", "baseline", "incomplete", "signal"],
+        "plot_monthly_p_chart",
+    )
     ax = get_ax(ax)
     k = len(chart)
     x = np.arange(k, dtype=float)
@@ -44,37 +48,84 @@ def plot_monthly_p_chart(chart: pd.DataFrame, *, ylabel: str = "Rate",
     inc = chart["incomplete"].to_numpy(dtype=bool)
     sig = (chart["signal"] != "").to_numpy()
     if inc.any():
-        ax.axvspan(-0.5, x[inc].max() + 0.5, color="0.92", zorder=0,
-                   label="incomplete (start of extract)")  # fmt: skip
+        ax.axvspan(
+            -0.5, x[inc].max() + 0.5, color="0.92", zorder=0, label="incomplete (start of extract)"
+        )
     base = chart["baseline"].to_numpy(dtype=bool)
     if base.any():
-        ax.axvspan(x[base].min() - 0.5, x[base].max() + 0.5, ymin=0, ymax=0.03,
-                   color=OKABE_ITO["sky_blue"], zorder=1, label="baseline months")  # fmt: skip
+        ax.axvspan(
+            x[base].min() - 0.5,
+            x[base].max() + 0.5,
+            ymin=0,
+            ymax=0.03,
+            color=OKABE_ITO["sky_blue"],
+            zorder=1,
+            label="baseline months",
+        )
     main = np.where(inc, np.nan, rate)
-    ax.plot(x, main, color=OKABE_ITO["blue"], marker="o", markersize=4, linewidth=1.4,
-            label="monthly rate")  # fmt: skip
-    ax.plot(x[inc], rate[inc], linestyle="none", marker="o", markersize=4,
-            markerfacecolor="white", color=CONTEXT_GREY, label="_nolegend_")  # fmt: skip
+    ax.plot(
+        x,
+        main,
+        color=OKABE_ITO["blue"],
+        marker="o",
+        markersize=4,
+        linewidth=1.4,
+        label="monthly rate",
+    )
+    ax.plot(
+        x[inc],
+        rate[inc],
+        linestyle="none",
+        marker="o",
+        markersize=4,
+        markerfacecolor="white",
+        color=CONTEXT_GREY,
+        label="_nolegend_",
+    )
     first = True
     for _, part in chart.assign(x=x).groupby("phase"):
         part = part[part["centre"].notna()]
         if part.empty:
             continue
         px = part["x"].to_numpy(dtype=float)
-        ax.plot(px, part["centre"], color="black", linewidth=1,
-                label="centre line" if first else "_nolegend_")  # fmt: skip
+        ax.plot(
+            px,
+            part["centre"],
+            color="black",
+            linewidth=1,
+            label="centre line" if first else "_nolegend_",
+        )
         for col in ("ucl", "lcl"):
-            ax.plot(px, part[col], color="0.35", linestyle="--", linewidth=1,
-                    drawstyle="steps-mid",
-                    label="3-sigma limits" if (first and col == "ucl") else "_nolegend_")  # fmt: skip
+            ax.plot(
+                px,
+                part[col],
+                color="0.35",
+                linestyle="--",
+                linewidth=1,
+                drawstyle="steps-mid",
+                label="3-sigma limits" if (first and col == "ucl") else "_nolegend_",
+            )
         first = False
     starts = np.flatnonzero(np.diff(chart["phase"].to_numpy()) != 0) + 1
     for s in starts:
-        ax.axvline(s - 0.5, color=OKABE_ITO["reddish_purple"], linewidth=1.2,
-                   label="phase change" if s == starts[0] else "_nolegend_")  # fmt: skip
+        ax.axvline(
+            s - 0.5,
+            color=OKABE_ITO["reddish_purple"],
+            linewidth=1.2,
+            label="phase change" if s == starts[0] else "_nolegend_",
+        )
     if sig.any():
-        ax.plot(x[sig], rate[sig], linestyle="none", marker="o", markersize=8,
-                color=ALERT_COLOUR, markeredgecolor="black", zorder=4, label="signal")  # fmt: skip
+        ax.plot(
+            x[sig],
+            rate[sig],
+            linestyle="none",
+            marker="o",
+            markersize=8,
+            color=ALERT_COLOUR,
+            markeredgecolor="black",
+            zorder=4,
+            label="signal",
+        )
     step = max(1, int(np.ceil(k / 12)))
     ax.set_xticks(x[::step], [str(m) for m in chart["month"].iloc[::step]])
     for label in ax.get_xticklabels():

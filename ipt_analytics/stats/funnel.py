@@ -33,9 +33,12 @@ import pandas as pd
 from scipy import stats
 
 __all__ = [
-    "binomial_funnel_limits", "funnel_limits", "overdispersion", "funnel_table",
+    "binomial_funnel_limits",
+    "funnel_limits",
+    "overdispersion",
+    "funnel_table",
     "expected_events",
-]  # fmt: skip
+]
 
 #: lower and upper tail probabilities of 99.8% and 95% limits
 PROBS = {"lower_998": 0.001, "lower_95": 0.025, "upper_95": 0.975, "upper_998": 0.999}
@@ -175,8 +178,9 @@ def funnel_table(
     >>> t[["unit", "n", "observed", "rate", "position"]].to_dict("records")[1]
     {'unit': 'b', 'n': 50, 'observed': 30, 'rate': 0.6, 'position': 'within'}
     """
-    frame = pd.DataFrame({"unit": list(units), "y": pd.to_numeric(pd.Series(outcome),
-                                                                   errors="coerce")})  # fmt: skip
+    frame = pd.DataFrame(
+        {"unit": list(units), "y": pd.to_numeric(pd.Series(outcome), errors="coerce")}
+    )
     if adjust is not None:
         cov = np.asarray(adjust, dtype=float).reshape(len(frame), -1)
         for j in range(cov.shape[1]):
@@ -190,8 +194,11 @@ def funnel_table(
         frame["p"] = expected_events(frame["y"], frame.filter(regex=r"^x\d+$").to_numpy())
     else:
         frame["p"] = target  # then adjusted_rate = O / n, the crude rate
-    agg = frame.groupby("unit", sort=True).agg(n=("y", "size"), observed=("y", "sum"),
-                                               expected=("p", "sum")).reset_index()  # fmt: skip
+    agg = (
+        frame.groupby("unit", sort=True)
+        .agg(n=("y", "size"), observed=("y", "sum"), expected=("p", "sum"))
+        .reset_index()
+    )
     agg["observed"] = agg["observed"].astype(int)
     agg["rate"] = agg["observed"] / agg["n"]
     agg["adjusted_rate"] = np.clip(target * agg["observed"] / agg["expected"], 0, 1)
@@ -214,6 +221,5 @@ def funnel_table(
         ["above 99.8%", "above 95%", "below 99.8%", "below 95%"],
         default="within",
     )
-    agg.attrs.update(theta=target, phi=phi, tau2=tau2, method=method,
-                     adjusted=adjust is not None)  # fmt: skip
+    agg.attrs.update(theta=target, phi=phi, tau2=tau2, method=method, adjusted=adjust is not None)
     return agg

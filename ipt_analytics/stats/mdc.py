@@ -67,9 +67,13 @@ def xmr_limits(y: Sequence[float], *, screen_outliers: bool = True) -> dict:
         amr = float(kept.mean()) if kept.size else amr
     near = 2 * LIMIT / 3
     return {
-        "mean": mean, "amr": amr, "lpl": mean - LIMIT * amr, "upl": mean + LIMIT * amr,
-        "nlpl": mean - near * amr, "nupl": mean + near * amr,
-    }  # fmt: skip
+        "mean": mean,
+        "amr": amr,
+        "lpl": mean - LIMIT * amr,
+        "upl": mean + LIMIT * amr,
+        "nlpl": mean - near * amr,
+        "nupl": mean + near * amr,
+    }
 
 
 def _runs(flags_at_end: np.ndarray, length: int) -> np.ndarray:
@@ -173,18 +177,31 @@ def mdc_chart(
             fire = (flags != 0) & (rule == "")
             rule[fire] = name
             direction[fire] = flags[fire]
-        frames.append(pd.DataFrame({"y": seg, "segment": k, **{c: lim[c] for c in
-                                    ("mean", "lpl", "upl", "nlpl", "nupl")},
-                                    "rule": rule, "direction": direction}))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "y": seg,
+                    "segment": k,
+                    **{c: lim[c] for c in ("mean", "lpl", "upl", "nlpl", "nupl")},
+                    "rule": rule,
+                    "direction": direction,
+                }
+            )
+        )
     out = pd.concat(frames, ignore_index=True)
     sign = out["direction"] * _DIRECTIONS[improvement]
     out["point_type"] = np.select(
         [out["direction"] == 0, _DIRECTIONS[improvement] == 0, sign > 0, sign < 0],
-        ["common_cause",
-         np.where(out["direction"] > 0, "special_cause_neutral_high", "special_cause_neutral_low"),
-         "special_cause_improvement", "special_cause_concern"],
+        [
+            "common_cause",
+            np.where(
+                out["direction"] > 0, "special_cause_neutral_high", "special_cause_neutral_low"
+            ),
+            "special_cause_improvement",
+            "special_cause_concern",
+        ],
         default="common_cause",
-    )  # fmt: skip
+    )
     out.attrs["improvement"] = improvement
     return out
 

@@ -56,10 +56,12 @@ class QuarterlyReport:
         return render_html(self)
 
     def __repr__(self) -> str:
-        lines = [f"QuarterlyReport {self.quarter} for {self.config.service_name} "
-                 f"(as of {self.as_of}; suppression {self.policy})",
-                 f"  tables: {', '.join(self.tables)}",
-                 f"  figures: {', '.join(self.figures)}"]  # fmt: skip
+        lines = [
+            f"QuarterlyReport {self.quarter} for {self.config.service_name} "
+            f"(as of {self.as_of}; suppression {self.policy})",
+            f"  tables: {', '.join(self.tables)}",
+            f"  figures: {', '.join(self.figures)}",
+        ]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -108,14 +110,19 @@ def build_report(data, quarter=None, config=None, suppress=None, as_of=None) -> 
     sessions = data.sessions
     dates = sessions["date"].dropna()
     if dates.empty:
-        raise SchemaError("report: the data have no session dates, so no quarter can be "
-                          "reported. Fix: add the date column")  # fmt: skip
+        raise SchemaError(
+            "report: the data have no session dates, so no quarter can be "
+            "reported. Fix: add the date column"
+        )
     q = parse_quarter(quarter) if quarter else latest_complete_quarter(dates.max())
     if q.start_time > dates.max() or q.end_time < dates.min():
-        raise SchemaError(f"report: quarter {q} is outside the data ({dates.min():%Y-%m-%d} to "
-                          f"{dates.max():%Y-%m-%d}). Fix: choose a quarter in that range")  # fmt: skip
-    report = QuarterlyReport(quarter=str(q), as_of=_as_of(as_of, dates.max()), config=cfg,
-                             policy=policy)  # fmt: skip
+        raise SchemaError(
+            f"report: quarter {q} is outside the data ({dates.min():%Y-%m-%d} to "
+            f"{dates.max():%Y-%m-%d}). Fix: choose a quarter in that range"
+        )
+    report = QuarterlyReport(
+        quarter=str(q), as_of=_as_of(as_of, dates.max()), config=cfg, policy=policy
+    )
     inst = cfg.instrument
     steps = 8 + len(cfg.spc_outcomes) + 2 * len(cfg.funnel_outcomes)
     with _progress(steps) as bar, warnings.catch_warnings(record=True) as caught:
@@ -127,7 +134,8 @@ def build_report(data, quarter=None, config=None, suppress=None, as_of=None) -> 
         bar.set_description("tables")
         quarters = comparison_quarters(q)
         delivered = sessions.drop_duplicates(["episode_id", "session"])[
-            ["episode_id", "session", "date"]]  # fmt: skip
+            ["episode_id", "session", "date"]
+        ]
         t = report.tables
         t["caseload"] = tb.caseload_table(ep, delivered, q, policy)
         t["outcomes"] = tb.outcome_table(ep, quarters, cfg.outcomes, policy)
@@ -151,8 +159,11 @@ def build_report(data, quarter=None, config=None, suppress=None, as_of=None) -> 
 
 def _quarter_totals(outcomes: pd.DataFrame, outcome: str) -> dict:
     """Published quarterly totals (all episodes) of an outcome: margins of its monthly chart."""
-    rows = outcomes[(outcomes["outcome"] == outcome) & (outcomes["group"] == "all")
-                    & (outcomes["breakdown"] == "format")]  # fmt: skip
+    rows = outcomes[
+        (outcomes["outcome"] == outcome)
+        & (outcomes["group"] == "all")
+        & (outcomes["breakdown"] == "format")
+    ]
     out = {}
     for r in rows.itertuples():
         if not (r.n_suppressed or r.events_suppressed):
@@ -167,29 +178,45 @@ def _spc(report, ep, q, cfg, policy, bar):
     rows = []
     for outcome in cfg.spc_outcomes:
         bar.set_description(f"p-chart {outcome}")
-        chart = ch.monthly_chart(ep, outcome, q, cfg, policy,
-                                 _quarter_totals(report.tables["outcomes"], outcome))  # fmt: skip
+        chart = ch.monthly_chart(
+            ep, outcome, q, cfg, policy, _quarter_totals(report.tables["outcomes"], outcome)
+        )
         summary = ch.spc_summary(chart, cfg)
         report.spc.append(summary)
         fig, ax = new_axes(8.0, 3.2)
         plot_monthly_p_chart(chart, ylabel=OUTCOMES[outcome][0], ax=ax)
         report.figures[f"p_chart_{outcome}"] = {
-            "title": f"{OUTCOMES[outcome][0]}: monthly p-chart", "svg": figure_svg(fig),
+            "title": f"{OUTCOMES[outcome][0]}: monthly p-chart",
+            "svg": figure_svg(fig),
             "notes": summary["signals"] or ["no signal"],
-        }  # fmt: skip
+        }
         table = chart.drop(columns=["judged"]).assign(outcome=outcome)
         rows.append(table)
         bar.update()
     if rows:
         spc = pd.concat(rows, ignore_index=True)
-        cols = ["outcome", "month", "quarter", "n", "events", "rate", "centre", "lcl", "ucl",
-                "phase", "baseline", "incomplete", "suppressed", "signal"]  # fmt: skip
+        cols = [
+            "outcome",
+            "month",
+            "quarter",
+            "n",
+            "events",
+            "rate",
+            "centre",
+            "lcl",
+            "ucl",
+            "phase",
+            "baseline",
+            "incomplete",
+            "suppressed",
+            "signal",
+        ]
         spc = spc[cols]
         for c in ("rate", "centre", "lcl", "ucl"):
             spc[c] = (100 * spc[c].astype(float)).round(2)
-        report.tables["spc_monthly"] = spc.rename(columns={"rate": "rate_pct", "centre":
-                                                           "centre_pct", "lcl": "lcl_pct",
-                                                           "ucl": "ucl_pct"})  # fmt: skip
+        report.tables["spc_monthly"] = spc.rename(
+            columns={"rate": "rate_pct", "centre": "centre_pct", "lcl": "lcl_pct", "ucl": "ucl_pct"}
+        )
 
 
 def _funnels(report, ep, q, cfg, policy, bar):
@@ -204,8 +231,10 @@ def _funnels(report, ep, q, cfg, policy, bar):
             table = ch.funnel_units(ep, outcome, q, unit, cfg, policy)
             bar.update()
             if table.empty:
-                report.warnings.append(f"funnel of {OUTCOMES[outcome][0]} by {unit}: fewer than "
-                                       "two units with both outcomes; not drawn")  # fmt: skip
+                report.warnings.append(
+                    f"funnel of {OUTCOMES[outcome][0]} by {unit}: fewer than "
+                    "two units with both outcomes; not drawn"
+                )
                 continue
             shown = table[~table["suppressed"]]
             if shown.empty:
@@ -215,8 +244,10 @@ def _funnels(report, ep, q, cfg, policy, bar):
             limits = funnel_limits(grid.astype(int), table.attrs["theta"], tau2)
             fig, ax = new_axes(7.0, 3.6)
             plot_funnel(table, limits, ylabel=OUTCOMES[outcome][0], ax=ax)
-            notes = [f"{table.attrs['window']}; {table.attrs['method']}; adjusted for baseline "
-                     "severity (indirect standardisation, logistic model)"]  # fmt: skip
+            notes = [
+                f"{table.attrs['window']}; {table.attrs['method']}; adjusted for baseline "
+                "severity (indirect standardisation, logistic model)"
+            ]
             if table.attrs["reference"]:
                 notes.append(f"target: reference rate ({cfg.reference_source or 'config'})")
             hidden = int(table["suppressed"].sum())
@@ -227,12 +258,29 @@ def _funnels(report, ep, q, cfg, policy, bar):
                 notes.append(f"{r.unit}: {r.position}")
             report.figures[f"funnel_{outcome}_{unit}"] = {
                 "title": f"{OUTCOMES[outcome][0]} by {unit} (funnel plot)",
-                "svg": figure_svg(fig), "notes": notes,
-            }  # fmt: skip
+                "svg": figure_svg(fig),
+                "notes": notes,
+            }
             t = table.assign(outcome=outcome, unit_type=unit)
-            frames.append(t[["outcome", "unit_type", "unit", "n", "observed", "rate",
-                             "adjusted_rate", "lower_998", "lower_95", "upper_95", "upper_998",
-                             "position", "suppressed"]])  # fmt: skip
+            frames.append(
+                t[
+                    [
+                        "outcome",
+                        "unit_type",
+                        "unit",
+                        "n",
+                        "observed",
+                        "rate",
+                        "adjusted_rate",
+                        "lower_998",
+                        "lower_95",
+                        "upper_95",
+                        "upper_998",
+                        "position",
+                        "suppressed",
+                    ]
+                ]
+            )
     if frames:
         f = pd.concat(frames, ignore_index=True)
         for c in ("rate", "adjusted_rate", "lower_998", "lower_95", "upper_95", "upper_998"):
@@ -258,17 +306,22 @@ def _trajectories(report, data, ep, cfg, policy, bar):
         fits[by] = fit
         lines, notes = ch.trajectory_lines(fit, by, min_n)
         fig, ax = new_axes(7.0, 3.6)
-        plot_predicted_trajectories(lines.drop(columns=["n"], errors="ignore"), instrument=inst,
-                                    time="week", ax=ax)  # fmt: skip
-        ax.set_title(f"Model-adjusted mean {inst.upper()} by {by.replace('_', ' ')}",
-                     fontsize="medium")  # fmt: skip
-        words = [f"Model problem: {w}" for w in fit.warnings] or ["the model fitted without "
-                                                                   "warnings"]  # fmt: skip
+        plot_predicted_trajectories(
+            lines.drop(columns=["n"], errors="ignore"), instrument=inst, time="week", ax=ax
+        )
+        ax.set_title(
+            f"Model-adjusted mean {inst.upper()} by {by.replace('_', ' ')}", fontsize="medium"
+        )
+        words = [f"Model problem: {w}" for w in fit.warnings] or [
+            "the model fitted without warnings"
+        ]
         report.figures[f"trajectory_{by}"] = {
             "title": f"Trajectories by {by.replace('_', ' ')} (mixed model, whole history)",
-            "svg": figure_svg(fig), "notes": words + notes +
-            ["lines drawn up to the 90th percentile of each group's rating weeks"],
-        }  # fmt: skip
+            "svg": figure_svg(fig),
+            "notes": words
+            + notes
+            + ["lines drawn up to the 90th percentile of each group's rating weeks"],
+        }
         for w in fit.warnings:
             report.warnings.append(f"trajectory by {by}: {w}")
         bar.update()
@@ -276,7 +329,8 @@ def _trajectories(report, data, ep, cfg, policy, bar):
     flags = flag_not_on_track(fits["format"], data)
     report.tables["not_on_track"] = tb.not_on_track_table(flags, ep, policy)
     report.tables["no_early_improvement"] = tb.no_early_improvement_table(
-        data.sessions, ep, inst, policy)  # fmt: skip
+        data.sessions, ep, inst, policy
+    )
     bar.update()
 
 
@@ -287,58 +341,93 @@ def _metrics(report, cfg) -> dict:
     measures = []
     for r in rows.itertuples():
         hidden = bool(r.n_suppressed or r.events_suppressed)
-        measures.append({
-            "measure": r.outcome, "label": r.label,
-            "numerator": None if pd.isna(r.events) else int(r.events),
-            "denominator": None if pd.isna(r.n) else int(r.n),
-            "rate_pct": None if pd.isna(r.rate_pct) else float(r.rate_pct),
-            "ci_low_pct": None if pd.isna(r.rate_ci_low) else float(r.rate_ci_low),
-            "ci_high_pct": None if pd.isna(r.rate_ci_high) else float(r.rate_ci_high),
-            "suppressed": hidden,
-        })  # fmt: skip
+        measures.append(
+            {
+                "measure": r.outcome,
+                "label": r.label,
+                "numerator": None if pd.isna(r.events) else int(r.events),
+                "denominator": None if pd.isna(r.n) else int(r.n),
+                "rate_pct": None if pd.isna(r.rate_pct) else float(r.rate_pct),
+                "ci_low_pct": None if pd.isna(r.rate_ci_low) else float(r.rate_ci_low),
+                "ci_high_pct": None if pd.isna(r.rate_ci_high) else float(r.rate_ci_high),
+                "suppressed": hidden,
+            }
+        )
     case = report.tables["caseload"]
     allrow = case[(case["group"] == "all") & (case["breakdown"] == "format")].iloc[0]
-    activity = {c: (None if pd.isna(allrow[c]) else int(allrow[c]))
-                for c in ("started", "active_at_end", "ended", "sessions")}  # fmt: skip
+    activity = {
+        c: (None if pd.isna(allrow[c]) else int(allrow[c]))
+        for c in ("started", "active_at_end", "ended", "sessions")
+    }
     return {
-        "service": cfg.service_name, "quarter": report.quarter, "as_of": report.as_of,
-        "instrument": cfg.instrument, "unit": "episode",
+        "service": cfg.service_name,
+        "quarter": report.quarter,
+        "as_of": report.as_of,
+        "instrument": cfg.instrument,
+        "unit": "episode",
         "suppression": {"policy": report.policy, "rule": policy_text(report.policy)},
-        "activity": activity, "measures": measures,
-        "spc": [{k: v for k, v in s.items() if k in ("outcome", "variation", "assurance")}
-                for s in report.spc],
-    }  # fmt: skip
+        "activity": activity,
+        "measures": measures,
+        "spc": [
+            {k: v for k, v in s.items() if k in ("outcome", "variation", "assurance")}
+            for s in report.spc
+        ],
+    }
 
 
 DEFINITIONS = [
     ("episode", "a course of treatment; all counts are episodes, not clients"),
-    ("quarter outcomes", "episodes ending in the quarter (end date in it, end reason other than "
-     "ongoing); each episode's baseline is its own first rating over the whole history"),
+    (
+        "quarter outcomes",
+        "episodes ending in the quarter (end date in it, end reason other than "
+        "ongoing); each episode's baseline is its own first rating over the whole history",
+    ),
     ("previous / year before", "the quarter before, and the same quarter a year before"),
     ("rate, 95% CI", "events / n in percent, Wilson score interval, from the published counts"),
-    ("change_prev_pp, change_year_pp", "rate minus the comparison quarter's rate, percentage "
-     "points; shown only when both rates are shown"),
+    (
+        "change_prev_pp, change_year_pp",
+        "rate minus the comparison quarter's rate, percentage "
+        "points; shown only when both rates are shown",
+    ),
     ("active_at_end", "episodes started by the quarter's last day and not ended by it"),
-    ("p-chart", "monthly rate of episodes ending in the month; centre = pooled rate of the "
-     "baseline months; 3-sigma limits at each month's n; incomplete start-of-extract months "
-     "are marked and not judged; limits recomputed in each configured phase"),
-    ("Making Data Count icons", "variation and assurance of the monthly rates (XmR, "
-     "NHSRplotthedots rules)"),
-    ("funnel plot", "units' rates over the funnel window, adjusted for baseline severity by "
-     "indirect standardisation; 95% and 99.8% exact binomial limits (Spiegelhalter 2005)"),
-    ("not on track", "active episodes whose latest score lies above the 90% expected-recovery "
-     "band of the trajectory model"),
-    ("no reliable improvement at weeks 4-8", "active episodes rated in weeks 4-8 with no fall "
-     "of at least the instrument's reliable-change points from baseline at those ratings"),
-    ("site and therapist codes", "report-local codes (or configured site names); no identifier "
-     "from the data"),
-]  # fmt: skip
+    (
+        "p-chart",
+        "monthly rate of episodes ending in the month; centre = pooled rate of the "
+        "baseline months; 3-sigma limits at each month's n; incomplete start-of-extract months "
+        "are marked and not judged; limits recomputed in each configured phase",
+    ),
+    (
+        "Making Data Count icons",
+        "variation and assurance of the monthly rates (XmR, NHSRplotthedots rules)",
+    ),
+    (
+        "funnel plot",
+        "units' rates over the funnel window, adjusted for baseline severity by "
+        "indirect standardisation; 95% and 99.8% exact binomial limits (Spiegelhalter 2005)",
+    ),
+    (
+        "not on track",
+        "active episodes whose latest score lies above the 90% expected-recovery "
+        "band of the trajectory model",
+    ),
+    (
+        "no reliable improvement at weeks 4-8",
+        "active episodes rated in weeks 4-8 with no fall "
+        "of at least the instrument's reliable-change points from baseline at those ratings",
+    ),
+    (
+        "site and therapist codes",
+        "report-local codes (or configured site names); no identifier from the data",
+    ),
+]
 
 
 def _notes(report) -> pd.DataFrame:
-    rows = [("report", f"{report.config.service_name}, {report.quarter}, as of {report.as_of}"),
-            ("suppression", policy_text(report.policy)),
-            ("suppressed cells", "empty (NA) counts and rates; *_suppressed columns say which")]
+    rows = [
+        ("report", f"{report.config.service_name}, {report.quarter}, as of {report.as_of}"),
+        ("suppression", policy_text(report.policy)),
+        ("suppressed cells", "empty (NA) counts and rates; *_suppressed columns say which"),
+    ]
     rows += [(k, v) for k, v in DEFINITIONS]
     rows += [(k, OUTCOMES[k][0]) for k in report.config.outcomes]
     rows += [("warning", w) for w in report.warnings]

@@ -37,8 +37,9 @@ def _spc_signals(chart: pd.DataFrame) -> pd.Series:
     rate = chart["rate"].to_numpy(dtype=float)
     above = judged & (rate > chart["ucl"].to_numpy(dtype=float))
     below = judged & (rate < chart["lcl"].to_numpy(dtype=float))
-    words = np.where(above, "above the upper 3-sigma limit",
-                     np.where(below, "below the lower 3-sigma limit", ""))  # fmt: skip
+    words = np.where(
+        above, "above the upper 3-sigma limit", np.where(below, "below the lower 3-sigma limit", "")
+    )
     return pd.Series(words, index=chart.index, name="signal")
 
 
@@ -51,15 +52,17 @@ def _limits(chart: pd.DataFrame, base_mask: np.ndarray, rows: np.ndarray):
     base = chart.loc[base_mask]
     if len(base) < 2:
         return None
-    centre = float(p_chart(base, period="month", events="events", n="n", sigma=SIGMA)
-                   ["centre"].iloc[0])  # fmt: skip
+    centre = float(
+        p_chart(base, period="month", events="events", n="n", sigma=SIGMA)["centre"].iloc[0]
+    )
     n = chart.loc[rows, "n"].astype(float).to_numpy()
     half = SIGMA * np.sqrt(centre * (1 - centre) / n)
     return centre, np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
-def monthly_chart(ep, outcome: str, quarter, config: ReportConfig, policy: str,
-                  quarter_totals: dict | None = None) -> pd.DataFrame:  # fmt: skip
+def monthly_chart(
+    ep, outcome: str, quarter, config: ReportConfig, policy: str, quarter_totals: dict | None = None
+) -> pd.DataFrame:
     """Monthly p-chart table of one outcome over the whole history up to the quarter's end.
 
     Columns ``month, n, events, rate, centre, lcl, ucl, phase, baseline, incomplete,
@@ -75,27 +78,42 @@ def monthly_chart(ep, outcome: str, quarter, config: ReportConfig, policy: str,
     grouped = frame.groupby("end_month")[outcome]
     n = grouped.size().reindex(months, fill_value=0)
     events = grouped.apply(lambda s: int(s.astype(bool).sum())).reindex(months, fill_value=0)
-    table = pd.DataFrame({"month": months.strftime("%Y-%m"), "n": n.to_numpy(),
-                          "events": events.to_numpy().astype(int)})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "month": months.strftime("%Y-%m"),
+            "n": n.to_numpy(),
+            "events": events.to_numpy().astype(int),
+        }
+    )
     table["quarter"] = months.asfreq("Q-DEC").strftime("%YQ%q")
     totals = {}
     for q, (tn, te) in (quarter_totals or {}).items():
         if str(q) in set(table["quarter"]):
             totals.setdefault("n", {})[str(q)] = tn
             totals.setdefault("events", {})[str(q)] = te
-    shown = protect(table, policy=policy, count_columns=["n", "events"], by="quarter",
-                    totals=totals or None, denominators={"events": "n"})  # fmt: skip
+    shown = protect(
+        table,
+        policy=policy,
+        count_columns=["n", "events"],
+        by="quarter",
+        totals=totals or None,
+        denominators={"events": "n"},
+    )
     chart = shown[["month", "quarter", "n", "events"]].copy()
     chart["suppressed"] = (shown["n_suppressed"] | shown["events_suppressed"]).to_numpy()
     chart["n"] = chart["n"].mask(chart["suppressed"])
     chart["events"] = chart["events"].mask(chart["suppressed"])
     valid = ~chart["suppressed"] & (chart["n"].fillna(0) > 0)
-    chart["rate"] = np.where(valid, chart["events"].astype(float) / chart["n"].astype(float),
-                             np.nan)  # fmt: skip
+    chart["rate"] = np.where(
+        valid, chart["events"].astype(float) / chart["n"].astype(float), np.nan
+    )
     chart["incomplete"] = np.arange(len(chart)) < config.incomplete_start_months
-    phase_starts = [m for m in config.spc_phases if chart["month"].iloc[0] < m <= chart["month"].iloc[-1]]
-    chart["phase"] = np.searchsorted(np.array(phase_starts, dtype=object), chart["month"].to_numpy(),
-                                     side="right")  # fmt: skip
+    phase_starts = [
+        m for m in config.spc_phases if chart["month"].iloc[0] < m <= chart["month"].iloc[-1]
+    ]
+    chart["phase"] = np.searchsorted(
+        np.array(phase_starts, dtype=object), chart["month"].to_numpy(), side="right"
+    )
     usable = valid & ~chart["incomplete"]
     if config.spc_baseline:
         lo, hi = config.spc_baseline
@@ -123,14 +141,22 @@ def spc_summary(chart: pd.DataFrame, config: ReportConfig) -> dict:
     months, rebased at each phase), and the signals in words."""
     outcome = chart.attrs["outcome"]
     judged = chart[chart["judged"]]
-    out = {"outcome": outcome, "label": OUTCOMES[outcome][0], "variation": None,
-           "assurance": None, "signals": []}  # fmt: skip
+    out = {
+        "outcome": outcome,
+        "label": OUTCOMES[outcome][0],
+        "variation": None,
+        "assurance": None,
+        "signals": [],
+    }
     for row in chart[chart["signal"] != ""].itertuples():
         out["signals"].append(f"{row.month}: {row.signal}")
     if len(judged) >= 2:
         rebase = np.flatnonzero(np.diff(judged["phase"].to_numpy()) != 0) + 1
-        mdc = mdc_chart(100 * judged["rate"].to_numpy(), improvement=OUTCOMES[outcome][1],
-                        rebase=rebase.tolist())  # fmt: skip
+        mdc = mdc_chart(
+            100 * judged["rate"].to_numpy(),
+            improvement=OUTCOMES[outcome][1],
+            rebase=rebase.tolist(),
+        )
         out["variation"] = variation_icon(mdc)
         target = config.reference_rates.get(outcome)
         out["assurance"] = assurance_icon(mdc, None if target is None else 100 * target)
@@ -138,27 +164,41 @@ def spc_summary(chart: pd.DataFrame, config: ReportConfig) -> dict:
     return out
 
 
-def funnel_units(ep, outcome: str, quarter, unit: str, config: ReportConfig, policy: str,
-                 adjust: bool = True) -> pd.DataFrame:  # fmt: skip
+def funnel_units(
+    ep, outcome: str, quarter, unit: str, config: ReportConfig, policy: str, adjust: bool = True
+) -> pd.DataFrame:
     """Funnel table of sites or therapists (report-local codes) over the ``funnel_months``
     ending with the quarter: observed, adjusted rate (indirect standardisation on baseline
     severity) and 95%/99.8% limits; units with suppressed counts carry no rate or limits."""
     last = quarter_bounds(quarter)[1].to_period("M")
     first = last - (config.funnel_months - 1)
-    frame = ep[ep["ended"] & ep[outcome].notna() & (ep["end_month"] >= first)
-               & (ep["end_month"] <= last) & ep[unit].notna()]  # fmt: skip
+    frame = ep[
+        ep["ended"]
+        & ep[outcome].notna()
+        & (ep["end_month"] >= first)
+        & (ep["end_month"] <= last)
+        & ep[unit].notna()
+    ]
     if adjust:
         frame = frame[frame["baseline"].notna()]
     if frame[unit].nunique() < 2 or frame[outcome].astype(bool).nunique() < 2:
         return pd.DataFrame()
     theta = config.reference_rates.get(outcome)
-    table = funnel_table(frame[unit].astype(str), frame[outcome].astype(int),
-                         adjust=frame["baseline"].to_numpy() if adjust else None, theta=theta,
-                         overdispersed=config.funnel_overdispersion)  # fmt: skip
+    table = funnel_table(
+        frame[unit].astype(str),
+        frame[outcome].astype(int),
+        adjust=frame["baseline"].to_numpy() if adjust else None,
+        theta=theta,
+        overdispersed=config.funnel_overdispersion,
+    )
     attrs = dict(table.attrs)
-    shown = protect(table, policy=policy, count_columns=["n", "observed"],
-                    totals={"n": int(table["n"].sum()), "observed": int(table["observed"].sum())},
-                    denominators={"observed": "n"})  # fmt: skip
+    shown = protect(
+        table,
+        policy=policy,
+        count_columns=["n", "observed"],
+        totals={"n": int(table["n"].sum()), "observed": int(table["observed"].sum())},
+        denominators={"observed": "n"},
+    )
     hide = shown["n_suppressed"] | shown["observed_suppressed"]
     # everything drawn or written comes from the published (possibly rounded) counts, so no
     # rate can be inverted to a true count; E (model-expected events) scales with n
@@ -170,27 +210,46 @@ def funnel_units(ep, outcome: str, quarter, unit: str, config: ReportConfig, pol
     shown["adjusted_rate"] = np.clip(target * o_pub / expected, 0, 1)
     ok = ~hide.to_numpy() & (n_pub > 0)
     if ok.any():
-        lim = funnel_limits(n_pub[ok].astype(int), target,
-                            attrs["tau2"] if attrs.get("phi") is not None else None)  # fmt: skip
+        lim = funnel_limits(
+            n_pub[ok].astype(int), target, attrs["tau2"] if attrs.get("phi") is not None else None
+        )
         for col in ("lower_998", "lower_95", "upper_95", "upper_998"):
             values = np.full(len(shown), np.nan)
             values[ok] = lim[col].to_numpy()
             shown[col] = values
         y = shown["adjusted_rate"].to_numpy(dtype=float)
         shown["position"] = np.select(
-            [y > shown["upper_998"], y > shown["upper_95"], y < shown["lower_998"],
-             y < shown["lower_95"]],
-            ["above 99.8%", "above 95%", "below 99.8%", "below 95%"], default="within")  # fmt: skip
-    for col in ("rate", "adjusted_rate", "expected", "lower_998", "lower_95", "upper_95",
-                "upper_998"):  # fmt: skip
+            [
+                y > shown["upper_998"],
+                y > shown["upper_95"],
+                y < shown["lower_998"],
+                y < shown["lower_95"],
+            ],
+            ["above 99.8%", "above 95%", "below 99.8%", "below 95%"],
+            default="within",
+        )
+    for col in (
+        "rate",
+        "adjusted_rate",
+        "expected",
+        "lower_998",
+        "lower_95",
+        "upper_95",
+        "upper_998",
+    ):
         shown[col] = shown[col].astype(float).mask(hide)
     shown["position"] = shown["position"].mask(hide, "not shown (small numbers)")
     shown["suppressed"] = hide
     shown = shown.drop(columns=["expected"])
-    attrs.update(outcome=outcome, label=OUTCOMES[outcome][0], unit=unit,
-                 window=f"{first.strftime('%Y-%m')} to {last.strftime('%Y-%m')}",
-                 reference=theta is not None, reference_source=config.reference_source,
-                 total_n=int(table["n"].sum()))  # fmt: skip
+    attrs.update(
+        outcome=outcome,
+        label=OUTCOMES[outcome][0],
+        unit=unit,
+        window=f"{first.strftime('%Y-%m')} to {last.strftime('%Y-%m')}",
+        reference=theta is not None,
+        reference_source=config.reference_source,
+        total_n=int(table["n"].sum()),
+    )
     shown.attrs = attrs
     return shown
 

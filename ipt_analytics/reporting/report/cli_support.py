@@ -23,17 +23,24 @@ def run_report(data, *, sample, quarter, out, config, suppress, as_of, read) -> 
         print(f"no data file given: reporting on the bundled SYNTHETIC sample {path}")
     sessions = read(str(path), None)
     if sessions.n_rejected_rows:
-        print(f"note: {sessions.n_rejected_rows} rows rejected (see the report's data quality "
-              "table; run `ipt-analytics validate` for the rows)", file=sys.stderr)  # fmt: skip
-    report = build_report(sessions, quarter=quarter, config=config, suppress=suppress,
-                          as_of=as_of)  # fmt: skip
+        print(
+            f"note: {sessions.n_rejected_rows} rows rejected (see the report's data quality "
+            "table; run `ipt-analytics validate` for the rows)",
+            file=sys.stderr,
+        )
+    report = build_report(sessions, quarter=quarter, config=config, suppress=suppress, as_of=as_of)
     folder = Path(out) if out else Path("reports") / report.quarter
     paths = report.write(folder)
-    print(f"{report.config.service_name}: report {report.quarter} (as of {report.as_of}, "
-          f"suppression {report.policy})")  # fmt: skip
+    print(
+        f"{report.config.service_name}: report {report.quarter} (as of {report.as_of}, "
+        f"suppression {report.policy})"
+    )
     for m in report.metrics["measures"]:
-        value = "suppressed" if m["suppressed"] else (
-            f"{m['rate_pct']:.1f}% ({m['numerator']}/{m['denominator']})")  # fmt: skip
+        value = (
+            "suppressed"
+            if m["suppressed"]
+            else (f"{m['rate_pct']:.1f}% ({m['numerator']}/{m['denominator']})")
+        )
         print(f"  {m['label']}: {value}")
     for w in report.warnings:
         print(f"warning: {w}")

@@ -54,10 +54,16 @@ class ReportConfig:
     service_name: str = "IPT service"
     instruments: tuple = ("phq9",)
     outcomes: tuple = (
-        "nhs_recovery", "nhs_reliable_recovery", "nhs_reliable_improvement",
-        "nhs_reliable_deterioration", "response", "remission", "reliable_improvement",
-        "reliable_deterioration", "dropout",
-    )  # fmt: skip
+        "nhs_recovery",
+        "nhs_reliable_recovery",
+        "nhs_reliable_improvement",
+        "nhs_reliable_deterioration",
+        "response",
+        "remission",
+        "reliable_improvement",
+        "reliable_deterioration",
+        "dropout",
+    )
     suppression: str = "nhs_digital"
     #: outcomes drawn as monthly p-charts and summarised with Making Data Count icons
     spc_outcomes: tuple = ("nhs_recovery", "reliable_improvement", "dropout")
@@ -118,35 +124,47 @@ def _check(cfg: ReportConfig, source: str) -> ReportConfig:
     where = f"report config {source}"
     bad = [i for i in cfg.instruments if i not in INSTRUMENTS]
     if not cfg.instruments or bad:
-        raise SchemaError(f"{where}: [service] instruments {bad or '[]'} not known; use some "
-                          f"of {sorted(INSTRUMENTS)}")  # fmt: skip
+        raise SchemaError(
+            f"{where}: [service] instruments {bad or '[]'} not known; use some "
+            f"of {sorted(INSTRUMENTS)}"
+        )
     for key in ("outcomes", "spc_outcomes", "funnel_outcomes"):
         bad = [o for o in getattr(cfg, key) if o not in OUTCOMES]
         if bad:
             raise SchemaError(f"{where}: {key} {bad} not known; use some of {list(OUTCOMES)}")
     if cfg.suppression not in [*POLICIES, "none"]:
-        raise SchemaError(f"{where}: suppression {cfg.suppression!r} not known; use one of "
-                          f"{sorted(POLICIES)} (or none for internal working copies)")  # fmt: skip
+        raise SchemaError(
+            f"{where}: suppression {cfg.suppression!r} not known; use one of "
+            f"{sorted(POLICIES)} (or none for internal working copies)"
+        )
     baseline = cfg.spc_baseline
     if baseline is not None:
         if len(baseline) != 2:
-            raise SchemaError(f'{where}: [spc] baseline needs ["first month", "last month"], '
-                              f"got {list(baseline)}")  # fmt: skip
+            raise SchemaError(
+                f'{where}: [spc] baseline needs ["first month", "last month"], got {list(baseline)}'
+            )
         baseline = tuple(_month(m, "[spc] baseline") for m in baseline)
         if baseline[0] > baseline[1]:
             raise SchemaError(f"{where}: [spc] baseline {list(baseline)} ends before it starts")
     phases = tuple(sorted(_month(m, "[spc] phases") for m in cfg.spc_phases))
     for name, rate in cfg.reference_rates.items():
         if name not in OUTCOMES or not isinstance(rate, int | float) or not 0 < rate < 1:
-            raise SchemaError(f"{where}: [funnel] reference_rates {name} = {rate!r}; need an "
-                              f"outcome from {list(OUTCOMES)} and a rate between 0 and 1")  # fmt: skip
+            raise SchemaError(
+                f"{where}: [funnel] reference_rates {name} = {rate!r}; need an "
+                f"outcome from {list(OUTCOMES)} and a rate between 0 and 1"
+            )
     if not isinstance(cfg.incomplete_start_months, int) or cfg.incomplete_start_months < 0:
         raise SchemaError(f"{where}: [spc] incomplete_start_months must be a whole number >= 0")
     if not isinstance(cfg.funnel_months, int) or cfg.funnel_months < 3:
         raise SchemaError(f"{where}: [funnel] months must be a whole number >= 3")
-    return ReportConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)},
-                           "spc_baseline": baseline, "spc_phases": phases,
-                           "site_names": {str(k): str(v) for k, v in cfg.site_names.items()}})  # fmt: skip
+    return ReportConfig(
+        **{
+            **{f.name: getattr(cfg, f.name) for f in fields(cfg)},
+            "spc_baseline": baseline,
+            "spc_phases": phases,
+            "site_names": {str(k): str(v) for k, v in cfg.site_names.items()},
+        }
+    )
 
 
 def load_config(path=None, **overrides) -> ReportConfig:
@@ -179,13 +197,17 @@ def load_config(path=None, **overrides) -> ReportConfig:
         known = sorted({f"[{t}] {k}" for t, k in _KEYS})
         for table, content in raw.items():
             if not isinstance(content, dict):
-                raise SchemaError(f"report config {source}: top-level key {table!r} must be a "
-                                  f"table; known keys: {known}")  # fmt: skip
+                raise SchemaError(
+                    f"report config {source}: top-level key {table!r} must be a "
+                    f"table; known keys: {known}"
+                )
             for key, value in content.items():
                 name = _KEYS.get((table, key))
                 if name is None:
-                    raise SchemaError(f"report config {source}: [{table}] {key} is not a known "
-                                      f"key; known keys: {known}")  # fmt: skip
+                    raise SchemaError(
+                        f"report config {source}: [{table}] {key} is not a known "
+                        f"key; known keys: {known}"
+                    )
                 values[name] = tuple(value) if isinstance(value, list) else value
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:

@@ -5,11 +5,20 @@ from __future__ import annotations
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ipt_analytics import __version__
 from ipt_analytics.reporting.report.config import OUTCOMES
 from ipt_analytics.reporting.report.shield import policy_text
 
 __all__ = ["render_html", "display_table"]
+
+
+def _version() -> str:
+    # the installed distribution's version (the stage rules keep the top-level package out)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ipt_analytics")
+    except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
+        return "unknown"
 
 _ICON_WORDS = {
     "common_cause": "common cause variation (no signal)",
@@ -37,8 +46,7 @@ def _fmt(value, kind: str) -> str:
     return str(value)
 
 
-def display_table(table: pd.DataFrame, columns: list[tuple[str, str, str]],
-                  rows=None) -> dict:  # fmt: skip
+def display_table(table: pd.DataFrame, columns: list[tuple[str, str, str]], rows=None) -> dict:
     """Header and formatted cells: ``columns`` is ``[(column, header, kind)]`` with kind
     ``count``, ``pct``, ``pp``, ``ci`` (``<prefix>`` -> ``_ci_low``/``_ci_high``) or ``text``;
     a hidden count or rate shows ``*``.
@@ -65,10 +73,15 @@ def display_table(table: pd.DataFrame, columns: list[tuple[str, str, str]],
 
 def _outcome_sections(report) -> list[dict]:
     out = report.tables["outcomes"]
-    cols = [("group", "Group", "text"), ("n", "n", "count"), ("events", "Events", "count"),
-            ("rate_pct", "Rate %", "pct"), ("rate", "95% CI", "ci"),
-            ("change_prev_pp", "vs prev. quarter (pp)", "pp"),
-            ("change_year_pp", "vs year before (pp)", "pp")]  # fmt: skip
+    cols = [
+        ("group", "Group", "text"),
+        ("n", "n", "count"),
+        ("events", "Events", "count"),
+        ("rate_pct", "Rate %", "pct"),
+        ("rate", "95% CI", "ci"),
+        ("change_prev_pp", "vs prev. quarter (pp)", "pp"),
+        ("change_year_pp", "vs year before (pp)", "pp"),
+    ]
     sections = []
     for outcome in report.config.outcomes:
         part = out[out["outcome"] == outcome]
@@ -85,11 +98,17 @@ def _outcome_sections(report) -> list[dict]:
 
 def _context(report) -> dict:
     t = report.tables
-    case_cols = [("group", "Group", "text"), ("started", "Started", "count"),
-                 ("active_at_end", "Active at end", "count"), ("ended", "Ended", "count"),
-                 ("ended_completed", "completed", "count"), ("ended_dropout", "dropout", "count"),
-                 ("ended_referred_on", "referred on", "count"), ("ended_other", "other", "count"),
-                 ("sessions", "Sessions", "count")]  # fmt: skip
+    case_cols = [
+        ("group", "Group", "text"),
+        ("started", "Started", "count"),
+        ("active_at_end", "Active at end", "count"),
+        ("ended", "Ended", "count"),
+        ("ended_completed", "completed", "count"),
+        ("ended_dropout", "dropout", "count"),
+        ("ended_referred_on", "referred on", "count"),
+        ("ended_other", "other", "count"),
+        ("sessions", "Sessions", "count"),
+    ]
     caseload = []
     for b in ("format", "problem_area", "site"):
         rows = t["caseload"][t["caseload"]["breakdown"] == b]
@@ -97,58 +116,111 @@ def _context(report) -> dict:
         caseload.append({"breakdown": b.replace("_", " "), **display_table(rows, case_cols)})
     headline = []
     for m in report.metrics["measures"]:
-        headline.append({"label": m["label"],
-                         "rate": "*" if m["rate_pct"] is None else f"{m['rate_pct']:.1f}%",
-                         "ci": "" if m["ci_low_pct"] is None else
-                         f"95% CI {m['ci_low_pct']:.1f}-{m['ci_high_pct']:.1f}",
-                         "counts": "suppressed" if m["suppressed"] else
-                         f"{m['numerator']:,} of {m['denominator']:,} episodes"})  # fmt: skip
+        headline.append(
+            {
+                "label": m["label"],
+                "rate": "*" if m["rate_pct"] is None else f"{m['rate_pct']:.1f}%",
+                "ci": ""
+                if m["ci_low_pct"] is None
+                else f"95% CI {m['ci_low_pct']:.1f}-{m['ci_high_pct']:.1f}",
+                "counts": "suppressed"
+                if m["suppressed"]
+                else f"{m['numerator']:,} of {m['denominator']:,} episodes",
+            }
+        )
     spc = []
     for s in report.spc:
         fig = report.figures.get(f"p_chart_{s['outcome']}")
-        spc.append({"label": s["label"], "figure": fig,
-                    "variation": _ICON_WORDS.get(s["variation"], "too few months to judge"),
-                    "variation_code": s["variation"] or "none",
-                    "assurance": _ICON_WORDS.get(s["assurance"], "no target set")
-                    if s["assurance"] else "no target set",
-                    "assurance_code": s["assurance"] or "none"})  # fmt: skip
+        spc.append(
+            {
+                "label": s["label"],
+                "figure": fig,
+                "variation": _ICON_WORDS.get(s["variation"], "too few months to judge"),
+                "variation_code": s["variation"] or "none",
+                "assurance": _ICON_WORDS.get(s["assurance"], "no target set")
+                if s["assurance"]
+                else "no target set",
+                "assurance_code": s["assurance"] or "none",
+            }
+        )
     figs = report.figures
     small = {
-        "attrition": display_table(t["attrition"], [
-            ("format", "Format", "text"), ("ended", "Ended", "count"),
-            ("dropout", "Dropped out", "count"), ("dropout_rate_pct", "Dropout %", "pct"),
-            ("dropout_rate", "95% CI", "ci"), ("completed", "Completed", "count"),
-            ("referred_on", "Referred on", "count"), ("other", "Other", "count")]),
-        "safety": display_table(t["safety"], [
-            ("instrument", "Instrument", "text"), ("item", "Safety item", "text"),
-            ("episodes_rated", "Episodes rated", "count"),
-            ("episodes_endorsed", "Episodes endorsing", "count"),
-            ("ratings_endorsed", "Ratings endorsing", "count")]) if len(t["safety"]) else None,
-        "not_on_track": display_table(t["not_on_track"], [
-            ("format", "Format", "text"), ("assessed", "Active, assessed", "count"),
-            ("not_on_track", "Not on track", "count")]),
-        "no_early": display_table(t["no_early_improvement"], [
-            ("format", "Format", "text"), ("rated_weeks_4_8", "Rated in weeks 4-8", "count"),
-            ("no_reliable_improvement", "No reliable improvement", "count")]),
-        "quality": display_table(t["data_quality"], [
-            ("measure", "Measure", "text"), ("count", "Count", "count"), ("of", "Of", "count"),
-            ("share_pct", "%", "pct")]),
-    }  # fmt: skip
+        "attrition": display_table(
+            t["attrition"],
+            [
+                ("format", "Format", "text"),
+                ("ended", "Ended", "count"),
+                ("dropout", "Dropped out", "count"),
+                ("dropout_rate_pct", "Dropout %", "pct"),
+                ("dropout_rate", "95% CI", "ci"),
+                ("completed", "Completed", "count"),
+                ("referred_on", "Referred on", "count"),
+                ("other", "Other", "count"),
+            ],
+        ),
+        "safety": display_table(
+            t["safety"],
+            [
+                ("instrument", "Instrument", "text"),
+                ("item", "Safety item", "text"),
+                ("episodes_rated", "Episodes rated", "count"),
+                ("episodes_endorsed", "Episodes endorsing", "count"),
+                ("ratings_endorsed", "Ratings endorsing", "count"),
+            ],
+        )
+        if len(t["safety"])
+        else None,
+        "not_on_track": display_table(
+            t["not_on_track"],
+            [
+                ("format", "Format", "text"),
+                ("assessed", "Active, assessed", "count"),
+                ("not_on_track", "Not on track", "count"),
+            ],
+        ),
+        "no_early": display_table(
+            t["no_early_improvement"],
+            [
+                ("format", "Format", "text"),
+                ("rated_weeks_4_8", "Rated in weeks 4-8", "count"),
+                ("no_reliable_improvement", "No reliable improvement", "count"),
+            ],
+        ),
+        "quality": display_table(
+            t["data_quality"],
+            [
+                ("measure", "Measure", "text"),
+                ("count", "Count", "count"),
+                ("of", "Of", "count"),
+                ("share_pct", "%", "pct"),
+            ],
+        ),
+    }
     return {
-        "r": report, "version": __version__, "policy": policy_text(report.policy),
-        "unsuppressed": report.policy == "none", "headline": headline, "caseload": caseload,
-        "outcomes": _outcome_sections(report), "spc": spc, "small": small,
+        "r": report,
+        "version": _version(),
+        "policy": policy_text(report.policy),
+        "unsuppressed": report.policy == "none",
+        "headline": headline,
+        "caseload": caseload,
+        "outcomes": _outcome_sections(report),
+        "spc": spc,
+        "small": small,
         "funnels": [v for k, v in figs.items() if k.startswith("funnel_")],
         "trajectories": [v for k, v in figs.items() if k.startswith("trajectory_")],
         "notes": report.notes.itertuples(index=False),
         "threshold": t["no_early_improvement"].attrs.get("threshold"),
         "quarters": t["outcomes"].attrs.get("quarters", {}),
-    }  # fmt: skip
+    }
 
 
 def render_html(report) -> str:
     """Render the report's HTML (deterministic: no clock, fixed figure text)."""
-    env = Environment(loader=PackageLoader("ipt_analytics.reporting.report", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
-                      lstrip_blocks=True, keep_trailing_newline=True)  # fmt: skip
+    env = Environment(
+        loader=PackageLoader("ipt_analytics.reporting.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     return env.get_template("report.html.j2").render(**_context(report))

@@ -19,10 +19,17 @@ from ipt_analytics.reporting.report.periods import quarter_bounds
 from ipt_analytics.reporting.report.shield import add_rates, protect
 
 __all__ = [
-    "BREAKDOWNS", "episode_frame", "caseload_table", "outcome_table", "attrition_table",
-    "data_quality_table", "safety_table", "not_on_track_table", "no_early_improvement_table",
+    "BREAKDOWNS",
+    "episode_frame",
+    "caseload_table",
+    "outcome_table",
+    "attrition_table",
+    "data_quality_table",
+    "safety_table",
+    "not_on_track_table",
+    "no_early_improvement_table",
     "local_codes",
-]  # fmt: skip
+]
 
 BREAKDOWNS = ("format", "problem_area", "site")
 END_REASONS = ("completed", "dropout", "referred_on", "other")
@@ -54,8 +61,18 @@ def episode_frame(data, outcomes: pd.DataFrame, site_names: dict | None = None) 
     """One row per episode: dates, end reason, breakdown labels (sites and therapists as
     report-local codes) and the outcome columns. No identifier leaves this frame except the
     internal ``episode_id`` used to join, which no table carries."""
-    ep = data.episodes[["episode_id", "start_date", "end_date", "end_reason", "format",
-                        "problem_area", "site", "therapist_id"]].copy()  # fmt: skip
+    ep = data.episodes[
+        [
+            "episode_id",
+            "start_date",
+            "end_date",
+            "end_reason",
+            "format",
+            "problem_area",
+            "site",
+            "therapist_id",
+        ]
+    ].copy()
     keep = ["episode_id", "baseline", "final", "weeks", *[c for c in OUTCOMES if c in outcomes]]
     keep += [c for c in ("finished_treatment", "caseness_start") if c in outcomes]
     ep = ep.merge(outcomes[list(dict.fromkeys(keep))], on="episode_id", how="left")
@@ -83,14 +100,21 @@ def _by_breakdown(frame: pd.DataFrame, agg) -> pd.DataFrame:
         rows.append({"breakdown": b, "group": "all", "is_total": True, **overall})
         levels = sorted(frame[b].dropna().unique(), key=str)
         for g in levels:
-            rows.append({"breakdown": b, "group": str(g), "is_total": False,
-                         **agg(frame[frame[b] == g])})  # fmt: skip
+            rows.append(
+                {"breakdown": b, "group": str(g), "is_total": False, **agg(frame[frame[b] == g])}
+            )
     return pd.DataFrame(rows)
 
 
 def _protect_breakdowns(table, policy, count_columns, **structure):
-    out = protect(table, policy=policy, count_columns=count_columns, by="breakdown",
-                  totals="is_total", **structure)  # fmt: skip
+    out = protect(
+        table,
+        policy=policy,
+        count_columns=count_columns,
+        by="breakdown",
+        totals="is_total",
+        **structure,
+    )
     # the "all" row appears once per breakdown: publish it identically everywhere
     for col in count_columns:
         flag = f"{col}_suppressed"
@@ -117,18 +141,21 @@ def caseload_table(ep: pd.DataFrame, sessions: pd.DataFrame, quarter, policy) ->
     )
 
     def agg(sub):
-        row = {"started": int(sub["_started"].sum()), "active_at_end": int(sub["_active"].sum()),
-               "ended": int(sub["_ended"].sum())}  # fmt: skip
+        row = {
+            "started": int(sub["_started"].sum()),
+            "active_at_end": int(sub["_active"].sum()),
+            "ended": int(sub["_ended"].sum()),
+        }
         for r in END_REASONS:
             row[f"ended_{r}"] = int((sub["_ended"] & (sub["end_group"] == r)).sum())
         row["sessions"] = int(sub["_sessions"].sum())
         return row
 
     table = _by_breakdown(ep, agg)
-    counts = ["started", "active_at_end", "ended", *[f"ended_{r}" for r in END_REASONS],
-              "sessions"]  # fmt: skip
-    out = _protect_breakdowns(table, policy, counts,
-                              row_totals={"ended": [f"ended_{r}" for r in END_REASONS]})  # fmt: skip
+    counts = ["started", "active_at_end", "ended", *[f"ended_{r}" for r in END_REASONS], "sessions"]
+    out = _protect_breakdowns(
+        table, policy, counts, row_totals={"ended": [f"ended_{r}" for r in END_REASONS]}
+    )
     return out.drop(columns=["is_total"])
 
 
@@ -157,8 +184,7 @@ def _outcome_counts(frame, outcomes, policy) -> pd.DataFrame:
 
         table = _by_breakdown(frame, agg)
         evs = [f"ev_{o}" for o in family]
-        out = _protect_breakdowns(table, policy, ["n", *evs],
-                                  denominators={e: "n" for e in evs})  # fmt: skip
+        out = _protect_breakdowns(table, policy, ["n", *evs], denominators={e: "n" for e in evs})
         for o in family:
             part = out[["breakdown", "group", "n", "n_suppressed"]].copy()
             part.insert(0, "outcome", o)
@@ -204,9 +230,15 @@ def attrition_table(ep: pd.DataFrame, quarter, policy) -> pd.DataFrame:
     for g in sorted(frame["format"].dropna().unique()):
         rows.append({"format": g, "is_total": False, **agg(frame[frame["format"] == g])})
     table = pd.DataFrame(rows).assign(breakdown="format")
-    out = protect(table, policy=policy, count_columns=["ended", *END_REASONS], by="breakdown",
-                  totals="is_total", row_totals={"ended": list(END_REASONS)},
-                  denominators={"dropout": "ended"})  # fmt: skip
+    out = protect(
+        table,
+        policy=policy,
+        count_columns=["ended", *END_REASONS],
+        by="breakdown",
+        totals="is_total",
+        row_totals={"ended": list(END_REASONS)},
+        denominators={"dropout": "ended"},
+    )
     out = add_rates(out, {"dropout_rate": ("dropout", "ended")})
     return out.drop(columns=["is_total", "breakdown"])
 
@@ -222,12 +254,14 @@ def data_quality_table(data, ep: pd.DataFrame, quarter, instrument, policy) -> p
     for r in by_reason.itertuples(index=False):
         rows.append((f"rows rejected: {r.reason}", int(r.n_rows), n_rows))
     in_q = ep[ep["ended"] & (ep["end_quarter"] == quarter)]
-    rows.append(("ended episodes without a baseline rating", int(in_q["baseline"].isna().sum()),
-                 len(in_q)))  # fmt: skip
+    rows.append(
+        ("ended episodes without a baseline rating", int(in_q["baseline"].isna().sum()), len(in_q))
+    )
     if "finished_treatment" in in_q:
         fin = in_q[in_q["finished_treatment"].fillna(False).astype(bool)]
-        paired = int((fin["baseline"].notna() & fin["final"].notna() &
-                      (fin["weeks"].fillna(0) > 0)).sum())  # fmt: skip
+        paired = int(
+            (fin["baseline"].notna() & fin["final"].notna() & (fin["weeks"].fillna(0) > 0)).sum()
+        )
         rows.append(("finished episodes with paired scores", paired, len(fin)))
     ratings = data.sessions[data.sessions["instrument"] == instrument]
     rows.append(("ratings without a date", int(ratings["date"].isna().sum()), len(ratings)))
@@ -235,8 +269,12 @@ def data_quality_table(data, ep: pd.DataFrame, quarter, instrument, policy) -> p
     # each measure has its own denominator; suppress each count against it
     out = []
     for i in range(len(table)):
-        part = protect(table.iloc[[i]], policy=policy, count_columns=["count", "of"],
-                       denominators={"count": "of"})  # fmt: skip
+        part = protect(
+            table.iloc[[i]],
+            policy=policy,
+            count_columns=["count", "of"],
+            denominators={"count": "of"},
+        )
         out.append(part)
     result = pd.concat(out, ignore_index=True)
     return add_rates(result, {"share": ("count", "of")})
@@ -253,25 +291,39 @@ def safety_table(sessions: pd.DataFrame, quarter, policy) -> pd.DataFrame:
     for name, inst in INSTRUMENTS.items():
         if getattr(inst, "safety_item", None) is None:
             continue
-        r = sessions[(sessions["instrument"] == name) & (sessions["date"] >= first)
-                     & (sessions["date"] <= last)]  # fmt: skip
+        r = sessions[
+            (sessions["instrument"] == name)
+            & (sessions["date"] >= first)
+            & (sessions["date"] <= last)
+        ]
         if r.empty:
             continue
         flagged = r[r["safety_flag"].fillna(False).astype(bool)]
-        rows.append({"instrument": inst.label, "item": f"item {inst.safety_item}",
-                     "episodes_rated": int(r["episode_id"].nunique()),
-                     "episodes_endorsed": int(flagged["episode_id"].nunique()),
-                     "ratings_endorsed": int(len(flagged))})  # fmt: skip
-    table = pd.DataFrame(rows, columns=["instrument", "item", "episodes_rated",
-                                        "episodes_endorsed", "ratings_endorsed"])  # fmt: skip
+        rows.append(
+            {
+                "instrument": inst.label,
+                "item": f"item {inst.safety_item}",
+                "episodes_rated": int(r["episode_id"].nunique()),
+                "episodes_endorsed": int(flagged["episode_id"].nunique()),
+                "ratings_endorsed": int(len(flagged)),
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=["instrument", "item", "episodes_rated", "episodes_endorsed", "ratings_endorsed"],
+    )
     if table.empty:
         return table
     out = []
     for i in range(len(table)):
-        out.append(protect(table.iloc[[i]], policy=policy,
-                           count_columns=["episodes_rated", "episodes_endorsed",
-                                          "ratings_endorsed"],
-                           denominators={"episodes_endorsed": "episodes_rated"}))  # fmt: skip
+        out.append(
+            protect(
+                table.iloc[[i]],
+                policy=policy,
+                count_columns=["episodes_rated", "episodes_endorsed", "ratings_endorsed"],
+                denominators={"episodes_endorsed": "episodes_rated"},
+            )
+        )
     return pd.concat(out, ignore_index=True)
 
 
@@ -288,14 +340,20 @@ def not_on_track_table(flags: pd.DataFrame, ep: pd.DataFrame, policy) -> pd.Data
     for g in sorted(f["format"].dropna().unique()):
         rows.append({"format": g, "is_total": False, **agg(f[f["format"] == g])})
     table = pd.DataFrame(rows).assign(breakdown="format")
-    out = protect(table, policy=policy, count_columns=["assessed", "not_on_track"],
-                  by="breakdown", totals="is_total",
-                  denominators={"not_on_track": "assessed"})  # fmt: skip
+    out = protect(
+        table,
+        policy=policy,
+        count_columns=["assessed", "not_on_track"],
+        by="breakdown",
+        totals="is_total",
+        denominators={"not_on_track": "assessed"},
+    )
     return out.drop(columns=["is_total", "breakdown"])
 
 
-def no_early_improvement_table(sessions: pd.DataFrame, ep: pd.DataFrame, instrument, policy,
-                               weeks=(4, 8)) -> pd.DataFrame:  # fmt: skip
+def no_early_improvement_table(
+    sessions: pd.DataFrame, ep: pd.DataFrame, instrument, policy, weeks=(4, 8)
+) -> pd.DataFrame:
     """Active episodes rated between weeks 4 and 8 of treatment, and those without a reliable
     improvement (a fall of at least the instrument's reliable-change points from baseline) at
     any of those ratings: the guideline's point to review the plan. Counts only, by format."""
@@ -310,14 +368,22 @@ def no_early_improvement_table(sessions: pd.DataFrame, ep: pd.DataFrame, instrum
     per = r.groupby("episode_id").agg(format=("format", "first"), improved=("improved", "any"))
 
     def agg(sub):
-        return {"rated_weeks_4_8": len(sub), "no_reliable_improvement": int((~sub["improved"]).sum())}
+        return {
+            "rated_weeks_4_8": len(sub),
+            "no_reliable_improvement": int((~sub["improved"]).sum()),
+        }
 
     rows = [{"format": "all", "is_total": True, **agg(per)}]
     for g in sorted(per["format"].dropna().unique()):
         rows.append({"format": g, "is_total": False, **agg(per[per["format"] == g])})
     table = pd.DataFrame(rows).assign(breakdown="format")
-    out = protect(table, policy=policy, count_columns=["rated_weeks_4_8", "no_reliable_improvement"],
-                  by="breakdown", totals="is_total",
-                  denominators={"no_reliable_improvement": "rated_weeks_4_8"})  # fmt: skip
+    out = protect(
+        table,
+        policy=policy,
+        count_columns=["rated_weeks_4_8", "no_reliable_improvement"],
+        by="breakdown",
+        totals="is_total",
+        denominators={"no_reliable_improvement": "rated_weeks_4_8"},
+    )
     out.attrs["threshold"] = inst.reliable_change
     return out.drop(columns=["is_total", "breakdown"])

@@ -34,8 +34,7 @@ def write_report(report, out_dir: Path) -> dict:
     metrics = out_dir / "metrics.json"
     # text values pass the same formula neutralisation as the tables (dashboards load JSON
     # into spreadsheets too)
-    text = json.dumps(_neutral_json(report.metrics), indent=2, sort_keys=True,
-                      ensure_ascii=False)  # fmt: skip
+    text = json.dumps(_neutral_json(report.metrics), indent=2, sort_keys=True, ensure_ascii=False)
     metrics.write_text(text + "\n", encoding="utf-8", newline="\n")
     paths["json"] = metrics
     return paths
