@@ -59,11 +59,16 @@ def plot_funnel(
         linewidth=0.5,
         label="unit",
     )
-    for row in shown.itertuples(index=False):
+    # neighbouring units (sorted by size) alternate label positions so labels do not overlap
+    offsets = [(4, 4), (4, -10), (-4, 10), (-4, -16)]
+    ordered = shown.sort_values(["n", "adjusted_rate"], kind="stable")
+    for k, row in enumerate(ordered.itertuples(index=False)):
+        dx, dy = offsets[k % len(offsets)]
         ax.annotate(
             str(row.unit),
             (row.n, row.adjusted_rate),
-            xytext=(4, 3),
+            xytext=(dx, dy),
+            ha="left" if dx > 0 else "right",
             textcoords="offset points",
             fontsize=7,
         )

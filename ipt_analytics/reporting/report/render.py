@@ -199,7 +199,7 @@ def _context(report) -> dict:
     return {
         "r": report,
         "version": _version(),
-        "policy": policy_text(report.policy),
+        "policy": policy_text(report.policy).split(" (source:")[0],
         "unsuppressed": report.policy == "none",
         "headline": headline,
         "caseload": caseload,
