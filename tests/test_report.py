@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -132,3 +133,27 @@ def test_config_errors(tmp_path):
         load_config(p)
     cfg = load_config(Path(__file__).resolve().parents[1] / "data" / "sample" / "report.toml")
     assert cfg.spc_phases == ("2026-01",)
+
+
+def test_cli_report_writes_every_file_and_refuses_bad_options(tmp_path, capsys):
+    from ipt_analytics.cli import main
+
+    csv = tmp_path / "cohort.csv"
+    hand_cohort().to_csv(csv, index=False)
+    out = tmp_path / "out"
+    code = main(["report", str(csv), "--quarter", "2026Q2", "--out", str(out),
+                 "--suppress", "none", "--as-of", "2026-07-01"])  # fmt: skip
+    assert code == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"report.html", "report.xlsx", "metrics.json", "outcomes.csv", "caseload.csv"} <= names
+    metrics = json.loads((out / "metrics.json").read_text())
+    dropout = next(m for m in metrics["measures"] if m["measure"] == "dropout")
+    assert (dropout["numerator"], dropout["denominator"]) == (1, 3)
+    assert metrics["as_of"] == "2026-07-01"
+    printed = capsys.readouterr().out
+    assert "Dropout: 33.3% (1/3)" in printed
+    for bad in (["--quarter", "2026-06"], ["--quarter", "2019Q1"], ["--as-of", "soon"],
+                ["--config", str(tmp_path / "missing.toml")]):  # fmt: skip
+        assert main(["report", str(csv), "--out", str(out), *bad]) == 2, bad
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("ipt-analytics report: error:"), err

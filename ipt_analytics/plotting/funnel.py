@@ -59,16 +59,18 @@ def plot_funnel(
         linewidth=0.5,
         label="unit",
     )
-    # neighbouring units (sorted by size) alternate label positions so labels do not overlap
-    offsets = [(4, 4), (4, -10), (-4, 10), (-4, -16)]
+    # labels to the right of each point; units of (nearly) the same size alternate above and
+    # below so stacked points keep readable labels
     ordered = shown.sort_values(["n", "adjusted_rate"], kind="stable")
-    for k, row in enumerate(ordered.itertuples(index=False)):
-        dx, dy = offsets[k % len(offsets)]
+    span = max(float(x.max()), 1.0)
+    previous, flip = None, False
+    for row in ordered.itertuples(index=False):
+        flip = (not flip) if previous is not None and row.n - previous < 0.03 * span else False
+        previous = row.n
         ax.annotate(
             str(row.unit),
             (row.n, row.adjusted_rate),
-            xytext=(dx, dy),
-            ha="left" if dx > 0 else "right",
+            xytext=(4, -9 if flip else 3),
             textcoords="offset points",
             fontsize=7,
         )

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ipt_analytics.errors import SchemaError
+from ipt_analytics.instruments.table import get_instrument
 from ipt_analytics.reporting.report import charts as ch
 from ipt_analytics.reporting.report import tables as tb
 from ipt_analytics.reporting.report.config import OUTCOMES, ReportConfig, load_config
@@ -310,7 +311,8 @@ def _trajectories(report, data, ep, cfg, policy, bar):
             lines.drop(columns=["n"], errors="ignore"), instrument=inst, time="week", ax=ax
         )
         ax.set_title(
-            f"Model-adjusted mean {inst.upper()} by {by.replace('_', ' ')}", fontsize="medium"
+            f"Model-adjusted mean {get_instrument(inst).label} by {by.replace('_', ' ')}",
+            fontsize="medium",
         )
         words = [f"Model problem: {w}" for w in fit.warnings] or [
             "the model fitted without warnings"

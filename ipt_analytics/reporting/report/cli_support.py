@@ -36,11 +36,12 @@ def run_report(data, *, sample, quarter, out, config, suppress, as_of, read) -> 
         f"suppression {report.policy})"
     )
     for m in report.metrics["measures"]:
-        value = (
-            "suppressed"
-            if m["suppressed"]
-            else (f"{m['rate_pct']:.1f}% ({m['numerator']}/{m['denominator']})")
-        )
+        if m["suppressed"]:
+            value = "suppressed"
+        elif m["rate_pct"] is None:
+            value = "no episodes in the denominator"
+        else:
+            value = f"{m['rate_pct']:.1f}% ({m['numerator']}/{m['denominator']})"
         print(f"  {m['label']}: {value}")
     for w in report.warnings:
         print(f"warning: {w}")
