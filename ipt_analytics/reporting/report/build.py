@@ -138,9 +138,10 @@ def build_report(data, quarter=None, config=None, suppress=None, as_of=None) -> 
             ["episode_id", "session", "date"]
         ]
         t = report.tables
-        t["caseload"] = tb.caseload_table(ep, delivered, q, policy)
-        t["outcomes"] = tb.outcome_table(ep, quarters, cfg.outcomes, policy)
-        t["attrition"] = tb.attrition_table(ep, q, policy)
+        caseloads = {k: tb.caseload_table(ep, delivered, qk, policy) for k, qk in quarters.items()}
+        t["caseload"] = caseloads["current"]
+        t["outcomes"] = tb.outcome_table(ep, quarters, cfg.outcomes, policy, caseloads)
+        t["attrition"] = tb.attrition_table(t["caseload"])
         t["data_quality"] = tb.data_quality_table(data, ep, q, inst, policy)
         t["safety"] = tb.safety_table(sessions, q, policy)
         bar.update()
@@ -158,8 +159,10 @@ def build_report(data, quarter=None, config=None, suppress=None, as_of=None) -> 
     return report
 
 
-def _quarter_totals(outcomes: pd.DataFrame, outcome: str) -> dict:
-    """Published quarterly totals (all episodes) of an outcome: margins of its monthly chart."""
+def _quarter_totals(outcomes: pd.DataFrame, ep: pd.DataFrame, outcome: str) -> dict:
+    """Quarterly totals (all episodes) of an outcome that the report publishes: margins of its
+    monthly chart. The true counts are passed (a reader knows them at least to within the
+    rounding), which makes complementary suppression of the months conservative."""
     rows = outcomes[
         (outcomes["outcome"] == outcome)
         & (outcomes["group"] == "all")
@@ -167,8 +170,11 @@ def _quarter_totals(outcomes: pd.DataFrame, outcome: str) -> dict:
     ]
     out = {}
     for r in rows.itertuples():
-        if not (r.n_suppressed or r.events_suppressed):
-            out[outcomes.attrs["quarters"]["current"]] = (int(r.n), int(r.events))
+        if r.n_suppressed and r.events_suppressed:
+            continue
+        q = outcomes.attrs["quarters"]["current"]
+        frame = ep[ep["ended"] & (ep["end_quarter"].astype(str) == q) & ep[outcome].notna()]
+        out[q] = (len(frame), int(frame[outcome].astype(bool).sum()))
     return out
 
 
@@ -180,7 +186,7 @@ def _spc(report, ep, q, cfg, policy, bar):
     for outcome in cfg.spc_outcomes:
         bar.set_description(f"p-chart {outcome}")
         chart = ch.monthly_chart(
-            ep, outcome, q, cfg, policy, _quarter_totals(report.tables["outcomes"], outcome)
+            ep, outcome, q, cfg, policy, _quarter_totals(report.tables["outcomes"], ep, outcome)
         )
         summary = ch.spc_summary(chart, cfg)
         report.spc.append(summary)

@@ -20,6 +20,7 @@ def _version() -> str:
     except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
         return "unknown"
 
+
 _ICON_WORDS = {
     "common_cause": "common cause variation (no signal)",
     "improvement_high": "special cause: improvement (high)",

@@ -194,15 +194,36 @@ def _outcome_counts(frame, outcomes, policy) -> pd.DataFrame:
     return pd.concat(long, ignore_index=True)
 
 
-def outcome_table(ep: pd.DataFrame, quarters: dict, outcomes, policy) -> pd.DataFrame:
+def _dropout_from_caseload(caseload: pd.DataFrame) -> pd.DataFrame:
+    """Dropout counts as the caseload table publishes them (ended, ended by dropout): the same
+    quantities must be the same published cells, or one table's complementary suppression could
+    be undone by the other."""
+    part = caseload[["breakdown", "group"]].copy()
+    part.insert(0, "outcome", "dropout")
+    part["n"], part["n_suppressed"] = caseload["ended"], caseload["ended_suppressed"]
+    part["events"] = caseload["ended_dropout"]
+    part["events_suppressed"] = caseload["ended_dropout_suppressed"]
+    return part.reset_index(drop=True)
+
+
+def outcome_table(
+    ep: pd.DataFrame, quarters: dict, outcomes, policy, caseloads: dict | None = None
+) -> pd.DataFrame:
     """Outcome rates (95% Wilson intervals) of episodes ending in the quarter, by breakdown,
     with the rate of the previous quarter and of the same quarter a year before and the
-    changes in percentage points (shown only when both rates are shown)."""
+    changes in percentage points (shown only when both rates are shown).
+
+    ``caseloads`` (``{key: caseload_table}`` per quarter): dropout is then taken from the
+    caseload table's published cells (see :func:`_dropout_from_caseload`)."""
     outcomes = [o for o in outcomes if o in ep.columns]
     per = {}
     for key, q in quarters.items():
         frame = ep[ep["ended"] & (ep["end_quarter"] == q)]
-        counts = _outcome_counts(frame, outcomes, policy)
+        derived = caseloads is not None and "dropout" in outcomes
+        own = [o for o in outcomes if not (derived and o == "dropout")]
+        counts = _outcome_counts(frame, own, policy)
+        if derived:
+            counts = pd.concat([counts, _dropout_from_caseload(caseloads[key])], ignore_index=True)
         per[key] = add_rates(counts, {"rate": ("events", "n")})
     cur = per["current"].copy()
     keys = ["outcome", "breakdown", "group"]
@@ -215,32 +236,23 @@ def outcome_table(ep: pd.DataFrame, quarters: dict, outcomes, policy) -> pd.Data
     return cur
 
 
-def attrition_table(ep: pd.DataFrame, quarter, policy) -> pd.DataFrame:
-    """Ended episodes by format: dropped out, completed, referred on, other; dropout rate."""
-    frame = ep[ep["ended"] & (ep["end_quarter"] == quarter)]
-    rows = []
-
-    def agg(sub):
-        row = {"ended": len(sub)}
-        for r in END_REASONS:
-            row[r] = int((sub["end_group"] == r).sum())
-        return row
-
-    rows = [{"format": "all", "is_total": True, **agg(frame)}]
-    for g in sorted(frame["format"].dropna().unique()):
-        rows.append({"format": g, "is_total": False, **agg(frame[frame["format"] == g])})
-    table = pd.DataFrame(rows).assign(breakdown="format")
-    out = protect(
-        table,
-        policy=policy,
-        count_columns=["ended", *END_REASONS],
-        by="breakdown",
-        totals="is_total",
-        row_totals={"ended": list(END_REASONS)},
-        denominators={"dropout": "ended"},
-    )
-    out = add_rates(out, {"dropout_rate": ("dropout", "ended")})
-    return out.drop(columns=["is_total", "breakdown"])
+def attrition_table(caseload: pd.DataFrame) -> pd.DataFrame:
+    """Ended episodes by format (dropped out, completed, referred on, other) and the dropout
+    rate, taken from the caseload table's published cells (the same quantities, suppressed
+    once)."""
+    rows = caseload[caseload["breakdown"] == "format"]
+    rows = pd.concat([rows[rows["group"] == "all"], rows[rows["group"] != "all"]])
+    out = pd.DataFrame({"format": rows["group"].to_numpy()})
+    for new, old in (
+        ("ended", "ended"),
+        ("dropout", "ended_dropout"),
+        ("completed", "ended_completed"),
+        ("referred_on", "ended_referred_on"),
+        ("other", "ended_other"),
+    ):
+        out[new] = rows[old].to_numpy()
+        out[f"{new}_suppressed"] = rows[f"{old}_suppressed"].to_numpy()
+    return add_rates(out, {"dropout_rate": ("dropout", "ended")})
 
 
 def data_quality_table(data, ep: pd.DataFrame, quarter, instrument, policy) -> pd.DataFrame:
