@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - for IDEs and type checkers only
         drop_identifiers,
         suppress_table,
     )
+    from ipt_analytics.reporting.report import QuarterlyReport, build_report
     from ipt_analytics.stats.describe import (
         observed_means,
         p_chart,
@@ -84,6 +85,8 @@ _LAZY = {
     "GroupComparison": "ipt_analytics.stats.groups",
     "KaplanMeier": "ipt_analytics.stats.survival",
     "compare_models": "ipt_analytics.models.mixed",
+    "build_report": "ipt_analytics.reporting.report",
+    "QuarterlyReport": "ipt_analytics.reporting.report",
 }
 
 __all__ = ["SchemaError", "IptWarning", "FitWarning", "DataWarning", "__version__", *_LAZY]
