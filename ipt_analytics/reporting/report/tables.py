@@ -106,7 +106,15 @@ def _by_breakdown(frame: pd.DataFrame, agg) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _protect_breakdowns(table, policy, count_columns, **structure):
+def _protect_breakdowns(table, policy, count_columns, linked=(), **structure):
+    """Suppress a breakdown table (each breakdown's groups sum to its ``all`` row).
+
+    The ``all`` row is repeated in every breakdown, so complementary suppression could hide it
+    in one breakdown and show it in another, from which the hidden cells it protects could be
+    recovered. That is rare (a total is hidden only when no group cell can be); when it
+    happens the column, and the columns ``linked`` to it by a margin (a set of columns), are
+    withheld from the whole table.
+    """
     out = protect(
         table,
         policy=policy,
@@ -115,12 +123,16 @@ def _protect_breakdowns(table, policy, count_columns, **structure):
         totals="is_total",
         **structure,
     )
-    # the "all" row appears once per breakdown: publish it identically everywhere
+    sets = [set(s) for s in linked] + [{c} for c in count_columns]
     for col in count_columns:
-        flag = f"{col}_suppressed"
-        if out.loc[out["is_total"], flag].nunique() > 1:
-            out.loc[out["is_total"], flag] = True
-            out.loc[out["is_total"], col] = pd.NA
+        if out.loc[out["is_total"], f"{col}_suppressed"].nunique() > 1:
+            for group in sets:
+                if col in group:
+                    for c in group:
+                        out[c] = out[c].astype("Int64").mask(pd.Series(True, index=out.index))
+                        out[f"{c}_suppressed"] = True
+                    out.attrs.setdefault("withheld", []).append(sorted(group))
+                    break
     return out
 
 
@@ -153,8 +165,9 @@ def caseload_table(ep: pd.DataFrame, sessions: pd.DataFrame, quarter, policy) ->
 
     table = _by_breakdown(ep, agg)
     counts = ["started", "active_at_end", "ended", *[f"ended_{r}" for r in END_REASONS], "sessions"]
+    ended = [f"ended_{r}" for r in END_REASONS]
     out = _protect_breakdowns(
-        table, policy, counts, row_totals={"ended": [f"ended_{r}" for r in END_REASONS]}
+        table, policy, counts, linked=[["ended", *ended]], row_totals={"ended": ended}
     )
     return out.drop(columns=["is_total"])
 
@@ -184,7 +197,9 @@ def _outcome_counts(frame, outcomes, policy) -> pd.DataFrame:
 
         table = _by_breakdown(frame, agg)
         evs = [f"ev_{o}" for o in family]
-        out = _protect_breakdowns(table, policy, ["n", *evs], denominators={e: "n" for e in evs})
+        out = _protect_breakdowns(
+            table, policy, ["n", *evs], linked=[["n", *evs]], denominators={e: "n" for e in evs}
+        )
         for o in family:
             part = out[["breakdown", "group", "n", "n_suppressed"]].copy()
             part.insert(0, "outcome", o)
