@@ -199,3 +199,19 @@ def test_figures_never_draw_suppressed_months(written):
     _policy, report, _out, _df = written
     spc = report.tables["spc_monthly"]
     assert np.all(spc.loc[spc["suppressed"], "rate_pct"].isna())
+
+
+def test_warnings_quoting_identifiers_are_withheld():
+    from types import SimpleNamespace
+
+    from ipt_analytics.reporting.report.build import _without_identifiers
+
+    eps = pd.DataFrame({"client_id": ["zqxC1"], "episode_id": ["zqxE1"], "therapist_id": ["T9"],
+                        "group_id": [None], "site": ["northgate"]})  # fmt: skip
+    data = SimpleNamespace(episodes=eps, sessions=pd.DataFrame({"group_id": ["zqxG1"]}))
+    msgs = ["episodes zqxE1 and zqxE2 overlap", "therapist group zqxG1 is small",
+            "the model fitted without warnings"]  # fmt: skip
+    out = _without_identifiers(msgs, data)
+    assert out[-1] == "the model fitted without warnings"
+    assert len(out) == 2 and all(MARK not in m for m in out)
+    assert "withheld" in out[0]

@@ -154,6 +154,7 @@ def build_report(data, quarter=None, config=None, suppress=None, as_of=None) -> 
         text = str(w.message)
         if text not in report.warnings:
             report.warnings.append(text)
+    report.warnings = _without_identifiers(report.warnings, data)
     report.notes = _notes(report)
     _check_no_identifiers(report, data)
     return report
@@ -440,6 +441,27 @@ def _notes(report) -> pd.DataFrame:
     rows += [(k, OUTCOMES[k][0]) for k in report.config.outcomes]
     rows += [("warning", w) for w in report.warnings]
     return pd.DataFrame(rows, columns=["item", "definition"])
+
+
+def _without_identifiers(messages: list, data) -> list:
+    """Messages as shared output: one that quotes an identifier or a raw site label (e.g. a
+    data warning listing episodes) is replaced by a pointer to the data-steward output."""
+    ep = data.episodes
+    cols = [c for c in ("client_id", "episode_id", "therapist_id", "group_id", "site") if c in ep]
+    values = {str(v) for c in cols for v in ep[c].dropna().unique()}
+    values |= {
+        str(v) for v in data.sessions.get("group_id", pd.Series(dtype=str)).dropna().unique()
+    }
+    out = []
+    for text in messages:
+        if any(v and v in text for v in values):
+            text = (
+                "a data warning that names individual records was withheld from this shared "
+                "report; run `ipt-analytics validate` on the file to see it"
+            )
+        if text not in out:
+            out.append(text)
+    return out
 
 
 def _check_no_identifiers(report, data) -> None:
