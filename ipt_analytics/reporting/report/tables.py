@@ -247,6 +247,7 @@ def outcome_table(
         cur = cur.merge(other, on=keys, how="left")
         cur[f"change_{label}_pp"] = (cur["rate_pct"] - cur[f"rate_{label}_pct"]).round(1)
     cur.insert(1, "label", cur["outcome"].map(lambda o: OUTCOMES[o][0]))
+    cur.insert(0, "quarter", str(quarters["current"]))
     cur.attrs["quarters"] = {k: str(v) for k, v in quarters.items()}
     return cur
 
