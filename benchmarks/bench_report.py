@@ -48,10 +48,18 @@ def main(argv=None) -> int:
     data = read_sessions(cohort)
     del cohort  # the report needs only the validated data
     t2, c2 = time.perf_counter(), time.process_time()
-    print(f"read + validate: {t2 - start:.1f} s wall, {c2 - c_start:.1f} s CPU")
+    print(
+        f"read + validate: {t2 - start:.1f} s wall, {c2 - c_start:.1f} s CPU; "
+        f"peak memory so far {peak_gb():.2f} GB"
+    )
     report = build_report(data, as_of="2026-07-01")
     t3, c3 = time.perf_counter(), time.process_time()
-    print(f"build report ({report.quarter}): {t3 - t2:.1f} s wall, {c3 - c2:.1f} s CPU")
+    print(
+        f"build report ({report.quarter}): {t3 - t2:.1f} s wall, {c3 - c2:.1f} s CPU; "
+        f"peak memory so far {peak_gb():.2f} GB"
+    )
+    for step, (wall, cpu) in report.timings.items():
+        print(f"    {step:<45} {wall:7.1f} s wall {cpu:7.1f} s CPU")
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_report_"))
     paths = report.write(out)
     t4, c4 = time.perf_counter(), time.process_time()

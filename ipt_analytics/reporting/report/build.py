@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ class QuarterlyReport:
     warnings: list = field(default_factory=list)
     notes: pd.DataFrame | None = None
     spc: list = field(default_factory=list)
+    #: wall and CPU seconds per build step (not written to any file)
+    timings: dict = field(default_factory=dict, repr=False)
 
     def write(self, out_dir) -> dict:
         """Write every file of the report into ``out_dir``; returns ``{kind: path}``."""
@@ -67,11 +70,38 @@ class QuarterlyReport:
         return "\n".join(lines)
 
 
-def _progress(total: int):
-    from tqdm import tqdm
+class _Steps:
+    """Progress bar (tqdm, on stderr, shown on an interactive terminal only) that also records
+    each step's wall and CPU seconds in ``timings`` (for benchmarks; never written to a file,
+    so the outputs stay free of anything that varies between runs)."""
 
-    # shown on an interactive terminal only (disable=None), on stderr so stdout stays clean
-    return tqdm(total=total, file=sys.stderr, disable=None, unit="step", leave=False)
+    def __init__(self, total: int, timings: dict):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, file=sys.stderr, disable=None, unit="step", leave=False)
+        self.timings = timings
+        self.name, self.t0, self.c0 = None, 0.0, 0.0
+
+    def set_description(self, name: str) -> None:
+        self.bar.set_description(name)
+        self.name, self.t0, self.c0 = name, time.perf_counter(), time.process_time()
+
+    def update(self) -> None:
+        if self.name is not None:
+            wall, cpu = self.timings.get(self.name, (0.0, 0.0))
+            self.timings[self.name] = (
+                wall + time.perf_counter() - self.t0,
+                cpu + time.process_time() - self.c0,
+            )
+            self.name = None
+        self.bar.update()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        return False
 
 
 def _as_of(value, last_date) -> str:
@@ -126,7 +156,7 @@ def build_report(data, quarter=None, config=None, suppress=None, as_of=None) -> 
     )
     inst = cfg.instrument
     steps = 8 + len(cfg.spc_outcomes) + 2 * len(cfg.funnel_outcomes)
-    with _progress(steps) as bar, warnings.catch_warnings(record=True) as caught:
+    with _Steps(steps, report.timings) as bar, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         bar.set_description("outcomes")
         outcomes = episode_outcomes(data, instrument=inst)
@@ -148,6 +178,7 @@ def build_report(data, quarter=None, config=None, suppress=None, as_of=None) -> 
         _spc(report, ep, q, cfg, policy, bar)
         _funnels(report, ep, q, cfg, policy, bar)
         _trajectories(report, data, ep, cfg, policy, bar)
+        bar.set_description("metrics")
         report.metrics = _metrics(report, cfg)
         bar.update()
     for w in caught:
