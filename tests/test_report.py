@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -157,3 +158,21 @@ def test_cli_report_writes_every_file_and_refuses_bad_options(tmp_path, capsys):
         assert main(["report", str(csv), "--out", str(out), *bad]) == 2, bad
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("ipt-analytics report: error:"), err
+
+
+def test_one_format_no_site_service_gets_a_report(tmp_path):
+    from ipt_analytics.datasets.synth import simulate_cohort
+
+    df = simulate_cohort(n_episodes=150, seed=2)
+    df["format"], df["group_id"], df["site"] = "individual", None, None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        report = build_report(read_sessions(df), as_of="2026-07-01")
+    assert "trajectory_format" not in report.figures
+    assert any("only one format" in w for w in report.warnings)
+    assert set(report.tables["caseload"].query("breakdown == 'site'")["group"]) == {
+        "all",
+        "unknown",
+    }
+    report.write(tmp_path)
+    assert (tmp_path / "report.html").stat().st_size > 10_000

@@ -337,11 +337,24 @@ def _trajectories(report, data, ep, cfg, policy, bar):
     min_n = POLICIES[policy].min_shown if policy != "none" else 1
     inst = cfg.instrument
     fits = {}
+    rated = data.sessions[data.sessions["instrument"] == inst]
     for by in ("format", "problem_area"):
         bar.set_description(f"trajectory by {by}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = fit_trajectory(data, instrument=inst, by=by)
+        if rated[by].nunique() < 2:
+            report.warnings.append(
+                f"trajectories by {by.replace('_', ' ')}: only one {by.replace('_', ' ')} in "
+                "the data, nothing to compare; not drawn"
+            )
+            bar.update()
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = fit_trajectory(data, instrument=inst, by=by)
+        except (ValueError, SchemaError, np.linalg.LinAlgError) as exc:
+            report.warnings.append(f"trajectories by {by.replace('_', ' ')} not fitted: {exc}")
+            bar.update()
+            continue
         fits[by] = fit
         lines, notes = ch.trajectory_lines(fit, by, min_n)
         fig, ax = new_axes(7.0, 3.6)
@@ -366,7 +379,18 @@ def _trajectories(report, data, ep, cfg, policy, bar):
             report.warnings.append(f"trajectory by {by}: {w}")
         bar.update()
     bar.set_description("not on track")
-    flags = flag_not_on_track(fits["format"], data)
+    fit = fits.get("format") or fits.get("problem_area")
+    if fit is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = fit_trajectory(data, instrument=inst)
+        except (ValueError, SchemaError, np.linalg.LinAlgError) as exc:
+            report.warnings.append(f"not-on-track flags not computed: no trajectory fit ({exc})")
+    if fit is not None:
+        flags = flag_not_on_track(fit, data)
+    else:
+        flags = pd.DataFrame(columns=["episode_id", "latest_session", "excess", "not_on_track"])
     report.tables["not_on_track"] = tb.not_on_track_table(flags, ep, policy)
     report.tables["no_early_improvement"] = tb.no_early_improvement_table(
         data.sessions, ep, inst, policy

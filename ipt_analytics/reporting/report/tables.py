@@ -76,10 +76,13 @@ def episode_frame(data, outcomes: pd.DataFrame, site_names: dict | None = None) 
     keep = ["episode_id", "baseline", "final", "weeks", *[c for c in OUTCOMES if c in outcomes]]
     keep += [c for c in ("finished_treatment", "caseness_start") if c in outcomes]
     ep = ep.merge(outcomes[list(dict.fromkeys(keep))], on="episode_id", how="left")
-    ep["site"] = ep["site"].map(local_codes(ep["site"], "Site ", site_names)).fillna("unknown")
+    codes = local_codes(ep["site"], "Site ", site_names)
+    ep["site"] = [codes.get(str(v), "unknown") if pd.notna(v) else "unknown" for v in ep["site"]]
     ep["therapist"] = ep["therapist_id"].map(local_codes(ep["therapist_id"], "T"))
     ep = ep.drop(columns=["therapist_id"])
-    ep["problem_area"] = ep["problem_area"].fillna("unknown")
+    ep["problem_area"] = (
+        ep["problem_area"].astype(object).where(ep["problem_area"].notna(), "unknown")
+    )
     reason = ep["end_reason"]
     ep["ended"] = reason.notna() & (reason != "ongoing") & ep["end_date"].notna()
     ep["end_group"] = np.where(reason.isin(END_REASONS[:3]), reason, "other")
