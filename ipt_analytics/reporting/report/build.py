@@ -328,6 +328,9 @@ def _funnels(report, ep, q, cfg, policy, bar):
 
 
 def _trajectories(report, data, ep, cfg, policy, bar):
+    """One mixed model with format and problem area (each with its own slope), so each
+    factor's trajectories are adjusted for the other; drawn per factor as marginal means
+    (equal weights over the other factor's levels)."""
     from ipt_analytics.models.recovery import flag_not_on_track
     from ipt_analytics.models.trajectory import fit_trajectory
     from ipt_analytics.plotting.svg import figure_svg, new_axes
@@ -336,57 +339,63 @@ def _trajectories(report, data, ep, cfg, policy, bar):
 
     min_n = POLICIES[policy].min_shown if policy != "none" else 1
     inst = cfg.instrument
-    fits = {}
     rated = data.sessions[data.sessions["instrument"] == inst]
+    factors = []
     for by in ("format", "problem_area"):
-        bar.set_description(f"trajectory by {by}")
         if rated[by].nunique() < 2:
             report.warnings.append(
                 f"trajectories by {by.replace('_', ' ')}: only one {by.replace('_', ' ')} in "
                 "the data, nothing to compare; not drawn"
             )
-            bar.update()
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fit = fit_trajectory(data, instrument=inst, by=by)
-        except (ValueError, SchemaError, np.linalg.LinAlgError) as exc:
-            report.warnings.append(f"trajectories by {by.replace('_', ' ')} not fitted: {exc}")
-            bar.update()
-            continue
-        fits[by] = fit
-        lines, notes = ch.trajectory_lines(fit, by, min_n)
-        fig, ax = new_axes(7.0, 3.6)
-        plot_predicted_trajectories(
-            lines.drop(columns=["n"], errors="ignore"), instrument=inst, time="week", ax=ax
-        )
-        ax.set_title(
-            f"Model-adjusted mean {get_instrument(inst).label} by {by.replace('_', ' ')}",
-            fontsize="medium",
-        )
-        words = [f"Model problem: {w}" for w in fit.warnings] or [
-            "the model fitted without warnings"
-        ]
-        report.figures[f"trajectory_{by}"] = {
-            "title": f"Trajectories by {by.replace('_', ' ')} (mixed model, whole history)",
-            "svg": figure_svg(fig),
-            "notes": words
-            + notes
-            + ["lines drawn up to the 90th percentile of each group's rating weeks"],
-        }
+        else:
+            factors.append(by)
+    bar.set_description("trajectory model")
+    fit = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = fit_trajectory(data, instrument=inst, by=factors or None)
+    except (ValueError, SchemaError, np.linalg.LinAlgError) as exc:
+        report.warnings.append(f"trajectory model not fitted: {exc}")
+    bar.update()
+    if fit is not None:
         for w in fit.warnings:
-            report.warnings.append(f"trajectory by {by}: {w}")
-        bar.update()
+            report.warnings.append(f"trajectory model: {w}")
+        formula = fit.spec.formula
+        for by in factors:
+            bar.set_description(f"trajectory by {by}")
+            lines, notes = ch.trajectory_lines(fit, by, min_n)
+            fig, ax = new_axes(7.0, 3.6)
+            plot_predicted_trajectories(
+                lines.drop(columns=["n"], errors="ignore"), instrument=inst, time="week", ax=ax
+            )
+            ax.set_title(
+                f"Model-adjusted mean {get_instrument(inst).label} by {by.replace('_', ' ')}",
+                fontsize="medium",
+            )
+            words = [f"Model problem: {w}" for w in fit.warnings] or [
+                "the model fitted without warnings"
+            ]
+            others = [f for f in factors if f != by]
+            adjusted = (
+                f"adjusted for {', '.join(o.replace('_', ' ') for o in others)} "
+                "(equal weights over its levels); "
+                if others
+                else ""
+            )
+            report.figures[f"trajectory_{by}"] = {
+                "title": f"Trajectories by {by.replace('_', ' ')} (mixed model, whole history)",
+                "svg": figure_svg(fig),
+                "notes": words
+                + notes
+                + [
+                    f"model: {formula} with a random intercept and slope per episode; "
+                    + adjusted
+                    + "lines drawn up to the 90th percentile of each group's rating weeks"
+                ],
+            }
+            bar.update()
     bar.set_description("not on track")
-    fit = fits.get("format") or fits.get("problem_area")
-    if fit is None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fit = fit_trajectory(data, instrument=inst)
-        except (ValueError, SchemaError, np.linalg.LinAlgError) as exc:
-            report.warnings.append(f"not-on-track flags not computed: no trajectory fit ({exc})")
     if fit is not None:
         flags = flag_not_on_track(fit, data)
     else:
