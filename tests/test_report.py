@@ -176,3 +176,17 @@ def test_one_format_no_site_service_gets_a_report(tmp_path):
     }
     report.write(tmp_path)
     assert (tmp_path / "report.html").stat().st_size > 10_000
+
+
+def test_large_caseload_fits_the_model_to_a_fixed_sample(monkeypatch):
+    import ipt_analytics.reporting.report.build as build
+    from ipt_analytics.datasets.synth import simulate_cohort
+
+    monkeypatch.setattr(build, "MAX_MODEL_EPISODES", 120)
+    data = read_sessions(simulate_cohort(n_episodes=300, seed=4))
+    a = build.build_report(data, as_of="2026-07-01")
+    b = build.build_report(data, as_of="2026-07-01")
+    notes = a.figures["trajectory_format"]["notes"]
+    assert any("sample of 120 of the 300 episodes" in n for n in notes)
+    assert a.figures["trajectory_format"]["svg"] == b.figures["trajectory_format"]["svg"]
+    pd.testing.assert_frame_equal(a.tables["not_on_track"], b.tables["not_on_track"])

@@ -25,6 +25,10 @@ from ipt_analytics.reporting.report.shield import policy_text
 
 __all__ = ["QuarterlyReport", "build_report"]
 
+#: larger caseloads fit the trajectory model to a fixed random sample of this many episodes
+MAX_MODEL_EPISODES = 20_000
+MODEL_SAMPLE_SEED = 20240701
+
 
 @dataclass
 class QuarterlyReport:
@@ -351,10 +355,24 @@ def _trajectories(report, data, ep, cfg, policy, bar):
             factors.append(by)
     bar.set_description("trajectory model")
     fit = None
+    sample_note = []
+    model_data = data
+    episodes = np.sort(rated["episode_id"].unique())
+    if len(episodes) > MAX_MODEL_EPISODES:
+        # a large caseload's mean trajectories are estimated to well within a point from a
+        # random sample of episodes; the sample is fixed by its seed, so reports repeat
+        keep = np.random.default_rng(MODEL_SAMPLE_SEED).choice(
+            episodes, MAX_MODEL_EPISODES, replace=False
+        )
+        model_data = data.sessions[data.sessions["episode_id"].isin(keep)]
+        sample_note = [
+            f"model fitted to a fixed random sample of {MAX_MODEL_EPISODES:,} of the "
+            f"{len(episodes):,} episodes (seed {MODEL_SAMPLE_SEED})"
+        ]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = fit_trajectory(data, instrument=inst, by=factors or None)
+            fit = fit_trajectory(model_data, instrument=inst, by=factors or None)
     except (ValueError, SchemaError, np.linalg.LinAlgError) as exc:
         report.warnings.append(f"trajectory model not fitted: {exc}")
     bar.update()
@@ -388,6 +406,7 @@ def _trajectories(report, data, ep, cfg, policy, bar):
                 "svg": figure_svg(fig),
                 "notes": words
                 + notes
+                + sample_note
                 + [
                     f"model: {formula} with a random intercept and slope per episode; "
                     + adjusted
@@ -396,9 +415,13 @@ def _trajectories(report, data, ep, cfg, policy, bar):
             }
             bar.update()
     bar.set_description("not on track")
+    flags = None
     if fit is not None:
-        flags = flag_not_on_track(fit, data)
-    else:
+        try:
+            flags = flag_not_on_track(fit, data)
+        except ValueError as exc:  # e.g. a level absent from the model's sample
+            report.warnings.append(f"not-on-track flags not computed: {exc}")
+    if flags is None:
         flags = pd.DataFrame(columns=["episode_id", "latest_session", "excess", "not_on_track"])
     report.tables["not_on_track"] = tb.not_on_track_table(flags, ep, policy)
     report.tables["no_early_improvement"] = tb.no_early_improvement_table(
