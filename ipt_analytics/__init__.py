@@ -33,14 +33,15 @@ if TYPE_CHECKING:  # pragma: no cover - for IDEs and type checkers only
         suppress_table,
     )
     from ipt_analytics.reporting.report import QuarterlyReport, build_report
+    from ipt_analytics.reporting.summary import outcome_summary
     from ipt_analytics.stats.describe import (
         observed_means,
-        p_chart,
         sample_trajectories,
         severity_shares,
     )
     from ipt_analytics.stats.groups import GroupComparison, compare_groups
     from ipt_analytics.stats.multiplicity import p_adjust
+    from ipt_analytics.stats.spc import p_chart, run_chart
     from ipt_analytics.stats.survival import KaplanMeier, kaplan_meier
     from ipt_analytics.vocab import alias_table
 
@@ -63,7 +64,8 @@ _LAZY = {
     "p_adjust": "ipt_analytics.stats.multiplicity",
     "observed_means": "ipt_analytics.stats.describe",
     "severity_shares": "ipt_analytics.stats.describe",
-    "p_chart": "ipt_analytics.stats.describe",
+    "p_chart": "ipt_analytics.stats.spc",
+    "run_chart": "ipt_analytics.stats.spc",
     "sample_trajectories": "ipt_analytics.stats.describe",
     "suppress_table": "ipt_analytics.reporting.privacy",
     "check_no_disclosure": "ipt_analytics.reporting.privacy",
@@ -87,6 +89,7 @@ _LAZY = {
     "compare_models": "ipt_analytics.models.mixed",
     "build_report": "ipt_analytics.reporting.report",
     "QuarterlyReport": "ipt_analytics.reporting.report",
+    "outcome_summary": "ipt_analytics.reporting.summary",
 }
 
 __all__ = ["SchemaError", "IptWarning", "FitWarning", "DataWarning", "__version__", *_LAZY]

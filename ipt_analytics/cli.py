@@ -3,62 +3,99 @@
 Each subcommand is a pair of small functions registered in :data:`SUBCOMMANDS`:
 ``add_arguments(parser)`` declares its options and ``run(args) -> int`` does the work by
 calling the same public functions a notebook would, returning the exit code. The command
-line holds no statistics of its own.
+line holds argument parsing and printing only.
 
-Exit codes: 0 success; 1 the data have problems (e.g. rejected rows); 2 the input cannot be
-read or used (missing file, unreadable file, bad column mapping).
+Two kinds of output (``docs/shared-outputs.md``): ``validate`` and ``--rejected-out`` are
+data-steward output and show the offending values, identifiers included, so that the file can
+be fixed; ``summary`` and every table it writes are shared output and never show an
+identifier, a free-text value or a suppressed count.
+
+Exit codes: 0 success; 1 the data have problems (e.g. rejected rows); 2 the input or an
+option cannot be used (missing or unreadable file, bad column mapping, unknown option value,
+unwritable output path), reported as one line on stderr, never a traceback; 3 an internal
+error (a bug: please report it), also one line. A closed output pipe (``... | head``) ends
+the command quietly with 141, as for any command stopped by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable
 
 from ipt_analytics import __version__
-from ipt_analytics.errors import DataWarning, SchemaError
-from ipt_analytics.reporting.privacy import POLICIES, drop_identifiers, suppress_table
+from ipt_analytics.errors import SchemaError
+from ipt_analytics.reporting.privacy import POLICIES
+from ipt_analytics.reporting.summary import SUMMARY_BY
 
 __all__ = ["SUBCOMMANDS", "main"]
 
 EXIT_OK = 0
 EXIT_DATA_PROBLEMS = 1
 EXIT_UNREADABLE = 2
+EXIT_INTERNAL = 3
+EXIT_BROKEN_PIPE = 141
 
 
 class InputError(Exception):
     """The input cannot be read or used; reported on stderr with exit code 2."""
 
 
-def _load_columns(path: str | None) -> dict | None:
-    if path is None:
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block): ``prog: error: ... (see --help)``."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        self.exit(EXIT_UNREADABLE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _load_columns(value: str | None) -> dict | None:
+    """``--columns``: inline JSON (``'{"PatientID": "client_id"}'``) or a JSON file."""
+    if value is None:
         return None
-    try:
-        with open(path, encoding="utf-8") as fh:
-            mapping = json.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"--columns: file not found: {path!r}") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--columns: {path!r} is not a readable JSON file ({exc})") from None
+    if value.lstrip().startswith("{"):
+        where = "the inline JSON"
+        try:
+            mapping = json.loads(value)
+        except ValueError as exc:
+            raise InputError(f"--columns: {where} is not valid JSON ({exc})") from None
+    else:
+        where = repr(value)
+        try:
+            with open(value, encoding="utf-8") as fh:
+                mapping = json.load(fh)
+        except FileNotFoundError:
+            raise InputError(
+                f"--columns: file not found: {value!r} (give a JSON file or inline JSON such "
+                """as '{"PatientID": "client_id"}')"""
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"--columns: {value!r} is not a readable JSON file ({exc})") from None
     if not isinstance(mapping, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
     ):
         raise InputError(
-            f"--columns: {path!r} must hold a JSON object "
+            f"--columns: {where} must be a JSON object "
             '{"your column": "canonical column", ...}'
         )
     return mapping
 
 
-def _read(path: str, columns_path: str | None, encoding: str | None = None):
-    """read_sessions in quarantine mode, turning unreadable input into InputError."""
+def _read(path: str, columns: str | None, encoding: str | None = None):
+    """read_sessions in quarantine mode, turning unreadable input into InputError.
+
+    The data's notes are printed by the caller, so their DataWarnings are not shown again.
+    """
+    from ipt_analytics.errors import DataWarning
     from ipt_analytics.io.sessiondata import read_sessions
 
-    columns = _load_columns(columns_path)
+    mapping = _load_columns(columns)
     try:
-        return read_sessions(path, columns=columns, on_error="quarantine", encoding=encoding)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            return read_sessions(path, columns=mapping, on_error="quarantine", encoding=encoding)
     except (FileNotFoundError, SchemaError, ValueError, TypeError, OSError) as exc:
         raise InputError(str(exc)) from None
 
@@ -66,23 +103,28 @@ def _read(path: str, columns_path: str | None, encoding: str | None = None):
 # --- validate -------------------------------------------------------------------------
 
 
-def _add_validate_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_reading_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="session data: .csv, .xlsx or .parquet")
     parser.add_argument(
-        "--rejected-out",
-        metavar="PATH",
-        help="write the rejected rows (source_row, column, value, reason, message) as CSV",
-    )
-    parser.add_argument(
         "--columns",
-        metavar="MAPPING.json",
-        help="JSON object mapping your column names to canonical ones, e.g. "
-        '{"PatientID": "client_id"}',
+        metavar="MAPPING",
+        help="map your column names to canonical ones: inline JSON such as "
+        """'{"PatientID": "client_id"}' or a JSON file holding that object""",
     )
     parser.add_argument(
         "--encoding",
         metavar="CODEC",
         help="text encoding of a CSV file (default UTF-8, with or without BOM; e.g. cp1252)",
+    )
+
+
+def _add_validate_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_reading_arguments(parser)
+    parser.add_argument(
+        "--rejected-out",
+        metavar="PATH",
+        help="write the rejected rows (source_row, column, value, reason, message) as CSV; "
+        "data-steward output: it contains identifiers",
     )
     parser.add_argument(
         "--show",
@@ -100,6 +142,8 @@ def _run_validate(args: argparse.Namespace) -> int:
 def _report_validation(args: argparse.Namespace, data) -> int:
     """Print the accounting of a read file; exit code 1 when rows were rejected."""
     print(f"file: {args.file} ({data.layout} layout)")
+    print("DATA-STEWARD OUTPUT: shows the values of rejected rows, identifiers included; "
+          "do not circulate")  # fmt: skip
     print(repr(data).split("\n", 1)[1])
     if data.ignored_columns:
         print(f"columns not read: {', '.join(map(str, data.ignored_columns))}")
@@ -107,145 +151,166 @@ def _report_validation(args: argparse.Namespace, data) -> int:
         print(f"note: {note}")
     _print_rejected(data, args.show)
     if args.rejected_out:
+        from ipt_analytics.reporting.export import write_csv
+
         try:
-            data.rejected.to_csv(args.rejected_out, index=False)
+            write_csv(data.rejected, args.rejected_out)
         except OSError as exc:
-            raise InputError(f"--rejected-out: cannot write {args.rejected_out!r}: {exc}") from None
-        print(f"rejected rows written to {args.rejected_out}")
+            raise InputError(f"--rejected-out: {exc}") from None
+        print(f"rejected rows written to {args.rejected_out} (contains identifiers: for the "
+              "data steward only)")  # fmt: skip
     return EXIT_DATA_PROBLEMS if data.n_rejected_rows else EXIT_OK
 
 
 def _print_rejected(data, limit: int) -> None:
-    """List rejected rows with their source row so each fault can be found in the file."""
+    """List rejected rows with row number, column, value, reason, what is wrong and the fix."""
     rejected = data.rejected
     if rejected.empty or limit <= 0:
         return
     print(f"rejected rows (first {min(limit, len(rejected))} of {len(rejected)} problems):")
     for row in rejected.head(limit).itertuples(index=False):
-        print(f"  row {row.source_row}: {row.column}={row.value!r}: {row.reason}")
+        print(f"  row {row.source_row}: {row.column}={row.value!r}: {row.reason} - {row.message}")
 
 
 # --- summary (the main job until the quarterly report exists) ----------------------------
 
-SUMMARY_OUTCOMES = (
-    ("response", "response (>= 50% reduction)"),
-    ("remission", "remission (below the instrument cut-off)"),
-    ("reliable_improvement", "reliable improvement (Jacobson-Truax)"),
-    ("nhs_recovery", "NHS Talking Therapies recovery"),
-    ("dropout", "dropout"),
-)
-
 
 def _add_summary_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_validate_arguments(parser)
+    _add_reading_arguments(parser)
     parser.add_argument(
         "--instrument", default="phq9", help="instrument for the outcomes (default phq9)"
     )
     parser.add_argument(
-        "--by", default="format", help="episode column to break outcomes down by (default format)"
-    )
-    parser.add_argument(
-        "--outcomes-out",
-        metavar="PATH",
-        help="write the per-episode outcomes as CSV, without client or episode identifiers",
+        "--by",
+        default="format",
+        help=f"episode column to break outcomes down by: {', '.join(SUMMARY_BY)} (default "
+        "format; therapists are shown as report-local codes; identifiers are refused)",
     )
     parser.add_argument(
         "--suppress",
         default="nhs_digital",
         choices=[*POLICIES, "none"],
         metavar="POLICY",
-        help="small-cell suppression of the printed table: "
+        help="small-cell suppression of the table: "
         f"{', '.join(POLICIES)} (default nhs_digital), or none for internal working tables only",
     )
+    parser.add_argument(
+        "--table-out",
+        metavar="PATH",
+        help="write the (suppressed) outcome table as .csv or .xlsx: shared output",
+    )
+    parser.add_argument(
+        "--internal-export",
+        metavar="PATH",
+        help="INTERNAL: write one unsuppressed row per episode as .csv or .xlsx (no client "
+        "or episode IDs; therapists and groups as local codes); never to be circulated",
+    )
+    # removed option, kept only to say what replaced it
+    parser.add_argument("--outcomes-out", metavar="PATH", help=argparse.SUPPRESS)
+
+
+def _check_summary_options(args: argparse.Namespace) -> None:
+    from ipt_analytics.instruments.table import INSTRUMENTS
+
+    if args.outcomes_out is not None:
+        raise InputError(
+            "--outcomes-out was replaced: use --table-out PATH for the shared (suppressed) "
+            "table, or --internal-export PATH for the per-episode file (internal use only)"
+        )
+    if args.instrument not in INSTRUMENTS:
+        raise InputError(
+            f"--instrument {args.instrument!r} is not known; use one of {', '.join(INSTRUMENTS)}"
+        )
+    if args.by not in SUMMARY_BY:
+        kind = "an identifier" if args.by in ("client_id", "episode_id", "group_id") else (
+            "not a grouping column")  # fmt: skip
+        raise InputError(
+            f"--by {args.by!r} is {kind}; shared tables are broken down by one of "
+            f"{', '.join(SUMMARY_BY)}"
+        )
+    for option in ("table_out", "internal_export"):
+        path = getattr(args, option)
+        if path is not None and os.path.splitext(path)[1].lower() not in (".csv", ".xlsx"):
+            raise InputError(
+                f"--{option.replace('_', '-')} {path!r}: the file name must end in .csv or .xlsx"
+            )
+
+
+def _write_table(frame, path: str, option: str, sheet: str) -> None:
+    from ipt_analytics.reporting.export import write_csv, write_xlsx
+
+    try:
+        if path.lower().endswith(".xlsx"):
+            write_xlsx({sheet: frame}, path)
+        else:
+            write_csv(frame, path)
+    except OSError as exc:
+        raise InputError(f"{option}: {exc}") from None
+
+
+def _print_shared_accounting(data, suppress: str) -> None:
+    """Row accounting; counts of people (clients, episodes) under the suppression policy,
+    since they are margins of the outcome table printed below."""
+    from ipt_analytics.reporting.summary import published_count
+
+    s = data.summary()
+    print(f"  rows read: {s['n_input_rows']}")
+    print(f"  accepted: {s['n_accepted_rows']}")
+    print(f"  rejected: {s['n_rejected_rows']}")
+    for reason, n in s["rejected_rows_by_reason"].items():
+        print(f"    {reason}: {n}")
+    print(f"  duplicates collapsed: {s['n_duplicates_collapsed']}")
+    print(f"  clients: {published_count(s['n_clients'], suppress)}")
+    print(f"  episodes: {published_count(s['n_episodes'], suppress)}")
 
 
 def _run_summary(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ipt_analytics.outcomes.episode import episode_outcomes
-    from ipt_analytics.stats.groups import compare_groups
-    from ipt_analytics.stats.intervals import wilson_interval
+    from ipt_analytics.reporting.summary import internal_episode_table, outcome_summary
 
+    _check_summary_options(args)
     data = _read(args.file, args.columns, args.encoding)
-    code = _report_validation(args, data)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        outcomes = episode_outcomes(data, instrument=args.instrument)
-    if args.by not in outcomes.columns:
-        raise InputError(
-            f"--by {args.by!r} is not an outcome column; use one of format, problem_area, site"
-        )
-    rows = []
-    for column, label in SUMMARY_OUTCOMES:
-        if outcomes[column].notna().sum() == 0:
-            continue
-        # Left-out episodes (single ratings, outside a denominator) are reported as n below.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DataWarning)
-            groups = compare_groups(outcomes, by=args.by, outcome=column).groups
-        for g in groups.itertuples(index=False):
-            rows.append(
-                {
-                    "outcome": label,
-                    args.by: g.group,
-                    "n": g.n,
-                    "events": g.events,
-                    "rate_%": 100 * g.rate,
-                    "conf_low": g.conf_low,
-                    "conf_high": g.conf_high,
-                }
-            )
-    table = pd.DataFrame(rows, columns=["outcome", args.by, "n", "events", "rate_%",
-                                        "conf_low", "conf_high"])  # fmt: skip
-    print(f"\noutcomes on {args.instrument} by {args.by} (n = episodes in each denominator):")
-    if args.suppress == "none":
-        print("UNSUPPRESSED: do not circulate (small cells shown; internal working table)")
-        shown = table.assign(n_suppressed=False, events_suppressed=False)
+    # shared output: counts only, never the rejected rows' values (see `validate` for those)
+    print(f"file: {args.file} ({data.layout} layout)")
+    _print_shared_accounting(data, args.suppress)
+    if data.n_rejected_rows:
+        print("note: rejected rows are listed by `ipt-analytics validate` (data-steward "
+              "output: it shows identifiers)")  # fmt: skip
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            outcomes = episode_outcomes(data, instrument=args.instrument)
+        result = outcome_summary(outcomes, by=args.by, suppress=args.suppress)
+    except ValueError as exc:  # SchemaError included
+        raise InputError(str(exc)) from None
+    print(f"\noutcomes on {args.instrument} by {result.by} (n = episodes in each denominator):")
+    for note in result.notes:
+        print(note if note.startswith("UNSUPPRESSED") else f"note: {note}")
+    if result.table.empty:
+        print("(no outcome could be computed: see the notes)")
     else:
-        # A reader may know each outcome's total denominator (e.g. all episodes), so the n of
-        # the formats of one outcome form a margin: one hidden n must not be recoverable.
-        sizes = table.groupby("outcome")["n"].agg(["sum", "size"])
-        known = {k: int(r["sum"]) for k, r in sizes.iterrows() if r["size"] > 1}
-        shown = suppress_table(
-            table, count_columns=["n", "events"], policy=args.suppress, by="outcome",
-            rate_columns={"rate_%": ("events", "n", 100)}, denominators={"events": "n"},
-            totals={"n": known},
-        )  # fmt: skip
-        meta = shown.attrs["suppression"]
-        print(f"small-cell suppression: {meta['policy']} ({meta['rule']}); '*' = suppressed "
-              f"({meta['n_primary']} small, {meta['n_secondary']} complementary); "
-              f"source: {meta['citation']}")  # fmt: skip
-        if POLICIES[args.suppress].rounding:
-            # the interval must come from the published (rounded) counts, not the true ones
-            lo, hi = wilson_interval(shown["events"].astype(float).fillna(0).to_numpy(),
-                                     shown["n"].astype(float).fillna(0).to_numpy())  # fmt: skip
-            shown["conf_low"], shown["conf_high"] = lo, hi
-    # rate and interval are statistics of both counts: shown only when both counts are
-    hide = {"n": shown["n_suppressed"], "events": shown["events_suppressed"]}
-    hide["rate"] = hide["n"] | hide["events"]
-    printed = shown[["outcome", args.by]].copy()
-    for col in ("n", "events"):
-        printed[col] = [
-            "*" if h else str(int(v)) for v, h in zip(shown[col], hide[col], strict=True)
-        ]
-    printed["rate_%"] = [
-        "*" if h else f"{v:.1f}" for v, h in zip(shown["rate_%"], hide["rate"], strict=True)
-    ]
-    printed["95%_ci"] = [
-        "*" if h else f"{100 * lo:.1f}-{100 * hi:.1f}"
-        for lo, hi, h in zip(shown["conf_low"], shown["conf_high"], hide["rate"], strict=True)
-    ]
-    with pd.option_context("display.width", 120, "display.max_rows", 200):
-        print(printed.to_string(index=False))
-    if args.outcomes_out:
-        # Exported tables leave the service: no identifier that could point back to a client
-        # (episode_id defaults to client_id when the file has no episode column).
-        safe = drop_identifiers(outcomes)
-        safe.to_csv(args.outcomes_out, index=False)
-        print(f"per-episode outcomes written to {args.outcomes_out}")
-    for w in caught:
-        print(f"note: {w.message}")
-    return code
+        with pd.option_context("display.width", 120, "display.max_rows", 500):
+            print(result.display().to_string(index=False))
+    if args.table_out:
+        _write_table(result.table, args.table_out, "--table-out", "summary")
+        print(f"outcome table written to {args.table_out}")
+    if args.internal_export:
+        _write_table(internal_episode_table(outcomes), args.internal_export,
+                     "--internal-export", "episodes")  # fmt: skip
+        print(f"INTERNAL per-episode outcomes written to {args.internal_export}")
+        print(
+            f"ipt-analytics summary: warning: {args.internal_export} is INTERNAL: one "
+            "unsuppressed row per episode, from which every suppressed cell can be recounted;"
+            " do not circulate it",
+            file=sys.stderr,
+        )
+    for note in dict.fromkeys(str(w.message) for w in caught):
+        print(f"note: {note}")
+    for note in data.notes:
+        print(f"note: {note}")
+    return EXIT_DATA_PROBLEMS if data.n_rejected_rows else EXIT_OK
 
 
 # --- report -------------------------------------------------------------------------------
@@ -311,9 +376,37 @@ def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_synth(args: argparse.Namespace) -> int:
     from ipt_analytics.datasets.sample_files import write_sample
 
-    for path in write_sample(args.out).values():
+    try:
+        written = write_sample(args.out)
+    except OSError as exc:
+        raise InputError(f"--out {args.out!r}: cannot write the sample files ({exc})") from None
+    for path in written.values():
         print(f"wrote {path} ({path.stat().st_size} bytes)")
     return EXIT_OK
+
+
+# --- reproduce ----------------------------------------------------------------------------
+
+
+def _add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("specs", nargs="*", metavar="SPEC_OR_DIR",
+                        help="spec files (*.toml) or folders of specs; default: the specs "
+                        "shipped with ipt_analytics")  # fmt: skip
+    parser.add_argument("--out", default="reports/out/reproduce",
+                        help="folder for reproduce.json and reproduce.md")  # fmt: skip
+    parser.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one test "
+                        "case per published number)")  # fmt: skip
+    parser.add_argument("--update", action="store_true", help="rewrite the numbers of the "
+                        "project's own specs (origin = \"own\") and show the diff; published "
+                        "specs are never rewritten")  # fmt: skip
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+    # exit codes: 0 all numbers reproduced, 1 a mismatch, 2 a broken spec
+    from ipt_analytics.reproduce.command import SPEC_DIR, reproduce
+
+    return reproduce(args.specs or [SPEC_DIR], out_dir=args.out, junit=args.junit,
+                     update=args.update)  # fmt: skip
 
 
 #: name -> (help, add_arguments, run); later subcommands register here.
@@ -341,19 +434,25 @@ SUBCOMMANDS: dict[
         _add_synth_arguments,
         _run_synth,
     ),
+    "reproduce": (
+        "check published tables declared in spec files (0 all reproduced, 1 a mismatch, "
+        "2 a broken spec)",
+        _add_reproduce_arguments,
+        _run_reproduce,
+    ),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ipt-analytics",
         description="Outcome research for Interpersonal Psychotherapy (IPT) session data.",
         epilog="Exit codes: 0 success, 1 data problems (e.g. rejected rows), "
-        "2 input cannot be read.",
+        "2 input or option cannot be used, 3 internal error.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (help_text, add_arguments, _run) in SUBCOMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     return parser
@@ -376,8 +475,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except InputError as exc:
-        print(f"ipt-analytics {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return _fail(args.command, str(exc), EXIT_UNREADABLE)
+    except BrokenPipeError:
+        # the reader of our output has gone (e.g. `| head`): stop quietly, and keep Python
+        # from complaining again when it flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        return _fail(args.command, "interrupted", 130)
+    except Exception as exc:  # a bug: one line, never a traceback
+        return _fail(
+            args.command,
+            f"internal error ({type(exc).__name__}: {exc}); please report it with the command "
+            "you ran",
+            EXIT_INTERNAL,
+        )
+
+
+def _fail(command: str, message: str, code: int) -> int:
+    one_line = " ".join(message.split())
+    try:
+        print(f"ipt-analytics {command}: error: {one_line}", file=sys.stderr)
+    except BrokenPipeError:  # pragma: no cover - stderr closed too
+        pass
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -111,6 +111,11 @@ VOCABULARIES: dict[str, dict[str, tuple[str, ...]]] = {
         "referred_on": ("referred on", "referred", "onward referral", "referred elsewhere"),
         "ongoing": ("in treatment", "open", "active", "continuing"),
     },
+    "contact_type": {
+        "treatment": ("treatment contact", "therapy", "attended"),
+        "assessment": ("assessment contact", "initial assessment"),
+        "not_attended": ("dna", "did not attend", "not attended", "no show", "missed"),
+    },
     "boolean": {
         "true": ("yes", "y", "1", "t", "true"),
         "false": ("no", "n", "0", "f", "false"),
@@ -121,7 +126,13 @@ VOCABULARIES: dict[str, dict[str, tuple[str, ...]]] = {
 #: (:data:`OPTIONAL_LABEL_COLUMNS`), where a blank is allowed anyway.
 MISSING_LABELS: tuple[str, ...] = ("unknown", "not known", "unk", "n/a", "missing", "not recorded")
 #: Label columns that may be missing (a required column must be filled in).
-OPTIONAL_LABEL_COLUMNS = ("problem_area", "secondary_problem_area", "end_reason", "medication")
+OPTIONAL_LABEL_COLUMNS = (
+    "problem_area",
+    "secondary_problem_area",
+    "end_reason",
+    "medication",
+    "contact_type",
+)
 
 # which input columns are checked against which vocabulary
 COLUMN_VOCABULARY: dict[str, str] = {
@@ -131,6 +142,7 @@ COLUMN_VOCABULARY: dict[str, str] = {
     "instrument": "instrument",
     "end_reason": "end_reason",
     "medication": "boolean",
+    "contact_type": "contact_type",
 }
 
 _SEPARATORS = re.compile(r"[\s_\-]+")

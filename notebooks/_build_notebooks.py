@@ -398,15 +398,15 @@ means_12 = marginal_means(fit, at={"week": 12}, by="format")
 means_12"""),
     code("""\
 fig, ax = plt.subplots(figsize=(7, 4))
-plot_marginal_means(means_12, group="format", ax=ax, conf_level=0.95)
-ax.set_title("Estimated mean PHQ-9 at week 12", pad=16);"""),
+plot_marginal_means(means_12, group="format", ax=ax, conf_level=0.95, at="week 12")
+ax.set_title("Estimated mean PHQ-9 at week 12", pad=22);"""),
     code("""\
 pairs_12 = contrasts(fit, by="format", at={"week": 12}, p_adjust="holm")
 pairs_12"""),
     code("""\
 fig, ax = plt.subplots(figsize=(8, 5))
-plot_contrasts(pairs_12, ax=ax)
-ax.set_title("Differences in PHQ-9 at week 12 (Holm-adjusted p)", pad=20);"""),
+plot_contrasts(pairs_12, ax=ax, at="week 12")
+ax.set_title("Differences in PHQ-9 at week 12", pad=22);"""),
     md("""\
 The slopes themselves can be compared too (`on="slope"`): here each format against individual
 IPT, the treatment-versus-control family."""),
@@ -425,8 +425,10 @@ effect_size(fit, by="format", reference="individual")"""),
 ## 7. Predicted trajectories
 
 The model's mean trajectory per format (population level, with 95% confidence bands), over the
-observed means as points. Where points and lines diverge at late weeks, the observed means are
-carried by the few clients still in treatment; the model uses every episode's ratings."""),
+observed means as points. Each format's line is solid and banded only over the weeks that format
+was observed (up to the last week at least 10 of its episodes reach); beyond that it is dashed,
+an extrapolation (internet IPT, 8-12 sessions, stops being data after week 12). Observed means
+of fewer than 10 ratings are not drawn."""),
     code("""\
 from ipt_analytics.stats.describe import observed_means
 from ipt_analytics.plotting import plot_predicted_trajectories
@@ -618,19 +620,23 @@ vs_individual = ancova.contrasts[ancova.contrasts["reference"] == "individual"]
 vs_individual[["contrast", "estimate", "conf_low", "conf_high", "p_value", "p_adjusted"]]"""),
     md("""\
 Forest plot of these contrasts (positive = higher final PHQ-9 than individual IPT, i.e. worse).
-The printed p-values are Holm-adjusted over all 10 pairwise comparisons."""),
+The printed p-values are Holm-adjusted over all 10 pairwise comparisons; the intervals are
+not adjusted (Holm has no interval counterpart), and the figure says so: an interval that
+excludes 0 can sit beside an adjusted p above 0.05."""),
     code("""\
 from ipt_analytics.plotting import plot_contrasts
 
 fig, ax = plt.subplots(figsize=(8, 3.5))
 plot_contrasts(vs_individual.reset_index(drop=True), conf_level=0.95, ax=ax)
-ax.set_title("Final PHQ-9 vs individual IPT, adjusted for baseline");"""),
+ax.set_title("Final PHQ-9 vs individual IPT, adjusted for baseline", pad=22);"""),
     md("""\
 ## Figure: time to response (Kaplan-Meier)
 
 Weeks from baseline to the first rating with a 50% reduction. Episodes that end (or are still
 ongoing) without response are censored at their last rating, which the Kaplan-Meier estimate
-handles; the log-rank test compares the curves. Numbers at risk are shown under the axes."""),
+handles; the log-rank test compares the curves. Numbers at risk are shown under the axes, and
+each curve stops where fewer than 10 episodes remain at risk (an estimate resting on one or two
+episodes falls to 0 on a single event; `min_at_risk=` changes the threshold)."""),
     code("""\
 from ipt_analytics.plotting import plot_kaplan_meier
 
@@ -638,7 +644,7 @@ km = kaplan_meier(outcomes, time="time_to_response", event="response_event", by=
 km.logrank"""),
     code("""\
 fig, ax = plt.subplots(figsize=(9, 5.5))
-plot_kaplan_meier(km.table, at_risk=km.at_risk([0, 4, 8, 12, 16]), ax=ax)
+plot_kaplan_meier(km, at_risk=km.at_risk([0, 4, 8, 12, 16]), ax=ax)
 ax.set_title("Time to response by format");"""),
     md("""\
 ## Figures: waterfall and reliable change
@@ -684,7 +690,7 @@ pa_ancova.contrasts[["contrast", "estimate", "conf_low", "conf_high", "p_adjuste
 pa_km = kaplan_meier(outcomes, by="problem_area")
 print(pa_km.logrank.to_string(index=False))
 fig, ax = plt.subplots(figsize=(9, 5.5))
-plot_kaplan_meier(pa_km.table, at_risk=pa_km.at_risk([0, 4, 8, 12, 16]), ax=ax)
+plot_kaplan_meier(pa_km, at_risk=pa_km.at_risk([0, 4, 8, 12, 16]), ax=ax)
 ax.set_title("Time to response by problem area");"""),
 ]
 
@@ -705,7 +711,7 @@ notebook."""),
     code(SETUP),
     code("""\
 from ipt_analytics.stats.groups import compare_groups
-from ipt_analytics.stats.describe import p_chart
+from ipt_analytics.stats.spc import p_chart, spc_summary
 from ipt_analytics.plotting import plot_p_chart
 
 data = ia.read_sessions(SAMPLE / "sessions.csv")
@@ -716,14 +722,31 @@ qi = outcomes.drop(columns=["client_id"]).merge(
     md("""\
 ## Which episodes count, and in which quarter
 
-QI reports follow the NHS Talking Therapies conventions: an episode counts in the quarter in
-which it **ended** (the date of its last session), and only episodes that finished treatment
-(at least two sessions, not still ongoing) enter the rates. Reliable improvement
-(`nhs_reliable_improvement`: PHQ-9 down by >= 6 or GAD-7 down by >= 4, without reliable
-deterioration on the other) has the finished episodes as denominator; recovery
-(`nhs_recovery`: from caseness to below both cut-offs) only those that started at caseness.
-An episode outside a rate's denominator has NA for that outcome, so counting the non-missing
-values gives the denominator (`n_reliable_improvement`, `n_recovery` below)."""),
+QI reports follow NHS England's computation of the NHS Talking Therapies measures (the SQL
+behind its dashboards, cited in `docs/definitions.md`): an episode counts in the
+quarter in which it **ended**, and only episodes that **finished a course of treatment** (an end
+recorded, not still ongoing, and at least two treatment contacts) enter the rates. Reliable
+improvement (`nhs_reliable_improvement`: PHQ-9 down by >= 6 or GAD-7 down by >= 4, without
+reliable deterioration on the other) has all finished episodes as denominator; recovery
+(`nhs_recovery`: from caseness to below both cut-offs) all finished episodes except those below
+caseness at the start. A finished episode without paired (first and last) scores stays in the
+denominators and counts as not improved, as in NHS England's figures; the share of finished
+episodes with paired scores is reported beside the rates as a data-quality figure. An episode
+outside a rate's denominator has NA for that outcome, so counting the non-missing values gives
+the denominator (`n_reliable_improvement`, `n_recovery` below)."""),
+    code("""\
+nhs = ia.nhs_tt_summary(outcomes)
+nhs[["measure", "numerator", "denominator", "rate", "denominator_rule"]]"""),
+    md("""\
+Some papers analyse only episodes with paired scores (`nhs_convention="paired_only"`); their
+rates are higher whenever scores are missing and are not comparable with national figures.
+In the synthetic cohort 99.5% of finished episodes have paired scores, so the two conventions
+differ little:"""),
+    code("""\
+paired_only = ia.episode_outcomes(data, reliability=0.89, nhs_convention="paired_only")
+pd.concat({"nhs_england": ia.nhs_tt_summary(outcomes).set_index("measure")["rate"],
+           "paired_only": ia.nhs_tt_summary(paired_only).set_index("measure")["rate"]},
+          axis=1).round(2)"""),
     code("""\
 qi = qi[qi["finished_treatment"].fillna(False).astype(bool)].copy()
 qi["quarter"] = qi["end_date"].dt.to_period("Q").astype(str)
@@ -761,31 +784,40 @@ pd.crosstab(qi["quarter"], qi["format"], margins=True)"""),
 ## p-chart of the quarterly reliable-improvement rate
 
 A p-chart (Montgomery 2009, ch. 7) draws each quarter's rate around the pooled rate (centre
-line) with 3-sigma limits that widen when a quarter has fewer episodes. A quarter outside the
-limits is unlikely to differ by chance alone and is worth a look; quarters inside the limits
-should not be ranked or explained one by one. `p_chart` computes the limits; pandas above only
-counted."""),
+line) with 3-sigma limits that widen when a quarter has fewer episodes, and applies Anhoej's
+run rules (as the R package qicharts2 does): a shift is signalled when the longest run on one
+side of the centre line is longer than round(log2(n)) + 3 points, or when the line is crossed
+fewer times than the binomial 5% quantile. A quarter outside the limits, or a shift, is worth a
+look; quarters inside the limits should not be ranked or explained one by one. The chart names
+the signal that fired and prints each quarter's n.
+
+**The first quarters of an extract are incomplete.** The sample cohort starts in July 2024, so
+the only episodes that can have *ended* in the first months are short ones, many of them
+dropouts. Any quarter that starts before the extract start plus the longest episode (here
+18 weeks) is marked `incomplete`: drawn hollow, left out of the centre line, limits and run
+rules, and never flagged. `p_chart` computes everything; pandas above only counted."""),
     code("""\
+first_start = data.episodes["start_date"].min()
+longest = (data.episodes["end_date"] - data.episodes["start_date"]).max()
+starts = pd.PeriodIndex(by_quarter.index, freq="Q").start_time
+by_quarter["incomplete"] = starts < first_start + longest
 chart = p_chart(by_quarter.reset_index(), period="quarter", events="reliable_improvement",
-                n="n_reliable_improvement")
-chart"""),
+                n="n_reliable_improvement", incomplete="incomplete")
+chart[["period", "n", "rate", "centre", "lcl", "ucl", "incomplete", "signal"]]"""),
+    code("""\
+spc_summary(chart)"""),
     code("""\
 fig, ax = plt.subplots(figsize=(9, 4.5))
 plot_p_chart(chart, ylabel="Reliable improvement rate", xlabel="Quarter episode ended", ax=ax)
 ax.set_title("Reliable improvement (NHS Talking Therapies definition) by quarter");"""),
     md("""\
-**Look at a signal before you explain it.** The first quarter falls below the lower limit. It is
-not a bad quarter for the service: the sample cohort starts in July 2024, so the only episodes
-that can have *ended* by September are the short ones, and many of those are dropouts (see the
-`dropout` column above and the chart below). Attributing episodes to the quarter they started
-avoids this start-up artefact, but creates the mirror image at the end (recent starters have not
-finished yet). Either way, the first and last quarters of a data extract need care.
-
-The same chart for dropout (among finished episodes, i.e. dropouts after at least two
-sessions):"""),
+The same chart for dropout among finished episodes (dropouts after at least two sessions).
+Attributing episodes to the quarter they *started* avoids the start-of-extract artefact but
+creates the mirror image at the end (recent starters have not finished yet): the first and
+last quarters of a data extract need care either way."""),
     code("""\
 dropout_chart = p_chart(by_quarter.reset_index(), period="quarter", events="dropout",
-                        n="finished")
+                        n="finished", incomplete="incomplete")
 fig, ax = plt.subplots(figsize=(9, 4.5))
 plot_p_chart(dropout_chart, ylabel="Dropout rate", xlabel="Quarter episode ended", ax=ax)
 ax.set_title("Dropout among finished episodes by quarter");"""),
@@ -796,7 +828,7 @@ Cross-tabulations get thin quickly: site x quarter has cells with few episodes, 
 a cell of 3 episodes can identify clients. Before a table leaves the team, apply a small-cell
 suppression policy. `suppress_table` implements the published presets (`POLICIES`: NHS
 Digital, the NHS Talking Therapies dashboards, CMS, PCORnet, PEDSnet, Washington DOH; sources
-in `reference/definitions.md`, section 7) with complementary suppression, so that a hidden
+in `docs/definitions.md`, small-cell suppression) with complementary suppression, so that a hidden
 cell cannot be recovered from the margins, and `check_no_disclosure` verifies the result.
 Below: finished episodes and reliable improvements by site and quarter, under NHS Digital's
 rule (1-7 hidden, other counts rounded to the nearest 5, rates from the rounded counts)."""),
@@ -839,11 +871,173 @@ from IPython.display import SVG
 SVG(report.figures["p_chart_nhs_recovery"]["svg"])"""),
 ]
 
+# --------------------------------------------------------------------------------------------
+# 05 reproduce
+# --------------------------------------------------------------------------------------------
+NB05 = [
+    md("""\
+# 05 Reproduce a published table: specs and `ipt-analytics reproduce`
+
+A published table becomes a **spec**: a TOML file naming the data, the analysis, every printed
+number with its tolerance, and the citation. `ipt-analytics reproduce` re-derives the numbers
+and fails loudly on drift, so a research group's CI can re-check a paper's tables on every
+change of code, data or dependencies. This notebook:
+
+1. looks at the specs shipped with the package (HSAUR3 Beat the Blues, the lme4 paper, NHS
+   Digital rates, Dennis et al. 2020, Cuijpers et al. 2011, the sample cohort's own Tables 1-3);
+2. runs a published one;
+3. writes a spec for a table of your own paper and pins its numbers with `--update`;
+4. shows what a mismatch and a broken spec look like;
+5. wires it into CI.
+
+The full reference is `docs/reproduce.md`."""),
+    code(SETUP),
+    code("""\
+import tempfile
+
+from ipt_analytics.reproduce import SPEC_DIR, load_spec, reproduce
+
+specs = {path.stem: load_spec(path) for path in sorted(SPEC_DIR.glob("*.toml"))}
+pd.DataFrame({"origin": [s.origin for s in specs.values()],
+              "numbers": [len(s.numbers) for s in specs.values()],
+              "title": [s.title for s in specs.values()]}, index=list(specs))"""),
+    md("""\
+## A published table: HSAUR3 chapter 13, Beat the Blues
+
+The spec reshapes the bundled wide data (`bundled = "btheb"`) to long, codes the follow-ups as
+months 2, 3, 5, 8 as the third edition does, fits `BtheB_lmer1` and `BtheB_lmer2` by maximum
+likelihood, compares them, and checks every number of the printed output "as printed": the
+reproduced value is rounded to the printed digits and must equal them. Its first lines:"""),
+    code("""\
+print("\\n".join(specs["hsaur3_btheb_lmer"].text.splitlines()[:24]))"""),
+    code("""\
+OUT = Path(tempfile.mkdtemp())  # results go here; in a project use reports/out/
+code = reproduce([SPEC_DIR / "hsaur3_btheb_lmer.toml"], out_dir=OUT)
+print("exit code", code)"""),
+    md("""\
+**How much room is left?** "As printed" passes when the reproduced value lies within half a
+unit of the last printed digit. The results file `reproduce.json` holds every reproduced value
+at full precision; dividing its distance from the printed value by that half unit shows how
+close each number came to the rounding boundary (1 = on the boundary)."""),
+    code("""\
+import json
+from decimal import Decimal
+
+rows = json.loads((OUT / "reproduce.json").read_text())["specs"][0]["numbers"]
+half_unit = [0.5 * 10.0 ** Decimal(r["published"]).as_tuple().exponent for r in rows]
+margin = [abs(r["reproduced"] - float(r["published"])) / h for r, h in zip(rows, half_unit)]
+fig, ax = plt.subplots(figsize=(7, 3))
+ax.plot(range(len(rows)), margin, "o", ms=4)
+ax.axhline(1, color="firebrick", lw=1, ls="--", label="rounding boundary")
+ax.set(xlabel="printed number (order of the spec)", ylim=(0, 1.4),
+       ylabel="|reproduced - printed|\\n/ half a printed unit",
+       title="HSAUR3 Beat the Blues: 62 printed numbers")
+ax.legend(loc="upper right")
+plt.show()"""),
+    md("""\
+**Why two editions give different numbers.** The first edition codes the four follow-ups as
+months 2, 4, 6, 8; the third as 2, 3, 5, 8. The same ratings, placed at different times,
+change every estimate, so each edition has its own spec (`hsaur1_btheb_lmer`, also reproduced
+to every printed digit). The data after each spec's steps:"""),
+    code("""\
+from ipt_analytics.reproduce.data import load_data
+
+fig, axes = plt.subplots(1, 2, figsize=(8, 3), sharey=True)
+for ax, key in zip(axes, ["hsaur1_btheb_lmer", "hsaur3_btheb_lmer"]):
+    long = load_data(specs[key])
+    means = long.groupby(["treatment", "time"], observed=True)["bdi"].mean().unstack(0)
+    means.plot(ax=ax, marker="o")
+    ax.set(title=key, xlabel="time (months)", ylabel="observed mean BDI-II")
+plt.show()"""),
+    md("""\
+## A table of your own paper
+
+Say Table 2 of your paper gives the response rate by delivery format, computed with this
+toolkit from your session file. Write the spec with `origin = "own"` and no values, then let
+`--update` (here `update=True`) write them: it prints the diff, which you commit. From then on,
+any change beyond the tolerance fails."""),
+    code("""\
+SPEC = f'''
+[spec]
+id = "my_table2_response"
+title = "Table 2: response by delivery format"
+origin = "own"
+
+[citation]
+reference = "Our paper (in preparation)"
+where = "Table 2"
+
+[data]
+path = "{(SAMPLE / 'sessions.csv').as_posix()}"
+reader = "sessions"
+
+[defaults]
+tolerance = {{ rel = 1e-6 }}
+
+[[analysis]]
+name = "outcomes"
+run = "episode_outcomes"
+instrument = "phq9"
+
+[[analysis]]
+name = "response"
+run = "compare_groups"
+table = "outcomes"
+by = "format"
+outcome = "response"
+'''
+for fmt in ["individual", "group", "telehealth", "telephone", "internet"]:
+    SPEC += f'''
+[[numbers]]
+quantity = "response rate, {fmt}"
+from = "response.groups"
+where = {{ group = "{fmt}" }}
+column = "rate"
+'''
+my_spec = OUT / "my_table2_response.toml"
+my_spec.write_text(SPEC)
+print("exit code", reproduce([my_spec], out_dir=OUT, update=True))"""),
+    md("""\
+## When something drifts, or a spec is broken
+
+A changed number fails (exit code 1) and the table shows published and reproduced side by
+side. A spec that cannot be run stops with exit code 2 and a message naming the file, the key
+and the fix; the other specs still run. Here a printed value was mistyped, then an option
+name:"""),
+    code("""\
+nnt = (SPEC_DIR / "cuijpers_2011_nnt.toml").read_text()
+typo = OUT / "typo.toml"
+typo.write_text(nnt.replace('value = "2.91"', 'value = "2.19"'))
+print("exit code", reproduce([typo], out_dir=OUT))
+broken = OUT / "broken.toml"
+broken.write_text(nnt.replace("d = 0.63", "effect = 0.63"))
+print("exit code", reproduce([broken], out_dir=OUT))"""),
+    md("""\
+## Wiring it into CI
+
+On the command line, with a JUnit file that any CI system shows as one test per number:
+
+```bash
+ipt-analytics reproduce specs/ --junit reports/out/reproduce.xml   # exit 1 or 2 fails the job
+```
+
+or inside the test suite, so that the usual test command covers it (this project's
+`tests/test_reproduce.py` runs every shipped spec this way):
+
+```python
+from ipt_analytics.cli import main
+
+def test_paper_tables_reproduce(tmp_path):
+    assert main(["reproduce", "specs/", "--out", str(tmp_path)]) == 0
+```"""),
+]
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": NB01,
     "02_trajectories.ipynb": NB02,
     "03_formats_and_problem_areas.ipynb": NB03,
     "04_quality_improvement.ipynb": NB04,
+    "05_reproduce.ipynb": NB05,
 }
 
 

@@ -143,8 +143,11 @@ def _summary_input(tmp_path):
 def test_summary_prints_rates_by_format_and_exports_without_identifiers(tmp_path, capsys):
     path = _summary_input(tmp_path)
     out_path = tmp_path / "outcomes.csv"
-    assert main(["summary", str(path), "--outcomes-out", str(out_path), "--suppress", "none"]) == 0
-    out = capsys.readouterr().out
+    args = ["summary", str(path), "--internal-export", str(out_path), "--suppress", "none"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "INTERNAL" in captured.err and "do not circulate" in captured.err
     response = [line for line in out.splitlines() if line.strip().startswith("response")]
     # each format: 1 of 2 episodes responded -> 50.0%, Wilson 95% CI 9.5-90.5
     assert len(response) == 2

@@ -9,7 +9,6 @@ import pytest
 from ipt_analytics.errors import SchemaError
 from ipt_analytics.stats.describe import (
     observed_means,
-    p_chart,
     sample_trajectories,
     severity_shares,
     time_values,
@@ -133,52 +132,6 @@ def test_severity_shares_rejects_foreign_labels():
     )
     with pytest.raises(SchemaError, match="not phq9 bands"):
         severity_shares(s, instrument="phq9")
-
-
-def test_p_chart_hand_computed_limits():
-    c = pd.DataFrame({"q": ["Q1", "Q2", "Q3"], "d": [1, 5, 30], "m": [50, 50, 100]})
-    out = p_chart(c, period="q", events="d", n="m")
-    # p_bar = 36 / 200 = 0.18; n = 50: 3 * sqrt(.18 * .82 / 50) = 0.16299693;
-    # n = 100: 3 * sqrt(.18 * .82 / 100) = 0.11525624
-    assert out["centre"].tolist() == pytest.approx([0.18] * 3)
-    assert out["ucl"].tolist() == pytest.approx([0.34299693, 0.34299693, 0.29525624], abs=1e-8)
-    assert out["lcl"].tolist() == pytest.approx([0.01700307, 0.01700307, 0.06474376], abs=1e-8)
-    assert out["rate"].tolist() == pytest.approx([0.02, 0.1, 0.3])
-    assert out["out_of_control"].tolist() == [False, False, True]
-    assert out["period"].tolist() == ["Q1", "Q2", "Q3"]
-    assert out.attrs["sigma"] == 3
-
-
-def test_p_chart_montgomery_example_7_1():
-    # Montgomery, Introduction to Statistical Quality Control, Example 7.1 (orange-juice
-    # cans): 30 samples of n = 50 with 347 nonconforming in all; printed p_bar = 0.2313,
-    # UCL = 0.4102, LCL = 0.0524.
-    d = np.full(30, 11)
-    d[:17] += 1  # 17 * 12 + 13 * 11 = 347
-    out = p_chart(pd.DataFrame({"s": range(30), "d": d, "n": 50}), period="s", events="d", n="n")
-    assert d.sum() == 347
-    assert out["centre"].iloc[0] == pytest.approx(0.2313, abs=5e-5)
-    assert out["ucl"].iloc[0] == pytest.approx(0.4102, abs=5e-5)
-    assert out["lcl"].iloc[0] == pytest.approx(0.0524, abs=5e-5)
-
-
-def test_p_chart_clips_limits_and_sigma():
-    c = pd.DataFrame({"q": ["a", "b"], "d": [0, 2], "m": [5, 5]})
-    out = p_chart(c, period="q", events="d", n="m")
-    assert out["lcl"].tolist() == [0.0, 0.0]
-    assert p_chart(c, period="q", events="d", n="m", sigma=1)["ucl"].iloc[0] == pytest.approx(
-        0.2 + np.sqrt(0.2 * 0.8 / 5)
-    )
-    full = pd.DataFrame({"q": ["a"], "d": [5], "m": [5]})
-    assert p_chart(full, period="q", events="d", n="m")["ucl"].iloc[0] == 1.0
-
-
-@pytest.mark.parametrize(
-    "d, m", [([3], [2]), ([-1], [5]), ([1], [0]), (["x"], [5]), ([np.nan], [5])]
-)
-def test_p_chart_rejects_bad_counts(d, m):
-    with pytest.raises(SchemaError, match="need 0 <= d <= m"):
-        p_chart(pd.DataFrame({"q": ["a"], "d": d, "m": m}), period="q", events="d", n="m")
 
 
 def test_sample_trajectories_deterministic_and_order_free():

@@ -164,7 +164,7 @@ def test_gma_d_by_hand(fit_a):
     np.testing.assert_allclose(row["conf_high"] - row["estimate"],
                                1.959963984540054 * row["std_error"], rtol=1e-9)  # fmt: skip
     assert gma_d(coef["estimate"], 12, pooled).estimate == pytest.approx(d, rel=1e-8)
-    # never the residual SD or the random-slope SD (definitions.md 6, Trap)
+    # never the residual SD or the random-slope SD (docs/definitions.md, "GMA d")
     assert row["sd_raw"] > 1.5 * fit_a.model.sigma
     assert row["sd_raw"] > 10 * np.sqrt(fit_a.model.cov_re.loc["time", "time"])
     assert es["n_level"].sum() + es["n_reference"].iloc[0] == base["episode_id"].nunique()

@@ -1,4 +1,4 @@
-"""Published numbers reproduced from summary data (reference/definitions.md §9)."""
+"""Published numbers reproduced from summary data (docs/definitions.md)."""
 
 import pandas as pd
 import pytest

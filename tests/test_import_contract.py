@@ -29,6 +29,7 @@ STAGES = [
     "plotting",
     "reporting",
     "datasets",
+    "reproduce",
     "cli",
 ]
 FOUNDATION = {"errors", "vocab"}

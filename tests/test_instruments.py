@@ -1,4 +1,4 @@
-"""Instrument facts against definitions.md section 1 (hand-checked band edges)."""
+"""Instrument facts against docs/definitions.md, "Instrument scoring" (hand-checked band edges)."""
 
 import math
 
@@ -88,7 +88,7 @@ def test_bands_tile_the_total_range(inst):
         ("phq9", 4, 5, "sourced"),  # PHQ-9 < 5
         ("qids_sr16", 5, 6, "sourced"),  # QIDS-SR16 <= 5
         ("gad7", 4, 5, "default"),  # minimal band
-        ("cudos", 10, 11, "default"),  # non-depressed band
+        ("cudos", 10, 11, "sourced"),  # Zimmerman 2017 abstract: cut-off 10
     ],
 )
 def test_remission_cutoffs(name, remitted, not_remitted, status):
@@ -144,3 +144,22 @@ def test_instrument_table():
     assert list(tab.index) == ["phq9", "gad7", "qids_sr16", "cudos"]
     assert tab.loc["gad7", "caseness_cutoff"] == 8
     assert tab["reliable_change"].isna().sum() == 2
+
+
+def test_remission_presets_cudos_and_default_reliabilities():
+    from ipt_analytics.instruments.table import REMISSION_PRESETS, get_remission_rule
+
+    # Zimmerman et al. 2017 J Clin Psychiatry 78:177-183 abstract: cut-offs 10 and 19
+    old = get_remission_rule("cudos", "zimmerman2004_le19")
+    assert old.is_remitted(19) and not old.is_remitted(20)
+    new = get_remission_rule("cudos")
+    assert new.name == "zimmerman2017_le10" and new.is_remitted(10) and not new.is_remitted(11)
+    assert all(r.citation for p in REMISSION_PRESETS.values() for r in p.values())
+    with pytest.raises(ValueError, match="zimmerman2017_le10, zimmerman2004_le19"):
+        get_remission_rule("cudos", "hdrs")
+    # Rush et al. 2003 Biol Psychiatry 54:573 abstract: QIDS-SR16 alpha .86;
+    # Zimmerman et al. 2008 Compr Psychiatry 49:131 (secondary summary): CUDOS alpha .90
+    assert get_instrument("qids_sr16").reliability == 0.86
+    assert get_instrument("qids_sr16").reliability_status == "sourced"
+    assert get_instrument("cudos").reliability == 0.90
+    assert get_instrument("cudos").reliability_status == "secondary"

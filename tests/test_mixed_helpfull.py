@@ -81,7 +81,7 @@ def _vc(res, term1, term2=None):
 def test_data_file_is_the_documented_extract(data):
     assert data.shape == (N_ROWS, 5)
     counts = data.dropna(subset=["CES_D"]).groupby("TIME").size()
-    # non-missing CES-D by time, as documented in shared/reference/datasets.md section 3
+    # non-missing CES-D by time, as documented in tests/reference/README.md (HELPfull)
     assert counts.to_dict() == {0: 470, 6: 254, 12: 214, 18: 253, 24: 272}
     assert data["ID"].nunique() == N_CLIENTS
     assert set(data["GROUP"]) == {0, 1}

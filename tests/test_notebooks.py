@@ -27,6 +27,7 @@ NOTEBOOKS = [
     "02_trajectories.ipynb",
     "03_formats_and_problem_areas.ipynb",
     "04_quality_improvement.ipynb",
+    "05_reproduce.ipynb",
 ]
 TIMEOUT = 600  # seconds per cell; the four notebooks take about 1.5 minutes in all
 
@@ -173,11 +174,17 @@ def test_formats_table1_counts_every_episode():
 
 def test_quality_improvement_p_chart_has_eight_quarters():
     nb = executed(NOTEBOOKS[3])
-    chart = next(t for t in texts(nb) if "out_of_control" in t and "ucl" in t)
+    chart = next(t for t in texts(nb) if "incomplete" in t and "ucl" in t)
     quarters = re.findall(r"^\d+\s+(\d{4}Q[1-4])\s", chart, flags=re.MULTILINE)
     assert quarters == [
         "2024Q3", "2024Q4", "2025Q1", "2025Q2", "2025Q3", "2025Q4", "2026Q1", "2026Q2",
     ]  # fmt: skip
+    # the sample starts 2024-07-01 and its longest episode lasts 126 days: the quarters
+    # starting before 2024-11-04 are incomplete (marked, never flagged)
+    flags = re.findall(r"^\d+\s+\d{4}Q[1-4]\s.*?(True|False)\s*(incomplete)?\s*$", chart,
+                       flags=re.MULTILINE)  # fmt: skip
+    assert [f[0] for f in flags] == ["True", "True"] + ["False"] * 6
+    assert [f[1] for f in flags] == ["incomplete"] * 2 + [""] * 6
 
 
 def test_quality_improvement_shows_no_client_identifiers():
@@ -186,3 +193,11 @@ def test_quality_improvement_shows_no_client_identifiers():
     shown = "\n".join(texts(nb, html=True))
     assert "client_id" not in shown
     assert not [c for c in re.findall(r"\bC\d{5}\b", shown) if c in client_ids]
+
+
+def test_reproduce_notebook_shows_pass_update_mismatch_and_broken():
+    out = "\n".join(texts(executed("05_reproduce.ipynb")))
+    assert "62 of 62 numbers reproduced" in out  # HSAUR3 Beat the Blues, every printed digit
+    assert "updated" in out and "+value = " in out  # --update wrote the own spec's numbers
+    assert [int(c) for c in re.findall(r"^exit code (\d)$", out, re.M)] == [0, 0, 1, 2]
+    assert "BROKEN SPEC" in out and "analysis[0].effect" in out

@@ -65,8 +65,9 @@ def test_nhs_flags_and_denominators():
     assert o.loc["det", "nhs_reliable_deterioration"] == True  # noqa: E712 - PHQ +7
     assert o.loc["one", "finished_treatment"] == False  # noqa: E712
     assert pd.isna(o.loc["one", "nhs_reliable_improvement"])
-    assert (o["nhs_definition"] == NHS_TT_DEFINITION["version"]).all()
+    assert (o["nhs_definition"] == NHS_TT_DEFINITION["version"] + ":nhs_england").all()
     assert o.attrs["definitions"]["nhs_tt"]["version"] == NHS_TT_DEFINITION["version"]
+    assert o.attrs["definitions"]["nhs_tt"]["convention"] == "nhs_england"
 
 
 def test_nhs_reliable_improvement_combination_rule():
@@ -192,10 +193,108 @@ def test_nhs_measure_paired_on_its_own_last_score():
     assert o.loc["x", "nhs_recovery"] == False  # noqa: E712
     assert o.loc["x", "nhs_reliable_improvement"] == True  # noqa: E712
     assert o.loc["x", "nhs_reliable_recovery"] == False  # noqa: E712
-    # y: GAD-7 has no end score -> no paired scores -> outside every NHS denominator
+    # y: GAD-7 has no end score -> no paired scores. NHS England (KM monthly update.sql
+    # l.45-77): still finished and at caseness, so in every denominator, never a success.
     assert o.loc["y", "finished_treatment"] == True  # noqa: E712
+    assert o.loc["y", "paired_scores"] == False  # noqa: E712
     for col in ("nhs_recovery", "nhs_reliable_improvement", "nhs_reliable_recovery"):
-        assert pd.isna(o.loc["y", col]), col
+        assert o.loc["y", col] == False, col  # noqa: E712
+    # paired-only convention: outside every denominator
+    p = run(s, reliability=0.8, rci_sd=5.0, nhs_convention="paired_only")
+    for col in ("nhs_recovery", "nhs_reliable_improvement", "nhs_reliable_recovery"):
+        assert pd.isna(p.loc["y", col]), col
+    assert p.loc["x", "nhs_reliable_improvement"] == True  # noqa: E712
+
+
+def _nhs_cohort():
+    """Six finished episodes (hand-built) that separate the two denominator conventions.
+
+    rec   PHQ 15->5, GAD 12->4: at caseness, recovered, reliable improvement (-10, -8)
+    norec PHQ 15->12, GAD 10->9: at caseness, not recovered, no reliable change
+    below PHQ 8->3, GAD 5->2: not at caseness (below 10 and 8), reliable improvement? PHQ -5,
+          GAD -3: no
+    unp   PHQ 16 only, GAD 11 only (one rated session, 3 attended): at caseness, unpaired
+    nofirst no ratings at all, 2 attended sessions: caseness unknown
+    assess PHQ 15->5, GAD 12->4 but session 1 is an assessment and session 3 a DNA: one
+          treatment contact -> not finished
+    """
+    phq = {"rec": [15, 5], "norec": [15, 12], "below": [8, 3], "unp": [16, None, None],
+           "assess": [15, 5, None]}  # fmt: skip
+    gad = {"rec": [12, 4], "norec": [10, 9], "below": [5, 2], "unp": [11, None, None],
+           "assess": [12, 4, None]}  # fmt: skip
+    s = nhs_data(phq, gad)
+    extra = pd.DataFrame(
+        {
+            "episode_id": ["unp", "unp", "nofirst", "nofirst", "assess"],
+            "client_id": ["cunp", "cunp", "cnofirst", "cnofirst", "cassess"],
+            "session": [2, 3, 1, 2, 3],
+            "instrument": "phq9",
+            "total": float("nan"),
+            "format": "individual",
+            "end_reason": "completed",
+        }
+    )
+    s = pd.concat([s, extra], ignore_index=True)
+    s["contact_type"] = None
+    s.loc[(s["episode_id"] == "assess") & (s["session"] == 1), "contact_type"] = "assessment"
+    s.loc[(s["episode_id"] == "assess") & (s["session"] == 3), "contact_type"] = "not_attended"
+    return s.sort_values(["episode_id", "session", "instrument"]).reset_index(drop=True)
+
+
+def test_nhs_conventions_on_hand_built_episodes():
+    from ipt_analytics.outcomes.nhs_tt import nhs_tt_summary
+
+    s = _nhs_cohort()
+    o = run(s, reliability=0.8, rci_sd=5.0)
+    assert o["treatment_contacts"].to_dict() == {
+        "assess": 1, "below": 2, "nofirst": 2, "norec": 2, "rec": 2, "unp": 3
+    }  # fmt: skip
+    assert o.loc["assess", "finished_treatment"] == False  # noqa: E712
+    assert pd.isna(o.loc["nofirst", "caseness_start"])
+    # NHS England: finished = rec, norec, below, unp, nofirst (5)
+    # recovery denominator = 5 - 1 not at caseness (below) = 4; numerator = rec -> 1/4
+    # reliable improvement denominator = 5; numerator = rec -> 1/5
+    nhs = nhs_tt_summary(o.reset_index()).set_index("measure")
+    assert nhs.loc["recovery", ["numerator", "denominator"]].tolist() == [1, 4]
+    assert nhs.loc["reliable_recovery", ["numerator", "denominator"]].tolist() == [1, 4]
+    assert nhs.loc["reliable_improvement", ["numerator", "denominator"]].tolist() == [1, 5]
+    assert nhs.loc["reliable_deterioration", ["numerator", "denominator"]].tolist() == [0, 5]
+    assert nhs.loc["not_at_caseness", ["numerator", "denominator"]].tolist() == [1, 5]
+    # data quality: paired scores for rec, norec, below = 3 of 5 finished
+    assert nhs.loc["paired_scores", ["numerator", "denominator"]].tolist() == [3, 5]
+    assert nhs.loc["recovery", "denominator_rule"].endswith("l.45-47)")
+    # paired only: recovery 1 of 2 at caseness with pairs (rec, norec); improvement 1 of 3
+    p = run(s, reliability=0.8, rci_sd=5.0, nhs_convention="paired_only")
+    pn = nhs_tt_summary(p.reset_index()).set_index("measure")
+    assert pn.loc["recovery", ["numerator", "denominator"]].tolist() == [1, 2]
+    assert pn.loc["reliable_improvement", ["numerator", "denominator"]].tolist() == [1, 3]
+    assert pn.loc["paired_scores", ["numerator", "denominator"]].tolist() == [3, 5]
+    assert pn["definition_version"].str.endswith(":paired_only").all()
+
+
+def test_finished_treatment_unknown_without_an_end():
+    # >= 2 contacts and no end_reason: NA (as completed/dropout); 1 contact: False
+    s = nhs_data({"a": [15, 5], "b": [15]}, {"a": [12, 4], "b": [12]})
+    s["end_reason"] = None
+    o = run(s, reliability=0.8, rci_sd=5.0)
+    assert pd.isna(o.loc["a", "finished_treatment"]) and pd.isna(o.loc["a", "completed"])
+    assert o.loc["b", "finished_treatment"] == False  # noqa: E712
+    assert pd.isna(o.loc["a", "nhs_recovery"])
+
+
+def test_remission_presets_and_baseline_above_9():
+    # CMS159/MNCM: PHQ-9 remission < 5 evaluated only where the index PHQ-9 > 9
+    s = make_sessions({"hi": [10, 4], "edge": [9, 4], "no": [15, 5]})
+    o = run(s, reliability=0.8, remission_baseline_above=9, nhs_tt_measures=False)
+    assert o.loc["hi", "remission"] == True  # noqa: E712
+    assert pd.isna(o.loc["edge", "remission"])  # baseline 9 is not > 9
+    assert o.loc["no", "remission"] == False  # noqa: E712 - 5 is not < 5
+    c = make_sessions({"a": [40, 19], "b": [40, 11]}).assign(instrument="cudos")
+    old = run(c, instrument="cudos", remission="zimmerman2004_le19", nhs_tt_measures=False)
+    new = run(c, instrument="cudos", nhs_tt_measures=False)
+    assert old["remission"].tolist() == [True, True]
+    assert new["remission"].tolist() == [False, False]  # <= 10 (Zimmerman 2017)
+    assert old.attrs["definitions"]["remission"]["preset"] == "zimmerman2004_le19"
 
 
 def test_nhs_cutoffs_and_thresholds_at_their_edges():
@@ -232,3 +331,34 @@ def test_sudden_gain_eligible_intervals_and_critical_values():
     # criterion 1 and 2 are inclusive: gain 6 from 24 is exactly 25% and exactly the cut-off
     assert find_sudden_changes(s, [24, 24, 24, 18, 18, 18], cutoff=6)[0] == [(3, 6.0)]
     assert find_sudden_changes(s, [25, 25, 25, 19, 19, 19], cutoff=6)[0] == []  # 6 < 25% of 25
+
+
+def test_contact_type_column_is_read_validated_and_counted():
+    from ipt_analytics.errors import SchemaError
+    from ipt_analytics.io.sessiondata import read_sessions
+    from ipt_analytics.vocab import lookup_label
+
+    rows = []
+    for k, (kind, phq, gad) in enumerate(
+        [("Assessment", 15, 12), ("", 10, 9), ("DNA", None, None), ("treatment", 5, 4)], 1
+    ):
+        for inst, total in (("phq9", phq), ("gad7", gad)):
+            rows.append(
+                {"client_id": "c1", "episode_id": "e1", "session": k, "format": "individual",
+                 "instrument": inst, "total": "" if total is None else total,
+                 "end_reason": "completed", "contact_type": kind}
+            )  # fmt: skip
+    df = pd.DataFrame(rows)
+    # a non-attended session has no rating: the validator rejects its rating rows (no total),
+    # and it is not a treatment contact either way
+    data = read_sessions(df, on_error="quarantine")
+    assert len(data.rejected) == 2
+    assert set(data.sessions["contact_type"].dropna()) == {"assessment", "treatment"}
+    assert lookup_label("DNA", "contact_type") == "not_attended"
+    o = run(data, reliability=0.8, rci_sd=5.0).loc["e1"]
+    # sessions 2 (blank = treatment) and 4 count; the assessment and the DNA do not
+    assert o["treatment_contacts"] == 2 and o["finished_treatment"] == True  # noqa: E712
+    bad = df.assign(contact_type="phone").dropna(subset=["total"])
+    bad = bad[bad["total"] != ""]
+    with pytest.raises(SchemaError, match="contact_type"):
+        read_sessions(bad)

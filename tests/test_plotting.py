@@ -17,8 +17,8 @@ from matplotlib.ticker import PercentFormatter  # noqa: E402
 from ipt_analytics import plotting  # noqa: E402
 from ipt_analytics.plotting import GROUP_COLOURS, OKABE_ITO  # noqa: E402
 from ipt_analytics.plotting.severity import severity_colours  # noqa: E402
-from ipt_analytics.plotting.survival import numbers_at_risk  # noqa: E402
-from ipt_analytics.stats.describe import observed_means, p_chart, severity_shares  # noqa: E402
+from ipt_analytics.stats.describe import observed_means, severity_shares  # noqa: E402
+from ipt_analytics.stats.spc import p_chart, run_chart  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -131,7 +131,7 @@ def test_predicted_trajectories_lines_bands_and_observed_points():
         }
     )
     obs = observed_means(_sessions(), by="format")
-    ax = plotting.plot_predicted_trajectories(pred, observed=obs, group="format")
+    ax = plotting.plot_predicted_trajectories(pred, observed=obs, group="format", min_n=1)
     line = by_gid(ax.lines, "prediction:telehealth")[0]
     assert line.get_xydata().tolist() == [[1, 17], [3, 13]]
     assert same_colour(line.get_color(), GROUP_COLOURS[1])
@@ -143,8 +143,37 @@ def test_predicted_trajectories_lines_bands_and_observed_points():
     assert points.get_xydata()[:, 1].tolist() == pytest.approx([18, 15, 11])
     texts = legend_texts(ax)
     assert texts[:2] == ["individual (n = 3)", "telehealth (n = 2)"]
-    assert "model prediction" in texts and texts[-1] == "observed mean ± 95% CI"
+    assert "model prediction" in texts and texts[-1] == "observed mean ± 95% CI (n ≥ 1)"
     assert ax.get_ylabel() == "PHQ-9 total (0-27)"
+
+
+def test_predicted_trajectories_dashed_beyond_each_groups_observed_range():
+    # issue 10: a format observed to session 2 only must not be drawn solid to session 3
+    seen = [True, True, True, True, True, False]
+    pred = pd.DataFrame({"group": ["a"] * 3 + ["b"] * 3, "session": [1, 2, 3] * 2,
+                         "estimate": [18.0, 15, 12, 17, 14, 11], "conf_low": 10.0,
+                         "conf_high": 20.0, "observed": seen})  # fmt: skip
+    ax = plotting.plot_predicted_trajectories(pred)
+    solid = by_gid(ax.lines, "prediction:b")[0].get_xydata()
+    assert np.isnan(solid[2, 1]) and solid[1].tolist() == [2, 14]
+    dashed = by_gid(ax.lines, "extrapolation:b")[0]
+    assert dashed.get_linestyle() == "--"
+    assert [p.tolist() for p in dashed.get_xydata() if not np.isnan(p[1])] == [[2, 14], [3, 11]]
+    assert not by_gid(ax.lines, "extrapolation:a")
+    assert "beyond the group's data (extrapolated)" in legend_texts(ax)
+
+
+def test_trajectory_predictions_mark_the_observed_range():
+    from ipt_analytics.models.trajectory import _demo_long, fit_trajectory
+
+    long = _demo_long()
+    # individual episodes end at session 10 (week 9); drop group ratings after week 5
+    long = long[~((long["format"] == "group") & (long["week"] > 5))]
+    fit = fit_trajectory(long, by="format", random="intercept")
+    p = fit.predictions(times=[0.0, 5.0, 6.0, 9.0], min_episodes=10)
+    got = p.set_index(["group", "week"])["observed"]
+    assert got.loc[("group", 5.0)] and not got.loc[("group", 6.0)]
+    assert got.loc[("individual", 9.0)]
 
 
 # ---------------------------------------------------------------- estimates
@@ -170,7 +199,7 @@ def test_marginal_means_points_intervals_and_n_labels():
         "individual\n(n = 160)",
     ]
     assert ax.get_ylabel() == "Estimated mean GAD-7 total (0-21)"
-    assert ax.get_title(loc="left") == "estimate and 95% CI"
+    assert _subtitle(ax) == "95% CI not adjusted for multiplicity"
 
 
 def test_marginal_means_hue_dodges_and_orders_numerically():
@@ -226,7 +255,10 @@ def test_contrasts_forest_plot_with_adjusted_intervals():
         "95% CI (unadjusted)",
         "95% CI adjusted for multiplicity (holm)",
     ]
-    assert [t.get_text() for t in ax.texts] == ["adj. p = 0.020", "adj. p = 0.300"]
+    assert [t.get_text() for t in ax.texts if t.get_gid() == "p"] == [
+        "adj. p = 0.020",
+        "adj. p = 0.300",
+    ]
     ticks = dict(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()], strict=True))
     assert ticks == {1: "b - a", 0: "c - a"}
     assert ax.get_xlabel() == "Difference in PHQ-9 total (points)"
@@ -244,7 +276,7 @@ def test_contrasts_without_adjusted_columns_uses_raw_p():
     )
     ax = plotting.plot_contrasts(c)
     assert legend_texts(ax) == ["estimate", "CI"]
-    assert [t.get_text() for t in ax.texts] == ["p < 0.001"]
+    assert [t.get_text() for t in ax.texts if t.get_gid() == "p"] == ["p < 0.001"]
     assert by_gid(ax.collections, "interval:adjusted") == []
 
 
@@ -291,7 +323,7 @@ def test_severity_shares_stacks_in_band_order():
 def _outcomes():
     return pd.DataFrame(
         {
-            "baseline": [20.0, 16.0, 12.0, 10.0, 6.0, 18.0],
+            "baseline": [20.0, 16.0, 12.0, 10.0, 6.0, 0.0],
             "final": [4.0, 8.0, 9.0, 17.0, 13.0, 6.0],
             "pct_change": [-80.0, -50.0, -25.0, 70.0, 116.6666667, np.nan],
             "response": [True, True, False, False, False, pd.NA],
@@ -321,6 +353,17 @@ def test_waterfall_sorted_bars_colours_and_lines():
     assert "1 with baseline 0 not shown" in ax.get_xlabel()
 
 
+def test_waterfall_counts_left_out_episodes_by_reason():
+    # issue 10: episodes with a single rating were called "baseline 0"
+    o = _outcomes()
+    extra = pd.DataFrame({"baseline": [12.0, 14.0, np.nan], "final": [np.nan, np.nan, np.nan],
+                          "pct_change": np.nan})  # fmt: skip
+    ax = plotting.plot_waterfall(pd.concat([o, extra], ignore_index=True))
+    assert "1 without a rating, 2 with a single rating, 1 with baseline 0 not shown" in (
+        ax.get_xlabel()
+    )
+
+
 def test_waterfall_remission_rule_of_qids():
     ax = plotting.plot_waterfall(_outcomes(), instrument="qids_sr16")
     assert legend_texts(ax)[0] == "remission (final QIDS-SR16 ≤ 5) (n = 1)"
@@ -340,7 +383,7 @@ def test_reliable_change_lines_points_and_legend():
     assert same_colour(recovered.get_facecolor()[0], OKABE_ITO["bluish_green"])
     harmed = by_gid(ax.collections, "points:harmed")[0]
     assert same_colour(harmed.get_facecolor()[0], OKABE_ITO["vermillion"])
-    assert by_gid(ax.collections, "points:not_classified")[0].get_offsets().tolist() == [[18, 6]]
+    assert by_gid(ax.collections, "points:not_classified")[0].get_offsets().tolist() == [[0, 6]]
     assert legend_texts(ax) == [
         "recovered (n = 1)",
         "improved (n = 1)",
@@ -385,14 +428,10 @@ def _km():
     )
 
 
-def test_numbers_at_risk_hand_computed():
-    table = numbers_at_risk(_km(), [0, 1, 2, 4, 6])
-    assert table.loc[table["group"] == "a", "n_risk"].tolist() == [10, 10, 10, 6, 4]
-    assert table.loc[table["group"] == "b", "n_risk"].tolist() == [8, 8, 8, 4, 4]
-
-
 def test_kaplan_meier_steps_bands_and_at_risk_table():
-    ax = plotting.plot_kaplan_meier(_km(), at_risk_times=[0, 2, 4])
+    given = pd.DataFrame({"group": ["a"] * 3 + ["b"] * 3, "time": [0, 2, 4] * 2,
+                          "n_risk": [10, 10, 6, 8, 8, 4]})  # fmt: skip
+    ax = plotting.plot_kaplan_meier(_km(), at_risk=given)
     a = by_gid(ax.lines, "km:a")[0]
     assert a.get_drawstyle() == "steps-post"
     assert np.allclose(a.get_xydata(), [[0, 1], [2, 0.7], [5, 0.7 * 4 / 6]])
@@ -405,7 +444,9 @@ def test_kaplan_meier_steps_bands_and_at_risk_table():
     assert at_risk == ["10", "10", "6"]
     assert [t.get_text() for t in by_gid(ax.texts, "at_risk:b")] == ["8", "8", "4"]
     assert [t.xy[0] for t in by_gid(ax.texts, "at_risk:b")] == [0, 2, 4]
-    assert by_gid(ax.texts, "at_risk_title")[0].get_text() == "Number at risk"
+    assert (
+        by_gid(ax.texts, "at_risk_title")[0].get_text() == "Number at risk (at week of treatment)"
+    )
 
 
 def test_kaplan_meier_exact_at_risk_table_and_added_origin():
@@ -458,14 +499,18 @@ def test_expected_recovery_uses_given_flags():
         plotting.plot_expected_recovery(_bands(), flag_level=95)
 
 
+def _subtitle(ax):
+    return [t.get_text() for t in ax.texts if t.get_gid() == "subtitle"][0]
+
+
 # ---------------------------------------------------------------- p-chart
 
 
 def test_p_chart_limits_centre_and_out_of_control():
     c = pd.DataFrame({"q": ["Q1", "Q2", "Q3"], "d": [1, 5, 30], "m": [50, 50, 100]})
     ax = plotting.plot_p_chart(p_chart(c, period="q", events="d", n="m"), ylabel="Dropout rate")
-    ucl = by_gid(ax.lines, "ucl")[0]
-    lcl = by_gid(ax.lines, "lcl")[0]
+    ucl = by_gid(ax.lines, "ucl_1")[0]
+    lcl = by_gid(ax.lines, "lcl_1")[0]
     assert ucl.get_drawstyle() == "steps-post"
     # hand-computed: p_bar = 0.18, limits 0.18 +/- 3 sqrt(.18 * .82 / n)
     assert ucl.get_xydata()[:, 0].tolist() == [-0.5, 0.5, 1.5, 2.5]
@@ -475,20 +520,43 @@ def test_p_chart_limits_centre_and_out_of_control():
     assert lcl.get_xydata()[:, 1] == pytest.approx(
         [0.01700307, 0.01700307, 0.06474376, 0.06474376], abs=1e-8
     )
-    assert by_gid(ax.lines, "centre")[0].get_ydata().tolist() == pytest.approx([0.18, 0.18])
+    assert by_gid(ax.lines, "centre_1")[0].get_ydata().tolist() == pytest.approx([0.18, 0.18])
     assert np.allclose(by_gid(ax.lines, "rate")[0].get_xydata(), [[0, 0.02], [1, 0.1], [2, 0.3]])
     ooc = by_gid(ax.lines, "out_of_control")[0]
     assert np.allclose(ooc.get_xydata(), [[2, 0.3]])
     assert same_colour(ooc.get_color(), OKABE_ITO["vermillion"])
     assert isinstance(ax.yaxis.get_major_formatter(), PercentFormatter)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Q1", "Q2", "Q3"]
-    assert legend_texts(ax) == [
-        "rate (36 events / 200)",
-        "centre line (pooled rate 18.0%)",
-        "3-sigma control limits",
-        "outside the limits",
-    ]
+    assert legend_texts(ax) == ["rate", "centre line", "3-sigma limits", "outside the limits"]
     assert ax.get_ylabel() == "Dropout rate (%)"
+    # each point's n along the bottom; the runs verdict named above the axes
+    assert [t.get_text() for t in ax.texts] == ["50", "50", "100"]
+    runs = ax.get_legend().get_title().get_text()
+    assert runs.startswith("no runs signal")
+
+
+def test_p_chart_marks_incomplete_periods_and_named_shift():
+    c = pd.DataFrame({"q": list("abcdefghijkl"), "d": [30] + [20] * 5 + [40] * 6,
+                      "m": [50] + [100] * 11})  # fmt: skip
+    chart = p_chart(c, period="q", events="d", n="m", incomplete=[1])
+    ax = plotting.plot_p_chart(chart)
+    hollow = by_gid(ax.lines, "incomplete")[0]
+    assert np.allclose(hollow.get_xydata(), [[0, 0.6]])
+    assert (
+        not by_gid(ax.lines, "out_of_control")
+        or not np.isclose(by_gid(ax.lines, "out_of_control")[0].get_xydata()[:, 0], 0).any()
+    )
+    runs = ax.get_legend().get_title().get_text().split("\n")[0]
+    # 11 useful points, runs of 5 and 6: crossings 1 < qbinom(0.05, 10, 0.5) = 2
+    assert runs == "shift signal: crossings 1 < 2"
+    assert by_gid(ax.lines, "centre_1")[0].get_linestyle() == "--"
+
+
+def test_run_chart_phases_drawn_separately():
+    d = pd.DataFrame({"m": range(10), "v": [1, 2, 1, 2, 1, 5, 6, 5, 6, 5]})
+    ax = plotting.plot_run_chart(run_chart(d, period="m", value="v", part=[5]))
+    assert by_gid(ax.lines, "centre_1")[0].get_ydata().tolist() == [1.0, 1.0]
+    assert by_gid(ax.lines, "centre_2")[0].get_ydata().tolist() == [5.0, 5.0]
 
 
 # ---------------------------------------------------------------- shared behaviour
@@ -578,13 +646,13 @@ def test_integration_marginal_means_and_contrasts(upstream):
     mm = marginal_means(fit, by="format", at={"time": 4.0})
     ax = plotting.plot_marginal_means(mm, group="format")
     assert ax.containers[0].lines[0].get_ydata() == pytest.approx(mm["estimate"])
-    assert ax.get_title(loc="left") == "estimate and 95% CI"
+    assert _subtitle(ax) == "at time 4; 95% CI not adjusted for multiplicity"
     c = contrasts(fit, by="format", at={"time": 4.0})
     ax = plotting.plot_contrasts(c)
     segs = by_gid(ax.collections, "interval:unadjusted")[0].get_segments()
     assert segs[0][:, 0] == pytest.approx(c[["conf_low", "conf_high"]].iloc[0])
     p_text = format_p(c["p_adjusted"].iloc[0]).replace("p ", "adj. p ", 1)
-    assert [t.get_text() for t in ax.texts] == [p_text]
+    assert [t.get_text() for t in ax.texts if t.get_gid() == "p"] == [p_text]
 
 
 def test_integration_episode_outcomes(upstream):
@@ -611,13 +679,19 @@ def test_integration_kaplan_meier(upstream):
     _, _, outcomes = upstream
     km = kaplan_meier(outcomes, by="format")
     at_risk = km.at_risk([0, 4, 8])
-    ax = plotting.plot_kaplan_meier(km.table, at_risk=at_risk)
+    ax = plotting.plot_kaplan_meier(km, at_risk=at_risk)
+    cut = km.curves(10)
     for g in km.table["group"].unique():
-        part = km.table.loc[km.table["group"] == g]
+        part = cut.loc[cut["group"] == g]
         line = by_gid(ax.lines, f"km:{g}")[0]
         assert line.get_ydata() == pytest.approx(part["survival"])
+        # the curve stops at the last time with >= 10 at risk
+        assert line.get_xdata()[-1] == km.curve_end(10)[g]
+        end_risk = km.at_risk([line.get_xdata()[-1]]).set_index("group")["n_risk"]
+        assert end_risk[g] >= 10
         shown = [int(t.get_text()) for t in by_gid(ax.texts, f"at_risk:{g}")]
         assert shown == at_risk.loc[at_risk["group"] == g, "n_risk"].tolist()
+    assert "curves stop where < 10" in ax.get_legend().get_title().get_text()
 
 
 def test_integration_observed_trajectories(upstream):
@@ -654,3 +728,42 @@ def test_figures_of_a_non_converged_fit_carry_an_alert():
     con.attrs["fit_converged"] = False
     ax = plot_contrasts(con, show_p=False)
     assert [t for t in ax.texts if t.get_gid() == "fit-problem-alert"]
+
+
+def test_contrasts_state_time_and_adjustment_and_keep_the_legend_under_the_axes():
+    # issue 10: an ANCOVA table with Holm p-values and unadjusted intervals must say so
+    c = pd.DataFrame({"contrast": ["a vs r", "b vs r"], "estimate": [1.0, 2.0],
+                      "conf_low": [0.1, 0.5], "conf_high": [1.9, 3.5],
+                      "p_value": [0.03, 0.01], "p_adjusted": [0.06, 0.02]})  # fmt: skip
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    plotting.plot_contrasts(c, conf_level=0.95, ax=ax)
+    assert _subtitle(ax) == "intervals not adjusted for multiplicity; p adjusted"
+    assert "95% CI, not adjusted for multiplicity" in legend_texts(ax)
+    ax.set_title("Title", pad=18)
+    fig.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.y1 < ax.get_window_extent().y0  # under the axes, not over the title
+    # emmeans-style table: Bonferroni intervals, Holm p-values, time given
+    c.attrs.update(conf_adjust="bonferroni", p_adjust="holm", conf_level=0.95)
+    ax2 = plotting.plot_contrasts(c, at="week 12")
+    assert _subtitle(ax2) == ("at week 12; intervals bonferroni-adjusted; p holm-adjusted")
+    assert "95% CI, bonferroni-adjusted" in legend_texts(ax2)
+
+
+def test_comparison_or_axis_plain_numbers_and_nnt_labelled_as_harm():
+    from ipt_analytics.stats.groups import compare_groups
+
+    # hand-built: reference 30/40 respond, group b 10/40 -> RD = -0.5, NNT = -2 = NNTH 2
+    resp = [True] * 30 + [False] * 10 + [True] * 10 + [False] * 30
+    o = pd.DataFrame({"format": ["a"] * 40 + ["b"] * 40, "response": resp})
+    cmp = compare_groups(o, by="format", outcome="response", reference="a")
+    note = cmp.contrasts.loc[cmp.contrasts["term"] == "nnt", "note"].iloc[0]
+    assert note.startswith("NNTH 2.00 (")
+    assert "NNT b vs a: NNTH 2.00" in cmp.summary()
+    fig, ax = plt.subplots()
+    cmp.plot(ax=ax, term="odds_ratio")
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and not any("10^" in t or "$" in t for t in labels)
+    ax2 = cmp.plot(term="nnt")
+    assert [t.get_text() for t in ax2.texts if t.get_gid() == "nnt"][0].startswith("NNTH 2.00")

@@ -1,5 +1,6 @@
 """Monthly p-chart table of the report against hand computation (Montgomery 2009, ch. 7:
-p-chart with variable n; centre = pooled rate of the baseline months)."""
+p-chart with variable n; centre = pooled rate of the baseline months). Signals come from
+ipt_analytics.stats.spc.p_chart (3-sigma limits and Anhoej's run rules)."""
 
 from __future__ import annotations
 
@@ -45,11 +46,11 @@ def test_frozen_baseline_phases_and_incomplete_months():
     assert chart["phase"].tolist() == [0] * 12 + [1] * 6
     assert np.allclose(chart["centre"].iloc[12:], 0.5)
     # month 11 is a signal; month 1 (incomplete, 0.95) is not judged
-    assert chart["signal"].iloc[10] == "above the upper 3-sigma limit"
+    assert chart["signal"].iloc[10] == "above upper limit"
     assert chart["signal"].iloc[0] == ""
     assert (chart["signal"] != "").sum() == 1
     summary = spc_summary(chart, cfg)
-    assert summary["signals"] == ["2024-11: above the upper 3-sigma limit"]
+    assert summary["signals"] == ["2024-11: above upper limit"]
     assert summary["n_points"] == 15
 
 

@@ -1,4 +1,4 @@
-"""Scoring rules against hand-computed cases (definitions.md section 1)."""
+"""Scoring rules against hand-computed cases (docs/definitions.md, "Instrument scoring")."""
 
 import math
 
@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from ipt_analytics.instruments.scoring import score_items, severity_bands
+from ipt_analytics.instruments.table import get_instrument
 
 
 def frame(rows, n):
@@ -96,7 +97,8 @@ def test_no_prorating_without_a_published_rule(name, n):
     out = score_items(frame(rows, n), name)
     assert math.isnan(out.loc[0, "total"])
     assert out.loc[0, "reason"] == "too_many_missing_items"
-    assert out.loc[0, "safety_flag"] == False  # noqa: E712
+    # GAD-7 has no suicide item (False: no flag can be raised); QIDS-SR16 item 12 = 1
+    assert out.loc[0, "safety_flag"] == (name == "qids_sr16")
 
 
 def test_gad7_sum_and_band():
@@ -184,3 +186,46 @@ def test_phq9_safety_flag_is_unknown_when_item_9_is_missing():
     assert out["safety_flag"].isna().tolist() == [True, False]
     assert out.loc[1, "safety_flag"] == False  # noqa: E712
     assert out.loc[0, "total"] == 9.0  # 8 answered items of 1 -> 8 x 9/8
+
+
+def _answers(n, **given):
+    row = [0] * n
+    for item, value in given.items():
+        row[int(item[1:]) - 1] = value
+    return row
+
+
+@pytest.mark.parametrize(
+    "name,n,item,threshold",
+    [("phq9", 9, 9, 1), ("qids_sr16", 16, 12, 1), ("cudos", 18, 14, 1), ("cudos", 18, 15, 1)],
+)
+def test_safety_flag_at_the_threshold_of_each_suicide_item(name, n, item, threshold):
+    # item and threshold from the instrument table; boundary: threshold - 1 -> False,
+    # threshold -> True, unanswered -> NA (hand-built answers)
+    inst = get_instrument(name)
+    assert item in inst.safety_items and inst.safety_min == threshold
+    rows = [
+        _answers(n, **{f"i{item}": threshold - 1}),
+        _answers(n, **{f"i{item}": threshold}),
+        _answers(n, **{f"i{item}": None}),
+    ]
+    flags = score_items(frame(rows, n), name)["safety_flag"].astype("object").tolist()
+    assert flags == [False, True, pd.NA]
+
+
+def test_cudos_safety_flag_combines_items_14_and_15():
+    # one endorsed item is enough even if the other is unanswered; "no" needs both answered
+    rows = [
+        _answers(18, i14=None, i15=2),
+        _answers(18, i14=0, i15=None),
+        _answers(18, i14=0, i15=0),
+    ]
+    flags = score_items(frame(rows, 18), "cudos")["safety_flag"].astype("object").tolist()
+    assert flags == [True, pd.NA, False]
+
+
+def test_safety_items_in_the_instrument_table():
+    assert get_instrument("phq9").safety_items == (9,)
+    assert get_instrument("qids_sr16").safety_items == (12,)
+    assert get_instrument("cudos").safety_items == (14, 15)
+    assert get_instrument("gad7").safety_items == () and get_instrument("gad7").safety_min is None

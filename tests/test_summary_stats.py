@@ -1,13 +1,11 @@
-"""Summary-data statistics against independent references (statsmodels, hand formulas)."""
+"""Summary-data statistics against published worked examples and hand formulas."""
 
 import math
 
 import numpy as np
 import pytest
-from scipy import special
-from statsmodels.stats.contingency_tables import Table2x2
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import proportion_confint
+from scipy import special, stats
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from ipt_analytics.errors import DataWarning
 from ipt_analytics.stats.intervals import newcombe_rd_interval, wilson_interval
@@ -25,17 +23,26 @@ from ipt_analytics.stats.summary_stats import (
     risk_ratio,
 )
 
+Z95 = 1.959963984540054
+
 
 @pytest.mark.parametrize("a,n1,c,n2", [(11, 104, 35, 100), (3, 20, 9, 22), (40, 50, 10, 60)])
-def test_or_rr_match_statsmodels_table2x2(a, n1, c, n2):
-    t = Table2x2(np.array([[a, n1 - a], [c, n2 - c]]))
+def test_or_rr_woolf_and_katz_by_hand(a, n1, c, n2):
+    b, d = n1 - a, n2 - c
+    se_or = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)  # Woolf 1955
     o = odds_ratio(a, n1, c, n2)
-    assert o.estimate == pytest.approx(t.oddsratio, rel=1e-12)
-    assert (o.conf_low, o.conf_high) == pytest.approx(t.oddsratio_confint(), rel=1e-9)
-    assert o.std_error == pytest.approx(t.log_oddsratio_se, rel=1e-12)
+    assert o.estimate == pytest.approx(a * d / (b * c), rel=1e-12)
+    assert o.std_error == pytest.approx(se_or, rel=1e-12)
+    assert o.conf_low == pytest.approx(a * d / (b * c) * math.exp(-Z95 * se_or), rel=1e-9)
+    assert o.conf_high == pytest.approx(a * d / (b * c) * math.exp(Z95 * se_or), rel=1e-9)
+    rr = (a / n1) / (c / n2)
+    se_rr = math.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n2)  # Katz 1978
     r = risk_ratio(a, n1, c, n2)
-    assert r.estimate == pytest.approx(t.riskratio, rel=1e-12)
-    assert (r.conf_low, r.conf_high) == pytest.approx(t.riskratio_confint(), rel=1e-9)
+    assert r.estimate == pytest.approx(rr, rel=1e-12)
+    assert r.std_error == pytest.approx(se_rr, rel=1e-12)
+    assert (r.conf_low, r.conf_high) == pytest.approx(
+        (rr * math.exp(-Z95 * se_rr), rr * math.exp(Z95 * se_rr)), rel=1e-9
+    )
 
 
 def test_zero_cell_uses_haldane_correction():
@@ -44,21 +51,78 @@ def test_zero_cell_uses_haldane_correction():
     assert math.isinf(odds_ratio(0, 10, 5, 10, zero_correction=0).std_error)
 
 
-def test_newcombe_reproduces_newcombe_1998_example():
-    # Newcombe 1998 Stat Med 17:873, table II example (56/70 vs 48/80), method 10
-    est, lo, hi = newcombe_rd_interval(56, 70, 48, 80)
-    assert (round(lo, 4), round(hi, 4)) == (0.0524, 0.3339)
+# Newcombe RG (1998b) Stat Med 17:873-890, Table II, method 10 (hybrid score), 95% limits as
+# printed (4 decimals): examples (a)-(h)
+NEWCOMBE_1998_TABLE_II = [
+    (56, 70, 48, 80, 0.0524, 0.3339),
+    (9, 10, 3, 10, 0.1705, 0.8090),
+    (6, 7, 2, 7, 0.0582, 0.8062),
+    (5, 56, 0, 29, -0.0381, 0.1926),
+    (0, 10, 0, 20, -0.1611, 0.2775),
+    (0, 10, 0, 10, -0.2775, 0.2775),
+    (10, 10, 0, 20, 0.6791, 1.0000),
+    (10, 10, 0, 10, 0.6075, 1.0000),
+]
+
+
+@pytest.mark.parametrize("a,m,c,n,low,high", NEWCOMBE_1998_TABLE_II)
+def test_newcombe_reproduces_newcombe_1998_table_ii(a, m, c, n, low, high):
+    est, lo, hi = newcombe_rd_interval(a, m, c, n)
+    assert est == pytest.approx(a / m - c / n)
+    assert (round(lo, 4), round(hi, 4)) == (low, high)
+    rd = risk_difference(a, m, c, n)
+    assert (round(rd.conf_low, 4), round(rd.conf_high, 4)) == (low, high)
+
+
+def test_newcombe_1998_example_a_wald_columns_by_hand():
     rd = risk_difference(56, 70, 48, 80, method="wald")
     se = math.sqrt(0.8 * 0.2 / 70 + 0.6 * 0.4 / 80)
+    assert rd.estimate == pytest.approx(0.2)
     assert rd.std_error == pytest.approx(se)
-    assert rd.conf_low == pytest.approx(0.2 - 1.959963984540054 * se)
+    assert rd.conf_low == pytest.approx(0.2 - Z95 * se)
 
 
-@pytest.mark.parametrize("x,n", [(0, 10), (1, 10), (11, 104), (50, 50), (7, 33)])
-def test_wilson_matches_statsmodels(x, n):
-    lo, hi = wilson_interval(x, n, conf_level=0.9)
-    ref = proportion_confint(x, n, alpha=0.1, method="wilson")
-    assert (lo, hi) == pytest.approx(ref, abs=1e-12)
+def test_newcombe_limit_is_exactly_one_where_the_library_misses_it():
+    # 10/10 vs 0/20 (Table II (g)): d = 1, so the upper limit is exactly 1; statsmodels
+    # returns a value ~1e-16 away from 1 for some sizes (shown here), ours is exact
+    sizes = [(k, k, 0, j) for k in range(1, 40) for j in (k, 2 * k)]
+    lib = [confint_proportions_2indep(*s, method="newcomb", compare="diff")[1] for s in sizes]
+    assert any(v != 1.0 for v in lib)
+    assert all(newcombe_rd_interval(*s)[2] == 1.0 for s in sizes)
+    assert all(newcombe_rd_interval(0, s[3], s[0], s[1])[1] == -1.0 for s in sizes)
+
+
+# Newcombe RG (1998a) Stat Med 17:857-872, Table I, method 3 (Wilson score, no continuity
+# correction), 95% limits as printed
+NEWCOMBE_1998_SINGLE = [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605),
+                        (0, 20, 0.0000, 0.1611), (1, 29, 0.0061, 0.1718)]  # fmt: skip
+
+
+@pytest.mark.parametrize("x,n,low,high", NEWCOMBE_1998_SINGLE)
+def test_wilson_reproduces_newcombe_1998_single_proportion_examples(x, n, low, high):
+    lo, hi = wilson_interval(x, n)
+    assert (round(lo, 4), round(hi, 4)) == (low, high)
+
+
+@pytest.mark.parametrize("x,n", [(1, 10), (11, 104), (7, 33)])
+def test_wilson_at_90_percent_by_hand(x, n):
+    # Wilson 1927: (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)
+    z = stats.norm.ppf(0.95)
+    p = x / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    assert wilson_interval(x, n, conf_level=0.9) == pytest.approx((centre - half, centre + half))
+
+
+def test_wilson_limits_exactly_0_and_1_where_the_library_misses_them():
+    n = np.arange(1, 300)
+    lib_lo = proportion_confint(0 * n, n, method="wilson")[0]
+    lib_hi = proportion_confint(n, n, method="wilson")[1]
+    assert (lib_lo != 0).any() and (lib_hi != 1).any()  # e.g. 0/20, 29/29: ~1e-16 off
+    assert (wilson_interval(0 * n, n)[0] == 0).all()
+    assert (wilson_interval(n, n)[1] == 1).all()
+    lo, hi = wilson_interval(np.array([0, 3]), np.array([0, 10]))
+    assert np.isnan(lo[0]) and np.isnan(hi[0]) and 0 < lo[1] < hi[1] < 1
 
 
 def test_nnt_from_rd_conventions():
@@ -76,7 +140,7 @@ def test_nnt_from_rd_conventions():
 
 def test_nnt_from_d_kraemer_kupfer_and_trap_values():
     assert round(nnt_from_d(0.63), 2) == 2.91
-    # definitions.md §6 trap: published 45.45 and 9.43 came from unrounded d
+    # docs/definitions.md, "NNT from Cohen's d": published 45.45 and 9.43 came from unrounded d
     assert nnt_from_d(0.04) == pytest.approx(44.3, abs=0.05)
     assert nnt_from_d(-0.19) == pytest.approx(-9.36, abs=0.01)
 
@@ -135,21 +199,52 @@ def test_gma_d():
         gma_d(1, 1, 0)
 
 
-@pytest.mark.parametrize("method,sm_method", [("holm", "holm"), ("bh", "fdr_bh")])
-def test_p_adjust_matches_statsmodels(method, sm_method):
+def _holm_by_hand(p):
+    # Holm 1979: sort ascending, multiply the j-th smallest by (m - j + 1), running maximum
+    m, order = len(p), sorted(range(len(p)), key=lambda i: p[i])
+    out, running = [0.0] * m, 0.0
+    for j, i in enumerate(order, start=1):
+        running = max(running, min(1.0, (m - j + 1) * p[i]))
+        out[i] = running
+    return out
+
+
+def _bh_by_hand(p):
+    # Benjamini-Hochberg 1995: m p_(j) / j, running minimum from the largest p down
+    m, order = len(p), sorted(range(len(p)), key=lambda i: p[i])
+    out, running = [0.0] * m, 1.0
+    for j in range(m, 0, -1):
+        i = order[j - 1]
+        running = min(running, m * p[i] / j)
+        out[i] = running
+    return out
+
+
+def test_p_adjust_by_hand():
+    # R: p.adjust(c(0.01, 0.04, 0.03, 0.005), "holm") = 0.03 0.06 0.06 0.02;
+    #    "BH" = 0.02 0.04 0.04 0.02 (definitions written out above)
+    p = [0.01, 0.04, 0.03, 0.005]
+    np.testing.assert_allclose(p_adjust(p, method="holm"), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(p_adjust(p, method="bh"), [0.02, 0.04, 0.04, 0.02])
     rng = np.random.default_rng(20240601)
     for _ in range(20):
-        p = rng.uniform(0, 0.2, size=rng.integers(1, 12))
-        ref = multipletests(p, method=sm_method)[1]
-        np.testing.assert_allclose(p_adjust(p, method=method), ref, rtol=1e-12)
+        q = rng.uniform(0, 0.3, size=rng.integers(1, 12)).tolist()
+        np.testing.assert_allclose(p_adjust(q, method="holm"), _holm_by_hand(q), rtol=1e-12)
+        np.testing.assert_allclose(p_adjust(q, method="bh"), _bh_by_hand(q), rtol=1e-12)
+    np.testing.assert_allclose(p_adjust(p, method="none"), p)
 
 
 def test_p_adjust_keeps_nan_out_of_the_family():
     out = p_adjust([0.01, np.nan, 0.04], method="holm")
     assert np.isnan(out[1])
-    np.testing.assert_allclose(out[[0, 2]], multipletests([0.01, 0.04], method="holm")[1])
+    np.testing.assert_allclose(out[[0, 2]], [0.02, 0.04])  # family of 2, not 3
+    out = p_adjust([np.nan, 0.02, 0.01], method="bh")
+    np.testing.assert_allclose(out, [np.nan, 0.02, 0.02])
+    assert np.isnan(p_adjust([np.nan], method="holm")).all()
     with pytest.raises(ValueError, match="method"):
         p_adjust([0.1], method="bonferonni")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        p_adjust([1.5], method="holm")
 
 
 def test_nnt_when_an_rd_bound_is_exactly_zero():

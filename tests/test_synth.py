@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ REASONS = {
     "date_order",
     "duplicate_conflict",
     "group_without_group_id",
+    "spreadsheet_error",
 }
 
 
@@ -55,7 +57,7 @@ def episodes(sessions) -> pd.DataFrame:
 
 
 def _domains(q: np.ndarray) -> np.ndarray:
-    """QIDS-SR16 domain scores written out from definitions.md section 1."""
+    """QIDS-SR16 domain scores written out from docs/definitions.md, "Instrument scoring"."""
     return np.column_stack(
         [
             q[:, 0:4].max(axis=1),
@@ -373,11 +375,15 @@ def test_messy_faults_are_where_documented(messy):
         if rec.reason == "item_out_of_range":
             assert int(cell) not in range(4)
         elif rec.reason == "non_numeric":
-            assert pd.isna(pd.to_numeric(cell, errors="coerce"))
+            # not a whole number written with ASCII digits (text, fullwidth digits, or a
+            # decimal that only rounds to a whole number)
+            assert re.fullmatch(r"[+-]?[0-9]+(\.0*)?", cell) is None
         elif rec.reason == "missing_required":
-            assert cell == ""
+            assert cell in ("", "N/A")
         elif rec.reason == "group_without_group_id":
-            assert cell == "" and row["format"] == "group"
+            assert cell in ("", "NULL") and row["format"] == "group"
+        elif rec.reason == "spreadsheet_error":
+            assert cell in ("#DIV/0!", "#N/A")
         elif rec.reason == "unknown_label":
             assert cell in {"hypnotherapy", "anger"}
         elif rec.reason == "bad_date":

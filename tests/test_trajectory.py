@@ -106,7 +106,7 @@ def test_other_instruments_and_missing_totals_are_left_out():
 
 
 def test_phase_knots_by_hand():
-    # 16 planned sessions: initial 1-3, middle 4-13, termination 14-16 (definitions.md 8)
+    # 16 planned sessions: initial 1-3, middle 4-13, termination 14-16 (docs/definitions.md)
     k1, k2 = phase_knots([16, 12, 8, 5], initial=3, termination=3)
     assert k1.tolist() == [3, 3, 3, 3]
     assert k2.tolist() == [13, 9, 5, 3]
@@ -325,3 +325,10 @@ def test_warnings_come_first_in_summary_and_html():
     page = fit._repr_html_()
     assert page.index("only 4 therapists") < page.index("<h4>Trajectory")
     assert "therapy_group" in page and "<table" in page
+
+
+def test_summary_writes_the_group_term_one_way(fit_c):
+    # issue 10: the summary wrote (0 + in_group | group_id) and (1 | group_id)
+    text = fit_c.summary()
+    assert "(0 + in_group | group_id)" in text
+    assert "(1 | group_id)" not in text

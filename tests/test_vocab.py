@@ -1,4 +1,4 @@
-"""Alias tables: the DESIGN aliases, folding rules, and rejection of unknown labels."""
+"""Alias tables: docs/data-contract.md aliases, folding rules, and rejection of unknown labels."""
 
 import pandas as pd
 import pytest

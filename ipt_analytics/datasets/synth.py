@@ -53,7 +53,8 @@ ITEM_COLUMNS = (
     + [f"qids_sr16_{i}" for i in range(1, 17)]
 )
 # the file layout the reader expects: session-level columns, then instrument-prefixed items
-SESSION_COLUMNS = [*SHARED_COLUMNS, *ITEM_COLUMNS]
+# contact_type is optional input the synthetic services do not record
+SESSION_COLUMNS = [*(c for c in SHARED_COLUMNS if c != "contact_type"), *ITEM_COLUMNS]
 
 
 def _ro(mapping: dict) -> Mapping:

@@ -152,6 +152,21 @@ def make_messy(*, seed: int = MESSY_SEED, n_rows: int = 200):
     desc = "same episode and session as the {} row, different phq9_1"
     fault(i, "phq9_1", "duplicate_conflict", desc.format("next"))
     fault(i, "phq9_1", "duplicate_conflict", desc.format("previous"), key=text.at[i, "_key"] + 1)
+    # values that once passed silently (planted last, so the rows above keep their faults)
+    hardening = [
+        ("client_id", "N/A", "missing_required", "client_id is a missing-value marker", None),
+        ("phq9_4", "\uff12", "non_numeric", "fullwidth digit 2 in a PHQ-9 item", None),
+        ("phq9_6", "2.9999999999999999", "non_numeric",
+         "PHQ-9 item not exactly a whole number (a double holds it as 3)", None),
+        ("group_id", "NULL", "group_without_group_id",
+         "group-format row with a missing-value marker as group_id", text["format"] == "group"),
+        ("phq9_total", "#DIV/0!", "spreadsheet_error", "spreadsheet error value as the total",
+         None),
+    ]  # fmt: skip
+    for column, value, reason, description, cond in hardening:
+        i = pick(cond)
+        text.at[i, column] = value
+        fault(i, column, reason, description)
 
     text = pd.concat([text, *extra]).sort_values("_key", ignore_index=True)
     row_of = dict(zip(text["_key"], np.arange(len(text)) + 2, strict=True))

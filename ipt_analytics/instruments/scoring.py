@@ -12,7 +12,7 @@ import pandas as pd
 
 from ipt_analytics.instruments.table import Instrument, get_instrument
 
-__all__ = ["PRORATE_ROUNDING", "score_items", "severity_bands"]
+__all__ = ["PRORATE_ROUNDING", "safety_flags", "score_items", "severity_bands"]
 
 #: Accepted values of ``prorate_rounding``.
 PRORATE_ROUNDING = ("none", "round_half_up", "floor", "ceil")
@@ -35,6 +35,40 @@ def severity_bands(totals, instrument: str | Instrument) -> np.ndarray:
     idx = np.searchsorted(lows, totals, side="right") - 1
     idx = np.where(np.isnan(totals), len(inst.bands), np.clip(idx, 0, len(inst.bands) - 1))
     return labels[idx]
+
+
+def safety_flags(items, instrument: str | Instrument) -> pd.arrays.BooleanArray:
+    """Safety flag per rating from the instrument's suicide item(s).
+
+    True when any safety item (``Instrument.safety_items``: PHQ-9 item 9, QIDS-SR16 item
+    12, CUDOS items 14 and 15) is answered >= ``Instrument.safety_min`` (1: any
+    endorsement); False when every safety item is answered below it; NA otherwise (an
+    unanswered item is not evidence of no risk). False for a form without a suicide item
+    (GAD-7): no flag can be raised from it, which says nothing about risk.
+
+    Parameters
+    ----------
+    items : array_like, shape (n, n_items)
+        Item responses in form order (NaN = unanswered).
+    instrument : str or Instrument
+
+    Examples
+    --------
+    >>> x = np.full((4, 18), 0.0)
+    >>> x[0, 13] = 1; x[1, 14] = 4; x[2, 13] = np.nan; x[3, 13:15] = np.nan
+    >>> x[2, 14] = 2
+    >>> safety_flags(x, "cudos").tolist()
+    [True, True, True, <NA>]
+    """
+    inst = get_instrument(instrument)
+    x = np.asarray(items, dtype=float)
+    if not inst.safety_items:
+        return pd.array(np.zeros(len(x), dtype=bool), dtype="boolean")
+    answers = x[:, [i - 1 for i in inst.safety_items]]
+    endorsed = (np.nan_to_num(answers, nan=-1.0) >= inst.safety_min).any(axis=1)
+    all_answered = ~np.isnan(answers).any(axis=1)
+    # Kleene OR: one endorsed item is enough; "no" needs every item answered
+    return pd.arrays.BooleanArray(endorsed, ~endorsed & ~all_answered)
 
 
 def _round(values: np.ndarray, prorate_rounding: str) -> np.ndarray:
@@ -112,8 +146,7 @@ def score_items(
         ``n_items_missing`` (int: missing items among those in the total),
         ``scoring_rule`` (``"sum"``, ``"prorated_mean"``, ``"domain_max_sum"`` or
         ``"not_scored"``), ``severity`` (band label or None), ``safety_flag`` (nullable
-        boolean: PHQ-9 item 9 > 0; NA when item 9 is unanswered, because a missing answer
-        is not evidence of no risk; False for instruments without a safety item) and
+        boolean, see :func:`safety_flags`) and
         ``reason`` (empty, ``"too_many_missing_items"`` or ``"all_items_missing"``).
 
     Notes
@@ -181,12 +214,7 @@ def score_items(
     reason[~scored] = "too_many_missing_items"
     reason[all_missing] = "all_items_missing"
 
-    if inst.safety_item is not None:
-        answer = x[:, inst.safety_item - 1]
-        safety = pd.array(np.nan_to_num(answer, nan=0.0) > 0, dtype="boolean")
-        safety[np.isnan(answer)] = pd.NA
-    else:
-        safety = pd.array(np.zeros(len(x), dtype=bool), dtype="boolean")
+    safety = safety_flags(x, inst)
 
     return pd.DataFrame(
         {

@@ -3,11 +3,18 @@
 Every input cell arrives as text (the reader never lets pandas guess types). A cell is a number
 only if it fully matches a plain decimal pattern ("12abc", "1,5" and "two" are not), and a
 date only if it is ISO ``YYYY-MM-DD`` (optionally with a time) or an unambiguous
-``DD/MM/YYYY``. Each distinct value is parsed once and spread back, since rating columns hold
-only a handful of distinct values.
+``DD/MM/YYYY``. Digits are ASCII ``0-9`` only: fullwidth (``１２``), Arabic-Indic and other
+Unicode digits are not read as numbers (they are rejected by name, never normalised), because
+a regular expression's digit class would accept them and a number parser would then drop
+them. A number is read only if the value written is the value stored:
+``2.9999999999999999`` (which a double holds as 3) is not a number here
+(:func:`exact_decimal`). Each distinct value is parsed once and spread back, since rating
+columns hold only a handful of distinct values.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import pandas as pd
@@ -15,27 +22,58 @@ import pandas as pd
 __all__ = [
     "NUMBER",
     "WHOLE_NUMBER",
+    "SIGNED_WHOLE_NUMBER",
+    "exact_decimal",
     "is_prorated_phq9",
     "parse_dates",
     "parse_numbers",
     "to_numbers",
 ]
 
-NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
-WHOLE_NUMBER = r"\d+(?:\.0*)?"
-_ISO = r"(\d{4}-\d{2}-\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
-_SLASH = r"(\d{1,2})/(\d{1,2})/(\d{4})"
+NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+WHOLE_NUMBER = r"[0-9]+(?:\.0*)?"
+#: A whole number as written, with an optional sign (item answers: -1 is out of range, not text)
+SIGNED_WHOLE_NUMBER = r"[+-]?[0-9]+(?:\.0*)?"
+_D = "[0-9]"
+_ISO = (
+    rf"({_D}{{4}}-{_D}{{2}}-{_D}{{2}})"
+    rf"(?:[ T]{_D}{{2}}:{_D}{{2}}(?::{_D}{{2}}(?:\.{_D}+)?)?(?:Z|[+-]{_D}{{2}}:?{_D}{{2}})?)?"
+)
+_SLASH = rf"({_D}{{1,2}})/({_D}{{1,2}})/({_D}{{4}})"
+
+
+def exact_decimal(text: str) -> bool:
+    """Whether the decimal ``text`` is exactly the double it is read as (shortest form).
+
+    Examples
+    --------
+    >>> exact_decimal("3"), exact_decimal("10.10"), exact_decimal("11.571428571428571")
+    (True, True, True)
+    >>> exact_decimal("2.9999999999999999"), exact_decimal("3.0000000000000001")
+    (False, False)
+    """
+    try:
+        return Decimal(text) == Decimal(repr(float(text)))
+    except (InvalidOperation, ValueError):
+        return False
 
 
 def parse_numbers(text: pd.Series, pattern: str) -> tuple[pd.Series, pd.Series]:
-    """(value, matches) of a text column; only full matches of ``pattern`` are numbers.
+    """(value, matches) of a text column; only full matches of ``pattern`` that are exactly
+    representable (:func:`exact_decimal`) are numbers.
 
     Works on the distinct values (rating columns hold a handful), then spreads them back.
     """
     codes, uniques = pd.factorize(text, use_na_sentinel=False)
     uniq = pd.Series(uniques, dtype="str")
-    match = uniq.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+    match = uniq.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool).copy()
     value = pd.to_numeric(uniq.where(match), errors="coerce").to_numpy(dtype=float)
+    # only numbers written with many digits can differ from the double they are read as;
+    # beyond 2**53 every range check fails anyway, so those keep their (range) message
+    long_digits = (uniq.str.count("[0-9]").to_numpy() > 15) & (np.abs(value) < 2.0**53)
+    for k in np.flatnonzero(match & long_digits):
+        match[k] = exact_decimal(uniq.iat[k])
+    value = np.where(match, value, np.nan)
     index = text.index
     return pd.Series(value[codes], index=index), pd.Series(match[codes], index=index)
 

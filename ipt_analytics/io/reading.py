@@ -10,13 +10,29 @@ UTF-8 with or without a byte-order mark, or the ``encoding`` given), ``.xlsx``/`
 ``.parquet`` (via pyarrow) and pandas DataFrames. Row numbers are spreadsheet-style: the
 header is row 1, so the first data row is 2 (for a DataFrame, position + 2). Entirely blank
 lines are not data rows; they are skipped and counted, and numbering still follows the file.
-Header names are matched to the canonical names after trimming and lower-casing; a name
-that appears twice (or two names that map to one canonical column) is an error, never a
-silent choice of one of them.
+Header names are matched to the canonical names after trimming and lower-casing, and
+zero-padded item numbers are read as the item (``phq9_01`` is ``phq9_1``); a name that appears
+twice (or two names that map to one canonical column) is an error, never a silent choice of
+one of them. Every input column that is not read is listed in ``ignored_columns`` (in a wide
+file that includes a bare ``total`` or ``item_*`` column). When a required column is missing
+and a column looks like it (``PatientID``, ``Client ID``, ``ID`` for ``client_id``...), reading
+stops with an error that suggests the mapping.
+
+Cells are kept as written except that leading and trailing ASCII spaces, tabs, carriage
+returns and line feeds are removed (nothing else: an identifier with a trailing control
+character or a non-breaking space is kept byte-for-byte, and is then a different identifier).
+
+Some cells cannot be read as a value at all; they are recorded in
+:attr:`RawInput.cell_problems` (the validator rejects their rows, naming the cell):
+a CSV row with fewer or more fields than the header (``field_count``), a spreadsheet error
+value such as ``#N/A`` or ``#DIV/0!`` in a contract column, and an ``.xlsx`` formula cell
+without a cached value (the file was written by a program that does not calculate;
+``spreadsheet_error``).
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import io
 import math
@@ -52,6 +68,7 @@ ATTRIBUTE_COLUMNS = [
     "medication",
     "planned_sessions",
     "end_reason",
+    "contact_type",  # optional: treatment / assessment / not_attended (NHS TT contacts)
 ]
 SHARED_COLUMNS = [*IDENTITY_COLUMNS, *ATTRIBUTE_COLUMNS]
 MAX_ITEMS = max(inst.n_items for inst in INSTRUMENTS.values())
@@ -59,7 +76,31 @@ ITEM_COLUMNS = [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]
 #: Canonical input columns of a long file.
 CANONICAL_COLUMNS = [*SHARED_COLUMNS, "instrument", "total", *ITEM_COLUMNS]
 
-_WIDE = re.compile(r"^(" + "|".join(INSTRUMENTS) + r")_(\d+|total)$")
+_WIDE = re.compile(r"^(" + "|".join(INSTRUMENTS) + r")_([0-9]+|total)$")
+_PADDED = re.compile(r"^(" + "|".join([*INSTRUMENTS, "item"]) + r")_0+([1-9][0-9]*)$")
+#: Leading/trailing characters removed from every cell (ASCII whitespace only).
+STRIPPED = " \t\r\n"
+#: Spreadsheet error values; a cell holding one is never a value (reason spreadsheet_error).
+SPREADSHEET_ERRORS = frozenset(
+    ["#N/A", "#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#GETTING_DATA",
+     "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"]
+)  # fmt: skip
+#: Required columns and headers that look like them (folded: lower case, letters and digits).
+LOOKALIKES = {
+    "client_id": ("patientid", "clientid", "id", "client", "patient", "clientno",
+                  "clientnumber", "clientref", "patientno", "patientnumber", "patientref",
+                  "participantid", "participant", "subjectid", "subject", "personid", "pid",
+                  "nhsnumber", "caseid", "userid"),
+    "session": ("sessionno", "sessionnumber", "sessionnum", "sessionnr", "sess", "visit",
+                "visitno", "visitnumber", "appointment", "appointmentnumber", "sessionid"),
+    "format": ("mode", "modality", "delivery", "deliveryformat", "deliverymode",
+               "treatmentformat", "therapyformat", "sessionformat", "setting", "formats"),
+    "instrument": ("measure", "questionnaire", "scale", "instrumentname", "outcomemeasure"),
+    "episode_id": ("episode", "episodeid", "episodeno", "courseid", "course", "referralid",
+                   "referral", "treatmentid", "caseid"),
+    "date": ("sessiondate", "visitdate", "appointmentdate", "datecompleted", "completeddate",
+             "dateofsession", "assessmentdate"),
+}  # fmt: skip
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 _EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -86,6 +127,9 @@ class RawInput:
         Entirely blank rows that were skipped.
     notes : list of str
         Things about the reading worth telling the user (e.g. sheets not read).
+    cell_problems : DataFrame
+        Cells that hold no readable value: ``source_row, column, value, reason, message``
+        (reasons ``field_count`` and ``spreadsheet_error``); their rows are rejected.
     """
 
     frame: pd.DataFrame
@@ -95,6 +139,7 @@ class RawInput:
     ignored_columns: list = field(default_factory=list)
     n_blank_rows: int = 0
     notes: list = field(default_factory=list)
+    cell_problems: pd.DataFrame = field(default_factory=lambda: _cell_frame([]))
 
     def source_column(self, column: str, instrument: str | None = None) -> str:
         """The user's name of a canonical (long) column, for messages.
@@ -107,6 +152,15 @@ class RawInput:
             elif column.startswith("item_"):
                 column = f"{instrument}_{column[5:]}"
         return self.header_names.get(column, column)
+
+
+_CELL_COLUMNS = ["source_row", "column", "value", "reason", "message"]
+
+
+def _cell_frame(records: list) -> pd.DataFrame:
+    frame = pd.DataFrame(records, columns=_CELL_COLUMNS)
+    return frame.astype({"source_row": np.int64, "column": "str", "value": "str",
+                         "reason": "str", "message": "str"})  # fmt: skip
 
 
 def _fmt_float(x: float) -> str:
@@ -159,7 +213,7 @@ def _to_text(df: pd.DataFrame) -> pd.DataFrame:
             text = text.map(_fmt_float)
         else:  # object, datetimes (also tz-aware), nullable Int64/boolean with <NA>, ...
             text = col.astype(object).map(_cell_to_str)
-        out[i] = text.astype("str").fillna("").str.strip()
+        out[i] = text.astype("str").fillna("").str.strip(STRIPPED)
     frame = pd.DataFrame(out)
     frame.columns = [str(c) for c in df.columns]
     return frame
@@ -177,6 +231,7 @@ def _with_header(grid: pd.DataFrame) -> pd.DataFrame:
     names = []
     for i, name in enumerate(grid.iloc[0].tolist()):
         text = _cell_to_str(name).strip() if not isinstance(name, str) else name
+        text = "" if text is None else text
         names.append(text if text != "" else f"Unnamed: {i}")
     body = grid.iloc[1:].reset_index(drop=True)
     body.columns = names
@@ -199,7 +254,7 @@ def _undecodable(path: str, data: bytes, exc: UnicodeDecodeError) -> ValueError:
     )
 
 
-def _read_csv(path: str, encoding: str | None = None) -> pd.DataFrame:
+def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, list]:
     with open(path, "rb") as fh:
         data = fh.read()
     try:
@@ -218,44 +273,139 @@ def _read_csv(path: str, encoding: str | None = None) -> pd.DataFrame:
     sep = max(counts, key=lambda s: counts[s])
     if counts[sep] == 0:
         sep = ","
+    fast = _unquoted_csv(text, sep)
+    if fast is not None:
+        return fast
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    records, start = [], 1
     try:
-        grid = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        for record in reader:
+            records.append(record)
+            start = reader.line_num + 1
+    except csv.Error as exc:
         raise ValueError(
             f"read_sessions(): could not parse {path!r} as a {sep!r}-separated CSV file: "
-            f"{str(exc).strip()}. Fix: check quoting and that every row has as many fields "
-            "as the header."
+            f"the record starting on line {start}: {exc} (an opening double quote without its "
+            "closing one reads the rest of the file as one field). Fix: check the quoting (a "
+            f"field with a {sep!r} or a line break must be in double quotes, and a double "
+            'quote inside it doubled: "")'
         ) from None
-    return _with_header(grid.fillna(""))
+    return _rectangular(records, sep)
 
 
-def _read_excel(path: str, notes: list) -> pd.DataFrame:
-    with pd.ExcelFile(path, engine="openpyxl") as book:
-        sheets = book.sheet_names
-        grid = pd.read_excel(book, sheet_name=sheets[0], header=None, dtype=object)
+def _unquoted_csv(text: str, sep: str) -> tuple[pd.DataFrame, list] | None:
+    """Fast path for a file without quotes (one record per line): pandas' C parser, with
+    the fields of each line counted first; ``None`` when the general reader is needed."""
+    if '"' in text:
+        return None
+    lines = pd.Series(text.split("\n"), dtype="str")
+    if len(lines) and lines.iat[-1] == "":
+        lines = lines.iloc[:-1]
+    lines = lines.str.rstrip("\r")
+    fields = lines.str.count(re.escape(sep)).to_numpy() + 1
+    width = fields[0]
+    if (fields > width).any():  # pandas would refuse the file: read it the general way
+        return None
+    try:
+        grid = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str,
+                           keep_default_na=False, na_filter=False, skip_blank_lines=False,
+                           quoting=csv.QUOTE_NONE)  # fmt: skip
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        return None
+    if len(grid) != len(lines):
+        return None
+    blank = lines.str.replace(sep, "", regex=False).str.strip(STRIPPED) == ""
+    problems = [
+        (k - 1, "(row)", f"{fields[k]} fields", "field_count",
+         f"the row has {fields[k]} {sep!r}-separated fields, the header has {width}")
+        for k in np.flatnonzero((fields != width) & ~blank.to_numpy())
+    ]  # fmt: skip
+    return _with_header(grid.fillna("")), problems
+
+
+def _rectangular(records: list, sep: str) -> tuple[pd.DataFrame, list]:
+    """Grid of a CSV file; rows with fewer or more fields than the header are recorded.
+
+    A row whose fields are all blank is a blank line whatever its length. Other rows with
+    a wrong number of fields are kept (padded or cut to the header's width) so that they are
+    counted and rejected by row number, never read as blank items or shifted values.
+    """
+    width = len(records[0])
+    problems = []
+    for k in range(1, len(records)):
+        row = records[k]
+        if len(row) == width:
+            continue
+        if any(field.strip(STRIPPED) for field in row):
+            problems.append(
+                (k - 1, "(row)", f"{len(row)} fields", "field_count",
+                 f"the row has {len(row)} {sep!r}-separated fields, the header has {width}")
+            )  # fmt: skip
+        records[k] = (row + [""] * width)[:width]
+    grid = pd.DataFrame(records, dtype=object)
+    return _with_header(grid.fillna("")), problems
+
+
+def _sheet_rows(book) -> list:
+    rows = [list(r) for r in book.iter_rows(values_only=True)]
+    while rows and all(v is None for v in rows[-1]):
+        rows.pop()
+    width = max((len(r) for r in rows), default=0)
+    rows = [r + [None] * (width - len(r)) for r in rows]
+    while width and all(r[width - 1] is None for r in rows):
+        width -= 1
+        rows = [r[:width] for r in rows]
+    return rows
+
+
+def _read_excel(path: str, notes: list) -> tuple[pd.DataFrame, list]:
+    """First sheet of a workbook with cached values; formulas without one are recorded.
+
+    openpyxl gives the value a spreadsheet program last calculated (``data_only``); a formula
+    cell that was never calculated (files written by scripts) has none and would look blank,
+    so a second pass finds the formulas and each uncached one is recorded by cell.
+    """
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
+    book = load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheets = book.sheetnames
+        values = _sheet_rows(book[sheets[0]])
+    finally:
+        book.close()
     if len(sheets) > 1:
         notes.append(
             f"{os.path.basename(path)!r} has {len(sheets)} sheets ({', '.join(sheets)}); only "
             f"the first, {sheets[0]!r}, was read. To read another sheet, load it with "
             "pandas.read_excel(path, sheet_name=...) and pass the DataFrame."
         )
-    if grid.dropna(how="all").empty:
+    if not any(v is not None and str(v).strip() for r in values for v in r):
         raise ValueError(
             f"read_sessions(): the first sheet ({sheets[0]!r}) of {path!r} is empty; expected "
             "a header row and data. Fix: put the data on the first sheet, or pass a DataFrame."
         )
-    return _with_header(grid)
+    book = load_workbook(path, read_only=True, data_only=False)
+    try:
+        formulas = _sheet_rows(book[sheets[0]])
+    finally:
+        book.close()
+    problems = []
+    for k, (vrow, frow) in enumerate(zip(values[1:], formulas[1:], strict=False)):
+        for j, (v, f) in enumerate(zip(vrow, frow, strict=False)):
+            if v is None and isinstance(f, str) and f.startswith("="):
+                problems.append(
+                    (k, j, f, "spreadsheet_error",
+                     f"cell {get_column_letter(j + 1)}{k + 2} holds the formula {f} without a "
+                     "calculated value (the file was saved by a program that does not "
+                     "calculate)")
+                )  # fmt: skip
+    return _with_header(pd.DataFrame(values, dtype=object)), problems
 
 
-def _read_path(path: str, encoding: str | None, notes: list) -> pd.DataFrame:
+def _read_path(path: str, encoding: str | None, notes: list) -> tuple[pd.DataFrame, list]:
+    """The file as a grid with its header, and its unreadable cells as
+    ``(body row position, column name or position, value, reason, message)``."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"read_sessions(): file not found: {path!r}.")
     if os.path.isdir(path):
@@ -267,7 +417,7 @@ def _read_path(path: str, encoding: str | None, notes: list) -> pd.DataFrame:
         if suffix in _EXCEL_SUFFIXES:
             return _read_excel(path, notes)
         if suffix in _PARQUET_SUFFIXES:
-            return pd.read_parquet(path)
+            return pd.read_parquet(path), []
     except ValueError as exc:
         if str(exc).startswith("read_sessions()"):
             raise
@@ -292,6 +442,49 @@ def _is_canonical(name: str) -> bool:
     return name in CANONICAL_COLUMNS or _WIDE.match(name) is not None
 
 
+def _unpadded(name: str) -> str:
+    """``phq9_01`` -> ``phq9_1``, ``item_07`` -> ``item_7``; other names unchanged."""
+    m = _PADDED.match(name)
+    return f"{m.group(1)}_{m.group(2)}" if m else name
+
+
+def _fold(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def _lookalike_check(columns: list, header_names: dict, mapped: bool, notes: list) -> None:
+    """Stop when a required column is missing but another column looks like it; note it
+    for a recommended column."""
+    unread = [c for c in columns if not _is_canonical(c) and c != "source_row"]
+    required = ["client_id", "session", "format"]
+    if "instrument" not in columns and not any(_WIDE.match(c) for c in columns):
+        required.append("instrument")
+    suggestions, hints = {}, {}
+    for canonical, names in LOOKALIKES.items():
+        if canonical in columns:
+            continue
+        like = [c for c in unread if _fold(c) in names or _fold(c) == _fold(canonical)]
+        if like:
+            target = suggestions if canonical in required else hints
+            target[canonical] = header_names.get(like[0], like[0])
+    if suggestions:
+        pairs = ", ".join(f'"{v}": "{k}"' for k, v in suggestions.items())
+        missing = ", ".join(repr(k) for k in suggestions)
+        raise SchemaError(
+            f"read_sessions(): required column(s) {missing} missing; "
+            + "; ".join(f"the column {v!r} looks like {k!r}" for k, v in suggestions.items())
+            + f". Fix: map it: columns={{{pairs}}} in Python, or --columns '{{{pairs}}}' on "
+            "the command line"
+            + (" (add it to your mapping)" if mapped else "")
+            + "."
+        )
+    for canonical, name in hints.items():
+        notes.append(
+            f"the column {name!r} looks like {canonical!r} but is not read; if it is, map it "
+            f"(columns={{{name!r}: {canonical!r}}}, or --columns on the command line)."
+        )
+
+
 def _apply_columns(text: pd.DataFrame, columns: dict | None) -> tuple[pd.DataFrame, dict]:
     original = list(text.columns)
     header_names: dict[str, str] = {}
@@ -307,6 +500,7 @@ def _apply_columns(text: pd.DataFrame, columns: dict | None) -> tuple[pd.DataFra
                 f"read_sessions(): columns= names {unknown} that are not in the data. "
                 f"Columns present: {original}. Fix: correct the keys of the mapping."
             )
+        columns = {k: _unpadded(str(v)) for k, v in columns.items()}
         bad = [v for v in columns.values() if not _is_canonical(str(v))]
         if bad:
             raise SchemaError(
@@ -319,7 +513,7 @@ def _apply_columns(text: pd.DataFrame, columns: dict | None) -> tuple[pd.DataFra
         if columns is not None and name in columns:
             new = str(columns[name])
         else:
-            new = name.strip().lower()
+            new = _unpadded(name.strip().lower())
             if not _is_canonical(new):
                 new = name
         renamed.append(new)
@@ -389,12 +583,13 @@ def read_raw(source, *, columns: dict | None = None, encoding: str | None = None
     ('wide', '12', 2)
     """
     notes: list[str] = []
+    found: list = []
     if isinstance(source, pd.DataFrame):
         label = "<DataFrame>"
         df = source
     elif isinstance(source, (str, os.PathLike)):
         label = os.fspath(source)
-        df = _read_path(label, encoding, notes)
+        df, found = _read_path(label, encoding, notes)
     else:
         raise TypeError(
             "read_sessions(): source must be a file path or a pandas DataFrame, got "
@@ -404,11 +599,19 @@ def read_raw(source, *, columns: dict | None = None, encoding: str | None = None
     text, header_names = _apply_columns(text, columns)
     _check_wide_columns(list(text.columns))
 
+    original = list(df.columns)
+    cells = [
+        (pos + 2, col if isinstance(col, str) else str(original[col]), value, reason, message)
+        for pos, col, value, reason, message in found
+    ]
     text.insert(0, "source_row", np.arange(2, len(text) + 2, dtype=np.int64))
     data_cols = [c for c in text.columns if c != "source_row"]
     blank = (text[data_cols] == "").all(axis=1) if data_cols else pd.Series(True, text.index)
+    blank &= ~text["source_row"].isin([c[0] for c in cells])
     n_blank = int(blank.sum())
     text = text.loc[~blank].reset_index(drop=True)
+    cells += _error_values(text, header_names)
+    cell_problems = _cell_frame(cells).sort_values("source_row", kind="stable")
 
     has_instrument = "instrument" in text.columns
     wide_cols = [c for c in text.columns if _WIDE.match(c)]
@@ -437,12 +640,35 @@ def read_raw(source, *, columns: dict | None = None, encoding: str | None = None
             "read_sessions(): an 'instrument' column but neither 'total' nor item_1 .. "
             "item_18 columns. Fix: add the scores."
         )
+    _lookalike_check(list(text.columns), header_names, columns is not None, notes)
     layout = "long" if has_instrument else "wide"
-    known = set(CANONICAL_COLUMNS) | set(wide_cols) | {"source_row"}
+    # a wide file reads instrument-prefixed columns only: a bare total/item_* is not read
+    rating = {"instrument", "total", *ITEM_COLUMNS} if layout == "long" else set(wide_cols)
+    known = set(SHARED_COLUMNS) | rating | {"source_row"}
     ignored = [header_names.get(c, c) for c in text.columns if c not in known]
     if text.empty:
         notes.append(f"{label} has column names but no data rows: nothing to analyse.")
-    return RawInput(text, layout, label, header_names, ignored, n_blank, notes)
+    return RawInput(text, layout, label, header_names, ignored, n_blank, notes,
+                    cell_problems.reset_index(drop=True))  # fmt: skip
+
+
+def _error_values(text: pd.DataFrame, header_names: dict) -> list:
+    """Spreadsheet error values (``#N/A``, ``#DIV/0!``...) in contract columns; the cells are
+    blanked so that only this reason is reported for them."""
+    found = []
+    for col in text.columns:
+        if col == "source_row" or not _is_canonical(col):
+            continue
+        hit = text[col].isin(SPREADSHEET_ERRORS).to_numpy()
+        if not hit.any():
+            continue
+        name = header_names.get(col, col)
+        for row, value in zip(text["source_row"].to_numpy()[hit], text[col].to_numpy()[hit],
+                              strict=True):  # fmt: skip
+            found.append((int(row), name, value, "spreadsheet_error",
+                          f"the cell holds the spreadsheet error value {value}, not a value"))
+        text.loc[hit, col] = ""
+    return found
 
 
 def to_long(raw: RawInput) -> tuple[pd.DataFrame, np.ndarray]:

@@ -63,7 +63,9 @@ class SessionData:
     episodes : DataFrame
         One row per episode (columns :data:`EPISODE_COLUMNS`).
     rejected : DataFrame
-        One row per problem: source_row, column, value, reason, message.
+        One row per problem: source_row, column, value, reason, message. Data-steward
+        output: values and messages contain identifiers (see ``docs/shared-outputs.md``);
+        never circulate it.
     n_input_rows, n_accepted_rows, n_rejected_rows, n_duplicates_collapsed : int
         Input-row accounting; accepted + rejected + collapsed == input rows.
     n_blank_rows : int
@@ -218,7 +220,8 @@ def _episodes(sessions: pd.DataFrame) -> pd.DataFrame:
     )
     eps = eps.reset_index(drop=True)
     for col in ["episode_id", "client_id", *_TEXT_ATTRIBUTES]:
-        eps[col] = eps[col].astype("str")
+        if col in eps.columns:  # contact_type is per session, not per episode
+            eps[col] = eps[col].astype("str")
     eps["planned_sessions"] = eps["planned_sessions"].astype(float)
     return eps[EPISODE_COLUMNS]
 

@@ -10,7 +10,15 @@ and every problem found in it is listed. Hence always::
 
 Checks run in this order; a row rejected by an earlier stage is not looked at again:
 
-1. row checks: ``missing_required``, ``non_numeric``, ``value_out_of_range`` (session or
+0. cells the reader could not read as a value (:attr:`RawInput.cell_problems`):
+   ``field_count`` (a CSV row with fewer or more fields than the header) and
+   ``spreadsheet_error`` (``#N/A``, ``#DIV/0!`` and the other error values, and ``.xlsx``
+   formulas without a calculated value), each naming the cell;
+1. row checks: ``missing_required`` (a blank, or a missing-value marker such as ``N/A``,
+   ``NULL``, ``NA``, ``-`` in client_id or episode_id: an identifier is never a marker),
+   ``bad_identifier`` (an identifier containing a control character), ``non_numeric``
+   (ASCII digits only; a value that is not exactly representable, such as
+   ``2.9999999999999999``, is not read as a number), ``value_out_of_range`` (session or
    planned_sessions outside 1-1000), ``unknown_label``, ``bad_date``,
    ``unexpected_item`` (an item number beyond the form, long layout),
    ``item_out_of_range``, ``total_out_of_range``, ``too_many_missing_items``,
@@ -54,6 +62,7 @@ import pandas as pd
 from ipt_analytics.instruments.scoring import score_items, severity_bands
 from ipt_analytics.instruments.table import INSTRUMENTS
 from ipt_analytics.io.cell_parsing import (
+    SIGNED_WHOLE_NUMBER,
     WHOLE_NUMBER,
     is_prorated_phq9,
     parse_dates,
@@ -74,7 +83,13 @@ __all__ = ["REASONS", "ValidationResult", "validate_raw"]
 #: reason -> what to do about it (the "fix" in every message)
 REASONS: dict[str, str] = {
     "missing_required": "fill in the value (required column)",
-    "non_numeric": "write a plain number (items and sessions: whole numbers)",
+    "field_count": "give the row exactly as many fields as the header (check quoting and "
+    "separators in that row)",
+    "spreadsheet_error": "replace the error or formula by the value itself (recalculate and "
+    "save the file in a spreadsheet program, or fix the formula)",
+    "bad_identifier": "remove the control character from the identifier",
+    "non_numeric": "write a plain number with ASCII digits 0-9, exactly (items and sessions: "
+    "whole numbers)",
     "value_out_of_range": "session and planned_sessions are whole numbers 1-1000",
     "unknown_label": "use one of the accepted labels (see ipt_analytics.vocab.alias_table())",
     "bad_date": "write a real calendar date, not in the future, as YYYY-MM-DD",
@@ -93,7 +108,16 @@ REASONS: dict[str, str] = {
 
 #: Largest session number accepted (far above any course of therapy; guards typos).
 MAX_SESSIONS = 1000
-_SESSION_ATTRS = ["client_id", "date", "format", "therapist_id", "site", "group_id", "medication"]
+_SESSION_ATTRS = ["client_id", "date", "format", "therapist_id", "site", "group_id", "medication",
+                  "contact_type"]  # fmt: skip
+#: Values that mean "not known" and are never an identifier (compared after trimming and
+#: upper-casing); a cell of only whitespace (any Unicode space) counts as blank too.
+ID_MISSING_MARKERS = frozenset(
+    ["NA", "N/A", "N.A.", "N/K", "NULL", "NIL", "NONE", "NAN", "-", "--", "---", "?",
+     ".", "MISSING", "UNKNOWN", "NOT KNOWN", "NOT RECORDED", "#N/A", "<NA>"]
+)  # fmt: skip
+_IDENTIFIERS = ["client_id", "episode_id", "therapist_id", "group_id"]
+_CONTROL = r"[\x00-\x1f\x7f-\x9f]"
 _EPISODE_ATTRS = [
     "client_id",
     "problem_area",
@@ -131,7 +155,7 @@ class _Problems:
         if value is None:
             value = self.long[column] if column in self.long.columns else ""
         val = value.to_numpy()[idx] if isinstance(value, pd.Series) else value
-        msg = message.to_numpy()[idx] if isinstance(message, pd.Series) else message
+        msg = np.asarray(message)[idx] if isinstance(message, pd.Series | np.ndarray) else message
         self.parts.append(
             pd.DataFrame(
                 {
@@ -151,9 +175,17 @@ class _Problems:
         return set(self.long.loc[idx, "source_row"].tolist())
 
 
+def _by_instrument(code: pd.Series, values: dict, default):
+    """``values[code]`` for each row (``default`` for other codes), looked up once per
+    distinct code: a Series.map over a million text cells costs seconds."""
+    codes, uniques = pd.factorize(code, use_na_sentinel=False)
+    table = np.array([values.get(u, default) for u in uniques] or [default], dtype=object)
+    return pd.Series(table[codes] if len(codes) else [], index=code.index, dtype=object)
+
+
 def _instrument_facts(code: pd.Series, attr: str, default=np.nan) -> np.ndarray:
     values = {name: getattr(inst, attr) for name, inst in INSTRUMENTS.items()}
-    return code.map(values).astype(float).fillna(default).to_numpy()
+    return _by_instrument(code, values, default).to_numpy(dtype=float)
 
 
 def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
@@ -166,13 +198,29 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     required = ["client_id", "session", "format"] + (["episode_id"] if has_episode else [])
     if raw.layout == "long":
         required.append("instrument")
+    marker = {c: _missing_marker(long[c]) for c in _IDENTIFIERS}
     for col in required:
         pr.add(long[col] == "", col, "missing_required", f"{col} is required")
+        if col in marker:
+            pr.add(
+                marker[col],
+                col,
+                "missing_required",
+                f"{col} is required; this is a missing-value marker, not an identifier",
+            )
+    for col in _IDENTIFIERS:
+        control = long[col].str.contains(_CONTROL, regex=True).to_numpy() & ~marker[col]
+        pr.add(control, col, "bad_identifier", f"{col} contains a control character",
+               value=long[col].map(ascii))  # fmt: skip
 
     for col in ["client_id", "therapist_id", "site", "group_id"]:
-        out[col] = long[col].where(long[col] != "", np.nan).astype("str")
+        blank = long[col] == ""
+        if col in marker:
+            blank = blank | marker[col]
+        out[col] = long[col].where(~blank, np.nan).astype("str")
     episode = long["episode_id"] if has_episode else long["client_id"]
-    out["episode_id"] = episode.where(episode != "", np.nan).astype("str")
+    no_episode = (episode == "") | (marker["episode_id"] if has_episode else marker["client_id"])
+    out["episode_id"] = episode.where(~no_episode, np.nan).astype("str")
 
     for col, vocabulary in COLUMN_VOCABULARY.items():
         optional = col in OPTIONAL_LABEL_COLUMNS
@@ -205,9 +253,10 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     item_min = _instrument_facts(code, "item_min")
     item_max = _instrument_facts(code, "item_max")
     n_items = _instrument_facts(code, "n_items", default=len(ITEM_COLUMNS))
-    label = code.map({k: v.label for k, v in INSTRUMENTS.items()}).fillna("the instrument")
-    item_msg = code.map(
-        {k: f"{v.label} items are {v.item_min}-{v.item_max}" for k, v in INSTRUMENTS.items()}
+    label = _by_instrument(code, {k: v.label for k, v in INSTRUMENTS.items()}, "the instrument")
+    item_msg = _by_instrument(
+        code, {k: f"{v.label} items are {v.item_min}-{v.item_max}" for k, v in INSTRUMENTS.items()},
+        "",
     )
     item_bad = np.zeros(len(long), dtype=bool)
     for j, col in enumerate(ITEM_COLUMNS, start=1):
@@ -215,8 +264,11 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
             out[col] = np.nan
             continue
         value, blank, non_numeric = to_numbers(long[col])
-        fractional = value.notna() & (value != np.floor(value))
-        pr.add(non_numeric | fractional, col, "non_numeric", "item answers are whole numbers")
+        _, whole = parse_numbers(long[col], SIGNED_WHOLE_NUMBER)
+        fractional = value.notna() & ~whole
+        value = value.where(~fractional)
+        pr.add(non_numeric | fractional, col, "non_numeric",
+               "item answers are whole numbers written with ASCII digits 0-9")  # fmt: skip
         beyond = ~blank & (j > n_items)
         pr.add(beyond, col, "unexpected_item", label + f" has fewer than {j} items")
         out_of_range = (
@@ -253,8 +305,11 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
         total_oor,
         "total",
         "total_out_of_range",
-        code.map(
-            {k: f"{v.label} totals are {v.total_min}-{v.total_max}" for k, v in INSTRUMENTS.items()}
+        _by_instrument(
+            code,
+            {k: f"{v.label} totals are {v.total_min}-{v.total_max}"
+             for k, v in INSTRUMENTS.items()},  # fmt: skip
+            "",
         )
         + qids_msg,
     )
@@ -266,9 +321,20 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
         group & out["group_id"].isna(),
         "group_id",
         "group_without_group_id",
-        "format is group but group_id is blank",
+        np.where(marker["group_id"], "format is group but group_id is a missing-value marker",
+                 "format is group but group_id is blank"),  # fmt: skip
     )
     return pr, out
+
+
+def _missing_marker(text: pd.Series) -> pd.Series:
+    """Cells holding a missing-value marker (``N/A``, ``NULL``, ``-``...) or only whitespace."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=False)
+    folded = pd.Series(uniques, dtype="str").str.strip()
+    flags = ((folded == "") | folded.str.upper().isin(ID_MISSING_MARKERS)).to_numpy(dtype=bool)
+    flags = flags.copy()
+    flags &= pd.Series(uniques, dtype="str").to_numpy() != ""
+    return pd.Series(flags[codes] if len(codes) else [], index=text.index, dtype=bool)
 
 
 def _spread(rows: np.ndarray, sub_mask: np.ndarray) -> np.ndarray:
@@ -437,7 +503,10 @@ def _group_conflicts(out, row_ok, by, attrs, reason, what):
 
 
 def _in_every_lis(dates: list) -> list[bool]:
-    """Which elements belong to every longest non-decreasing subsequence."""
+    """Which elements belong to every longest non-decreasing subsequence.
+
+    Quadratic in the episode's number of sessions (tens), run once per out-of-order episode.
+    """
     n = len(dates)
     end = [1] * n
     start = [1] * n
@@ -474,28 +543,38 @@ def _secondary_same(out, row_ok):
 
 
 def _date_order(out, row_ok):
+    """Stage 6 in linear time: one grouped pass finds the out-of-order episodes; only their
+    sessions are then examined (one groupby over that subset, not a rescan per episode)."""
     live = out.loc[row_ok & out["date"].notna().to_numpy()]
     if live.empty:
         return []
     per_session = live.groupby(["episode_id", "session"], sort=True)["date"].first().reset_index()
     step = per_session.groupby("episode_id")["date"].diff()
     bad_eps = per_session.loc[(step < pd.Timedelta(0)).to_numpy(), "episode_id"].unique()
-    frames = []
-    for ep in bad_eps:
-        sess = per_session[per_session["episode_id"] == ep]
-        keep = _in_every_lis(list(sess["date"]))
-        wrong = sess.loc[[not k for k in keep], "session"].tolist()
+    if len(bad_eps) == 0:
+        return []
+    bad = per_session[per_session["episode_id"].isin(bad_eps)]
+    # plain arrays and slices: a pandas groupby costs milliseconds per group
+    eps = bad["episode_id"].to_numpy()
+    sess_no = bad["session"].to_numpy()
+    day = bad["date"].to_numpy()
+    text = pd.DatetimeIndex(day).strftime("%Y-%m-%d").to_numpy()
+    bounds = np.flatnonzero(np.r_[True, eps[1:] != eps[:-1], True])
+    wrong_keys, messages = [], {}
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        keep = np.array(_in_every_lis(day[a:b].astype(np.int64).tolist()))
+        pos = np.flatnonzero(~keep)
         # show the out-of-order sessions with one dated neighbour on each side
-        pos = np.flatnonzero([not k for k in keep])
-        shown = sess.iloc[max(pos.min() - 1, 0) : pos.max() + 2]
-        order = ", ".join(
-            f"session {int(s)}: {d:%Y-%m-%d}"
-            for s, d in zip(shown["session"], shown["date"], strict=True)
-        )
-        grp = live[(live["episode_id"] == ep) & live["session"].isin(wrong)]
-        msg = f"episode {ep!r}: dates do not follow session order ({order})"
-        frames.append(_flag_rows(out, out.index.get_indexer(grp.index), "date", "date_order", msg))
-    return frames
+        lo, hi = a + max(pos.min() - 1, 0), min(a + pos.max() + 2, b)
+        order = ", ".join(f"session {int(sess_no[k])}: {text[k]}" for k in range(lo, hi))
+        messages[eps[a]] = f"episode {eps[a]!r}: dates do not follow session order ({order})"
+        wrong_keys.append(a + pos)
+    wrong = bad.iloc[np.concatenate(wrong_keys)][["episode_id", "session"]].assign(_wrong=True)
+    flagged = live[["episode_id", "session"]].merge(wrong, how="left", on=["episode_id", "session"])
+    hit = flagged["_wrong"].fillna(False).to_numpy(dtype=bool)
+    rows = live.index[hit]
+    msg = live.loc[rows, "episode_id"].map(messages).to_numpy()
+    return [_flag_rows(out, out.index.get_indexer(rows), "date", "date_order", msg)]
 
 
 def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> ValidationResult:
@@ -509,7 +588,8 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
     problems = list(pr.parts)
     notes = []
 
-    rejected = pr.rows() | set(no_ratings.tolist())
+    cells = raw.cell_problems
+    rejected = pr.rows() | set(no_ratings.tolist()) | set(cells["source_row"].tolist())
     row_ok = ~out["source_row"].isin(rejected).to_numpy()
 
     value_cols = [
@@ -564,7 +644,7 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
             "message": "no item and no total of any instrument given",
         }
     )
-    table = _problem_table(problems, long, raw, no_rat)
+    table = _problem_table(problems, long, raw, pd.concat([cells, no_rat], ignore_index=True))
 
     qids_bare = (clean["instrument"] == "qids_sr16") & (clean["scoring_rule"] == "given_total")
     if qids_bare.any():
@@ -574,10 +654,20 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
         )
     slash = long.loc[clean.index, "date"].str.contains("/", regex=False)
     if slash.any():
+        # counted per input row: a wide row holds one date for several instruments
+        n_slash = clean.loc[slash.to_numpy(), "source_row"].nunique()
         notes.append(
-            f"{int(slash.sum())} date(s) written with slashes were read day first (DD/MM/YYYY,"
+            f"{n_slash} date(s) written with slashes were read day first (DD/MM/YYYY,"
             " e.g. 03/04/2025 = 3 April 2025); if the file is month first, write the dates as "
             "YYYY-MM-DD."
+        )
+    optional_ids = [c for c in ("therapist_id", "group_id") if c in raw.frame.columns]
+    n_markers = {c: int(_missing_marker(long[c]).sum()) for c in optional_ids}
+    if any(n_markers.values()):
+        listed = ", ".join(f"{n} {c}" for c, n in n_markers.items() if n)
+        notes.append(
+            f"missing-value markers (N/A, NULL, -, ...) read as blank, never as an "
+            f"identifier: {listed} cell(s)."
         )
     notes.extend(_overlapping_episodes(clean))
     n_input = len(raw.frame)
@@ -596,16 +686,20 @@ def _overlapping_episodes(clean: pd.DataFrame) -> list[str]:
     if spans.index.get_level_values("client_id").duplicated().sum() == 0:
         return []
     spans = spans.reset_index().sort_values(["client_id", "min", "episode_id"], kind="stable")
-    previous_end = spans.groupby("client_id")["max"].transform(lambda x: x.cummax().shift())
+    running_end = spans.groupby("client_id")["max"].cummax()
+    previous_end = running_end.groupby(spans["client_id"]).shift()
     overlap = spans.loc[(spans["min"] <= previous_end).to_numpy()]
     if overlap.empty:
         return []
     clients = overlap["client_id"].unique()
-    episodes = ", ".join(repr(e) for e in overlap["episode_id"].head(5))
+    # no identifiers in a note (notes reach shared output): the rows point to the episodes
+    first_rows = clean.groupby("episode_id")["source_row"].min()
+    rows = sorted(first_rows.reindex(overlap["episode_id"]).astype(int).tolist())[:5]
     return [
-        f"{len(clients)} client(s) have episodes whose dates overlap (e.g. episode(s) "
-        f"{episodes} start before an earlier episode of the same client ended); check the "
-        "episode_id values (a client is usually in one episode at a time)."
+        f"{len(clients)} client(s) have episodes whose dates overlap (e.g. the episodes "
+        f"starting at rows {', '.join(map(str, rows))} start before an earlier episode of the "
+        "same client ended); check the episode_id values (a client is usually in one episode "
+        "at a time)."
     ]
 
 

@@ -7,7 +7,10 @@ fixed-effects design rows; a marginal mean is the EQUAL-weight average of the gr
 level (emmeans' default weights), so it does not depend on how many episodes each other level
 has. Standard errors come from the fixed-effects covariance and the df from the engine's
 Satterthwaite approximation for each linear combination (emmeans with lmerTest,
-``lmer.df = "satterthwaite"``). ``tests/reference/sample_emmeans.R`` holds the R side.
+``lmer.df = "satterthwaite"``). ``tests/reference/sample_emmeans.R`` holds the R side. When the
+engine's fit has ``df_method="kenward-roger"``, standard errors come from the Kenward-Roger
+adjusted covariance and the df from Kenward-Roger (emmeans' ``lmer.df = "kenward-roger"``;
+``tests/reference/mixed_kr.R``).
 
 Differences from emmeans worth knowing: derived time terms (``time2``, ``log_time``, IPT phase
 terms) are recomputed from the grid's time value rather than held at their own means, and the
@@ -113,6 +116,14 @@ def _averaging_matrix(grid: pd.DataFrame, x: np.ndarray, by: tuple):
     return labels, np.vstack(rows)
 
 
+def _df_label(fit) -> str:
+    """How the df (and covariance) of the engine's fit are computed, for ``attrs``."""
+    return {
+        "satterthwaite": "Satterthwaite df",
+        "kenward-roger": "Kenward-Roger df and adjusted covariance",
+    }.get(getattr(fit.model, "df_method", "satterthwaite"), "Wald z (df = inf)")
+
+
 def _lincomb(fit, lmat: np.ndarray) -> pd.DataFrame:
     res = fit.model.linear_combination(np.atleast_2d(lmat))
     return pd.DataFrame(
@@ -182,7 +193,7 @@ def marginal_means(fit, *, at=None, by=None, conf_level=0.95) -> pd.DataFrame:
     out.insert(0, "time", float(grid["time"].iloc[0]))
     for i, factor in enumerate(by):
         out.insert(i, factor, labels[factor].to_numpy())
-    out.attrs.update(method="equal-weight marginal means; Satterthwaite df", conf_level=conf_level)
+    out.attrs.update(method=f"equal-weight marginal means; {_df_label(fit)}", conf_level=conf_level)
     return stamp_fit(out, fit, caller="marginal_means")
 
 
@@ -280,7 +291,7 @@ def contrasts(
         p_adjust=p_adjust,
         conf_level=conf_level,
         conf_adjust="bonferroni" if k > 1 else "none",
-        method=f"{method} contrasts of {'means' if on == 'level' else 'slopes'}; Satterthwaite df",
+        method=f"{method} contrasts of {'means' if on == 'level' else 'slopes'}; {_df_label(fit)}",
     )
     return stamp_fit(out, fit, caller="contrasts")
 

@@ -133,6 +133,13 @@ def _client_moments(fit, rows: pd.DataFrame, grid=None, x=None):
             cov = cov + var * np.outer(ing, ing)
         else:
             cov = cov + var
+    for term_cov in getattr(model, "vc_cov", {}).values():
+        if term_cov.shape[0] > 1:  # e.g. a therapist random slope: Z_k G_k Z_k'
+            zk = np.column_stack([
+                np.ones(len(grid)) if n in ("Intercept", "(Intercept)") else grid[n].to_numpy(float)
+                for n in term_cov.index
+            ])  # fmt: skip
+            cov = cov + zk @ term_cov.to_numpy() @ zk.T
     return x, mu, cov
 
 

@@ -73,6 +73,7 @@ def fit_trajectory(
     nest=None,
     reml=True,
     phases=None,
+    df_method="satterthwaite",
 ):
     """Fit a symptom trajectory (linear mixed model) to one instrument's ratings.
 
@@ -107,14 +108,20 @@ def fit_trajectory(
     random : {"slope", "intercept"}
         Random intercept and slope per episode with their correlation (the slope on ``time``,
         or on ``log_time`` for the log shape), or a random intercept only.
-    nest : {"therapist", "group"} or list of them
+    nest : {"therapist", "therapist_slope", "group"} or list of them
         Adds a random intercept per ``therapist_id`` and/or per therapy group ``group_id``.
         Only ratings with a group_id (group-format sessions) get a group effect (partial
-        nesting; lme4: ``(0 + in_group | group_id)``).
+        nesting; lme4: ``(0 + in_group | group_id)``). ``"therapist_slope"``: a random
+        intercept AND slope per therapist, correlated (therapists differ in how fast their
+        clients improve; lme4: ``(time | therapist_id)``); instead of ``"therapist"``.
     reml : bool
         REML (default) or maximum likelihood (to compare fixed parts by likelihood).
     phases : dict, optional
         ``{"initial": 3, "termination": 3}`` for ``shape="piecewise"``.
+    df_method : {"satterthwaite", "kenward-roger", "wald"}
+        Passed to :func:`~ipt_analytics.models.mixed.fit_mixed`; with ``"kenward-roger"``
+        (REML only) the fixed effects, marginal means, contrasts and trends use the
+        Kenward-Roger adjusted covariance and df.
 
     Returns
     -------
@@ -151,21 +158,35 @@ def fit_trajectory(
     )
     # "therapy_group", not "group": the format vocabulary already has a level called group.
     vc = {_VC_LABEL[key]: _NEST[key] for key in spec.nest} or None
-    model = fit_mixed(
-        frame,
-        spec.formula,
-        groups="episode_id",
-        re_formula=spec.re_formula,
-        vc=vc,
-        reml=spec.reml,
-    )
+    # partial nesting: rows outside a therapy group get no group effect
+    missing = "no_effect" if "group" in spec.nest else "drop"
+    if "therapist_slope" in spec.nest:
+        # lme4 syntax; the grouping columns are named as the variance components
+        frame = frame.assign(therapist=frame["therapist_id"])
+        terms = [f"({spec.re_formula} | episode_id)", f"({_slope_term(spec)} | therapist)"]
+        if "group" in spec.nest:
+            frame = frame.assign(therapy_group=frame["group_id"])
+            terms.append("(1 | therapy_group)")
+        model = fit_mixed(frame, " + ".join([spec.formula] + terms), reml=spec.reml,
+                          missing_groups=missing, df_method=df_method)  # fmt: skip
+    else:
+        model = fit_mixed(
+            frame,
+            spec.formula,
+            groups="episode_id",
+            df_method=df_method,
+            re_formula=spec.re_formula,
+            vc=vc,
+            reml=spec.reml,
+            missing_groups=missing,
+        )
     own = []
     if "group" in spec.nest and frame["group_id"].nunique() < 5:
         own.append(
             f"only {frame['group_id'].nunique()} therapy groups: the group variance is poorly "
             "estimated."
         )
-    if "therapist" in spec.nest and frame["therapist_id"].nunique() < 5:
+    if {"therapist", "therapist_slope"} & set(spec.nest) and frame["therapist_id"].nunique() < 5:
         own.append(
             f"only {frame['therapist_id'].nunique()} therapists: the therapist variance is "
             "poorly estimated."
@@ -173,6 +194,10 @@ def fit_trajectory(
     for text in own:
         warnings.warn(f"fit_trajectory(): {text}", FitWarning, stacklevel=2)
     return TrajectoryResult(model=model, data=frame, spec=spec, own_warnings=tuple(own))
+
+
+def _slope_term(spec) -> str:
+    return "log_time" if spec.shape == "log" else "time"
 
 
 class TrajectoryResult:
@@ -268,7 +293,6 @@ class TrajectoryResult:
         head = [
             f"Trajectory of {s.instrument} total: shape {s.shape}, time in "
             f"{'weeks' if s.time == 'week' else 'sessions completed'}",
-            f"model (lme4 notation): {lme4_formula(s)}",
             f"{'REML' if s.reml else 'ML'}; {len(self.data)} ratings, "
             f"{self.data['episode_id'].nunique()} episodes",
         ]
@@ -284,7 +308,23 @@ class TrajectoryResult:
             bar = "!" * 78
             warn = [bar, "WARNING (trajectory):"] + [f"- {w}" for w in own] + [bar]
         head = [self._header()[0]] + [f"  {h}" for h in self._header()[1:]]
-        return "\n".join(warn + head + ["", str(self.model.summary())])
+        # the engine writes the group term as (1 | group_id); write every term one way, in
+        # lme4 notation (the model fitted is the same: the engine leaves individual ratings
+        # without a group effect, lme4's 0 + in_group)
+        formula = lme4_formula(self.spec)
+        body = [
+            f"Model: {formula}" if line.startswith("Model: ") else line
+            for line in str(self.model.summary()).splitlines()
+        ]
+        if "in_group" in formula:
+            i = next((k for k, line in enumerate(body) if line.startswith("Model: ")), None)
+            if i is not None:
+                body.insert(
+                    i + 1,
+                    "  (0 + in_group | group_id): therapy-group intercept for ratings in "
+                    "group format only",
+                )
+        return "\n".join(warn + head + ["", *body])
 
     def __repr__(self) -> str:
         return self.summary()
@@ -307,14 +347,16 @@ class TrajectoryResult:
         parts.append(self.model._repr_html_())
         return "".join(parts)
 
-    def predictions(self, *, by=None, times=None, conf_level=0.95) -> pd.DataFrame:
+    def predictions(self, *, by=None, times=None, conf_level=0.95, min_episodes=10):
         """Marginal mean trajectory per level of ``by`` over a grid of times.
 
         Returns a tidy table: ``group`` (level of ``by``; absent when the fit has no
         factor), the time column named after the fit's scale (``week``, or ``session`` =
-        session number, i.e. time + 1), ``estimate, std_error, df, conf_low, conf_high``.
-        Means are :func:`ipt_analytics.models.emmeans.marginal_means` (equal weights over other
-        factors, covariates at their means).
+        session number, i.e. time + 1), ``estimate, std_error, df, conf_low, conf_high``
+        and ``observed`` (True where the group has data: from its first rating time to the
+        last time that at least ``min_episodes`` of its episodes reach; beyond it the line
+        is an extrapolation). Means are :func:`ipt_analytics.models.emmeans.marginal_means`
+        (equal weights over other factors, covariates at their means).
         """
 
         if by is None and self.spec.by:
@@ -327,10 +369,28 @@ class TrajectoryResult:
         table = pd.concat(frames, ignore_index=True)
         name = "week" if self.spec.time == "week" else "session"
         table.insert(0, name, table.pop("time") + (1.0 if name == "session" else 0.0))
+        table["observed"] = self._observed_range(table, by, min_episodes)
         if by:
             table = table.rename(columns={by: "group"})
-        table.attrs.update(conf_level=conf_level, by=by)
+        table.attrs.update(conf_level=conf_level, by=by, min_episodes=min_episodes)
         return table
+
+    def _observed_range(self, table, by, min_episodes) -> np.ndarray:
+        """Whether each prediction time lies in its group's observed time range."""
+        d = self.data
+        t = table["week" if "week" in table.columns else "session"].to_numpy(dtype=float)
+        t = t - (1.0 if self.spec.time != "week" else 0.0)
+        keys = table[by].to_numpy() if by else np.full(len(table), None)
+        out = np.zeros(len(table), dtype=bool)
+        for g in pd.unique(keys):
+            rows = d if g is None else d[d[by] == g]
+            last = np.sort(rows.groupby("episode_id")["time"].max().to_numpy())[::-1]
+            if not last.size:
+                continue
+            until = last[min(int(min_episodes), last.size) - 1]
+            sel = keys == g if g is not None else np.ones(len(table), dtype=bool)
+            out[sel] = (t[sel] >= rows["time"].min()) & (t[sel] <= until)
+        return out
 
     def plot(self, ax=None, *, by=None, times=None):
         """Predicted mean trajectories (population level) per level of ``by``.

@@ -154,8 +154,10 @@ def jt_cutoff(
 
     With dir = -1 for lower-is-better: a = M_clin + dir * k * SD_clin; b = M_func - dir * k *
     SD_func; c = (SD_clin * M_func + SD_func * M_clin) / (SD_clin + SD_func) (Jacobson & Truax
-    1991; ``clinicalsignificance`` ``calc_cutoff``). ``sd_multiplier`` k defaults to 2 (JT
-    1991); some tools use 1.96 (definitions.md §3 Trap), hence the parameter.
+    1991). Criterion b follows JT 1991 (two SD of the *functional* population);
+    ``clinicalsignificance`` (``R/calc_cutoff.R`` l.154-172) uses the clinical SD there: pass
+    ``functional_sd=clinical_sd`` to reproduce the package. ``sd_multiplier`` k defaults to 2 (JT
+    1991); some tools use 1.96 (docs/definitions.md, "Jacobson-Truax"), hence the parameter.
 
     Examples
     --------
@@ -195,12 +197,14 @@ def cs_categories(
 ) -> pd.Categorical:
     """Clinically significant change categories (Jacobson & Truax 1991).
 
-    recovered = reliable improvement and moved from the clinical side (pre beyond the cut-off)
-    to the functional side (post beyond it the other way); improved = other reliable
-    improvement; unchanged = no reliable change; harmed = reliable deterioration and moved
-    from the functional to the clinical side; deteriorated = other reliable deterioration.
-    A score exactly at the cut-off is on neither side (strict comparisons, as
-    clinicalsignificance ``.calc_categories_jacobson``). NA where the RCI is undefined.
+    Categories exactly as the ``clinicalsignificance`` R package (2.1.0.9000,
+    ``R/calc_recovered.R`` l.17-22 and ``R/calc_cutoff.R`` l.54-59), written for
+    lower-is-better scales with cut-off c: clinical_pre = pre > c, functional_post =
+    post < c (both strict); recovered = clinical_pre and functional_post and reliable
+    improvement; improved = other reliable improvement; harmed = not clinical_pre (pre <= c)
+    and not functional_post (post >= c) and reliable deterioration; deteriorated = other
+    reliable deterioration; unchanged = no reliable change. So a score exactly at the cut-off
+    can never recover but can be harmed. NA where the RCI is undefined.
 
     Examples
     --------
@@ -213,8 +217,8 @@ def cs_categories(
     b = np.asarray(baseline, dtype=float)
     f = np.asarray(final, dtype=float)
     d = 1.0 if better_is == "lower" else -1.0
-    pre_clinical, post_clinical = d * b > d * cutoff, d * f > d * cutoff
-    pre_functional, post_functional = d * b < d * cutoff, d * f < d * cutoff
+    # clinicalsignificance calc_cutoff.R l.54-59 (direction = -1 for lower is better)
+    clinical_pre, functional_post = d * b > d * cutoff, d * f < d * cutoff
     imp = pd.array(reliable_improvement, dtype="boolean")
     det = pd.array(reliable_deterioration, dtype="boolean")
     defined = ~(imp.isna() | det.isna())
@@ -222,9 +226,9 @@ def cs_categories(
     detv = det.fillna(False).to_numpy(dtype=bool)
     cat = np.select(
         [
-            impv & pre_clinical & post_functional,
+            impv & clinical_pre & functional_post,
             impv,
-            detv & pre_functional & post_clinical,
+            detv & ~clinical_pre & ~functional_post,
             detv,
         ],
         ["recovered", "improved", "harmed", "deteriorated"],

@@ -1,12 +1,12 @@
 """Early response and early non-response, parameterised, with cited presets.
 
-There is no agreed definition of early response (definitions.md §5), so the rule is
+There is no agreed definition of early response (docs/definitions.md), so the rule is
 ``min_pct_reduction`` from baseline, measured ``by="week"`` or ``by="session"``, at time
 point ``at``. The score used is the last rating at or before ``at`` (after baseline); the
 rule is NA when there is none, or when the episode has no rating at or after ``at`` (the
 client was not observed up to that time point, e.g. left early).
 
-Early non-response ("not improving by week N", definitions.md §8): no reliable improvement
+Early non-response ("not improving by week N", docs/definitions.md): no reliable improvement
 by week N, where reliable improvement is a decrease of at least the reliable-change threshold
 (the instrument's NHS TT threshold, e.g. PHQ-9 6, or the Jacobson-Truax minimal reliable
 change when a reliability is given), evaluated with the same "last rating at or before N,

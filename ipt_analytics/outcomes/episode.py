@@ -15,7 +15,11 @@ import numpy as np
 import pandas as pd
 
 from ipt_analytics.errors import DataWarning, SchemaError
-from ipt_analytics.instruments.table import DEFINITIONS_VERSION, get_instrument
+from ipt_analytics.instruments.table import (
+    DEFINITIONS_VERSION,
+    get_instrument,
+    get_remission_rule,
+)
 from ipt_analytics.outcomes import change as ch
 from ipt_analytics.outcomes import early_response as er
 from ipt_analytics.outcomes import nhs_tt
@@ -30,7 +34,8 @@ OUTCOME_COLUMNS = [
     "medication", "end_reason", "instrument", "n_sessions", "n_ratings", "baseline", "final",
     "baseline_session", "final_session", "weeks", "change", "pct_change", "response",
     "partial_response", "remission", "rci", "reliable_improvement", "reliable_deterioration",
-    "cs_category", "caseness_start", "finished_treatment", "nhs_recovery",
+    "cs_category", "treatment_contacts", "finished_treatment", "caseness_start",
+    "paired_scores", "nhs_recovery",
     "nhs_reliable_improvement", "nhs_reliable_recovery", "nhs_reliable_deterioration",
     "nhs_definition", "early_response", "early_nonresponse", "sudden_gain", "n_sudden_gains",
     "sudden_gain_session", "sudden_gain_magnitude", "sudden_loss", "n_sudden_losses",
@@ -136,6 +141,8 @@ def episode_outcomes(
     cs_sd_multiplier: float = 2.0,
     response_pct: float = 50.0,
     partial_pct: float = 25.0,
+    remission=None,
+    remission_baseline_above: float | None = None,
     early_response="icsi_week6",
     early_nonresponse="swartz_2023_week8",
     sg_cutoff: float | None = None,
@@ -144,6 +151,7 @@ def episode_outcomes(
     sg_adjust: bool = True,
     sg_select: str = "first",
     nhs_tt_measures: str | bool = "auto",
+    nhs_convention: str = "nhs_england",
     missing_end_reason: str = "na",
 ) -> pd.DataFrame:
     """Clinical outcomes per treatment episode, one row per episode.
@@ -160,8 +168,9 @@ def episode_outcomes(
     reliability : float, optional
         Reliability coefficient for the Jacobson-Truax RCI. Default: the instrument's
         ``reliability`` in :mod:`ipt_analytics.instruments` (PHQ-9 0.89, GAD-7 0.92: Cronbach's
-        alpha of the development papers); QIDS-SR16 and CUDOS have no sourced value, so
-        without this argument their RCI columns are NA and a :class:`DataWarning` says so.
+        alpha of the development papers; QIDS-SR16 0.86, Rush et al. 2003; CUDOS 0.90,
+        Zimmerman et al. 2008, a value read only in a secondary summary). The status is
+        recorded in ``attrs["definitions"]["jacobson_truax"]["reliability_status"]``.
     rci_sd : "baseline" or float
         SD in S_diff: ``"baseline"`` (default) = SD (ddof 1) of the baseline scores of all
         episodes in ``data``; a number = a normative SD.
@@ -174,6 +183,15 @@ def episode_outcomes(
     response_pct, partial_pct : float
         Response = reduction >= ``response_pct``% (default 50); partial response =
         ``partial_pct``% <= reduction < ``response_pct``% (both lower bounds inclusive).
+    remission : None, str or dict
+        Remission rule: ``None`` = the instrument's default, a preset name from
+        :data:`ipt_analytics.instruments.table.REMISSION_PRESETS` (e.g. CUDOS
+        ``"zimmerman2017_le10"`` (default) or ``"zimmerman2004_le19"``), or
+        ``{"cutoff": c, "rule": "lt" | "le"}``.
+    remission_baseline_above : float, optional
+        Evaluate remission only for episodes whose baseline is above this value (NA
+        otherwise): ``9`` gives the CMS159 / MN Community Measurement population (index
+        PHQ-9 > 9). Default: all episodes.
     early_response : str or dict
         Preset name from :data:`ipt_analytics.outcomes.early_response.
         EARLY_RESPONSE_PRESETS` (default ``"icsi_week6"``) or a dict with
@@ -191,6 +209,10 @@ def episode_outcomes(
         Which gain (and loss) is reported when there are several.
     nhs_tt_measures : "auto", True or False
         Compute NHS TT measures from PHQ-9 and GAD-7 ("auto": when both appear in ``data``).
+    nhs_convention : {"nhs_england", "paired_only"}
+        Denominators of the NHS TT rates: NHS England's (default; finished referrals
+        without paired scores stay in them) or paired scores only (some papers; not
+        comparable with national figures). See :mod:`ipt_analytics.outcomes.nhs_tt`.
     missing_end_reason : {"na", "planned_sessions"}
         ``dropout``/``completed`` come from ``end_reason``. When it is missing they are NA
         (``"na"``), or (``"planned_sessions"``) completed = n_sessions >= planned_sessions and
@@ -219,9 +241,12 @@ def episode_outcomes(
       rating is skipped (an event it shows is dated at the next dated rating that meets the
       rule) and an undated baseline makes them NA. ``outcome_note`` says so.
     - Jacobson-Truax: RCI = change / (SD * sqrt(2 (1 - r))) (Jacobson & Truax 1991).
-    - NHS TT (definitions.md §4): see :mod:`ipt_analytics.outcomes.nhs_tt`;
-      ``finished_treatment`` = n_sessions >= 2 and ``end_reason`` not ``"ongoing"`` (a
-      missing end_reason counts as ended). Each NHS flag is NA outside its rate denominator.
+    - NHS TT: see :mod:`ipt_analytics.outcomes.nhs_tt` (NHS England's published SQL).
+      ``treatment_contacts`` = sessions that are not ``contact_type`` ``"assessment"`` or
+      ``"not_attended"``; ``finished_treatment`` = >= 2 treatment contacts and an end
+      recorded (``end_reason`` not ``"ongoing"``), NA when no end is recorded (as
+      ``completed``/``dropout``). ``paired_scores`` = first and last PHQ-9 and GAD-7
+      known. Each NHS flag is NA outside its rate denominator.
     - dropout = ``end_reason == "dropout"``; completed = ``end_reason == "completed"``.
 
     Examples
@@ -236,81 +261,22 @@ def episode_outcomes(
     fn = "episode_outcomes"
     inst = get_instrument(instrument)
     sessions, episodes = sessions_and_episodes(data, fn)
-    if missing_end_reason not in ("na", "planned_sessions"):
-        raise ValueError(
-            f"{fn}(): missing_end_reason={missing_end_reason!r} is not allowed; use 'na' or "
-            "'planned_sessions'."
-        )
-    er_par = er.resolve_preset(
-        fn, early_response, er.EARLY_RESPONSE_PRESETS, ("min_pct_reduction", "by", "at")
+    opts = _check_options(
+        fn, missing_end_reason, early_response, early_nonresponse, nhs_convention, rci_sd
     )
-    if er_par["by"] not in ("week", "session"):
-        raise ValueError(f"{fn}(): early_response by={er_par['by']!r}; use 'week' or 'session'.")
-    enr_par = er.resolve_preset(fn, early_nonresponse, er.EARLY_NONRESPONSE_PRESETS, ("week",))
+    rem_rule = get_remission_rule(inst, remission)
     eps = episodes.sort_values("episode_id", kind="mergesort").reset_index(drop=True)
     ratings = _ratings(sessions, inst.name)
     ids = eps["episode_id"].tolist()
-    n = len(ids)
     warn_msgs: list[str] = []
 
-    base = np.full(n, np.nan)
-    fin = np.full(n, np.nan)
-    for i, eid in enumerate(ids):
-        if eid in ratings:
-            base[i] = ratings[eid][2][0]
-            fin[i] = ratings[eid][2][-1] if ratings[eid][2].size > 1 else np.nan
-    n_rat = np.array([ratings[e][2].size if e in ratings else 0 for e in ids], dtype=np.int64)
-
-    # Jacobson-Truax parameters: reliability and SD are explicit, defaults documented above
-    rel = inst.reliability if reliability is None else reliability
-    base_known = base[~np.isnan(base)]
-    sd = (
-        float(np.std(base_known, ddof=1))
-        if rci_sd == "baseline" and base_known.size > 1
-        else (float(rci_sd) if not isinstance(rci_sd, str) else np.nan)
-    )
-    if isinstance(rci_sd, str) and rci_sd != "baseline":
-        raise ValueError(f"{fn}(): rci_sd={rci_sd!r} is not allowed; use 'baseline' or a number.")
-    jt_ok = rel is not None and np.isfinite(sd) and sd > 0
-    if jt_ok:
-        rci = ch.rci_jacobson_truax(base, fin, sd=sd, reliability=rel)
-        s_diff = sd * np.sqrt(2.0 * (1.0 - rel))
-    else:
-        rci, s_diff = np.full(n, np.nan), np.nan
-        why = (
-            f"no verified reliability is known for {inst.label}"
-            if rel is None
-            else f"the SD is {sd!r} (fewer than 2 baselines, or all equal)"
-        )
-        warn_msgs.append(
-            f"RCI not computed: {why}. Fix: pass reliability= (and rci_sd= for a normative SD)."
-        )
-    imp, det = ch.reliable_change_flags(
-        rci, critical_value=rci_critical_value, better_is=inst.better_is
-    )
-    cm = float(np.mean(base_known)) if clinical_mean is None and base_known.size else clinical_mean
-    csd = sd if clinical_sd is None else clinical_sd
-    cutoff = (
-        np.nan
-        if cs_criterion == "a" and (cm is None or csd is None)
-        else ch.jt_cutoff(
-            cs_criterion,
-            clinical_mean=cm,
-            clinical_sd=csd,
-            functional_mean=functional_mean,
-            functional_sd=functional_sd,
-            sd_multiplier=cs_sd_multiplier,
-            better_is=inst.better_is,
-        )
-    )
-    cats = ch.cs_categories(base, fin, imp, det, cutoff=cutoff, better_is=inst.better_is)
-
-    # reliable change in raw points, for sudden-gain criterion 1 and early non-response
-    points = (
-        rci_critical_value * s_diff
-        if jt_ok
-        else (float(inst.reliable_change) if inst.reliable_change is not None else np.nan)
-    )
+    base, fin, n_rat = _first_and_last(ratings, ids)
+    jt = _jacobson_truax(
+        base, fin, inst, reliability, rci_sd, rci_critical_value, cs_criterion,
+        clinical_mean, clinical_sd, functional_mean, functional_sd, cs_sd_multiplier,
+        warn_msgs,
+    )  # fmt: skip
+    points = _reliable_change_points(jt, inst, rci_critical_value)
     sg_crit1 = points if sg_cutoff is None else float(sg_cutoff)
     if np.isnan(sg_crit1):
         warn_msgs.append(
@@ -321,41 +287,150 @@ def episode_outcomes(
         warn_msgs.append(
             "early non-response not computed: no reliable-change threshold. Fix: pass reliability=."
         )
+    sg_par = {"cutoff": sg_crit1, "pct": sg_pct, "alpha": sg_alpha, "adjust": sg_adjust,
+              "select": sg_select}  # fmt: skip
+    per = _per_episode(ids, ratings, inst, opts, points, sg_par, response_pct, rem_rule)
 
-    per = {
-        k: []
-        for k in (
-            "er",
-            "enr",
-            "sg",
-            "nsg",
-            "sgs",
-            "sgm",
-            "sl",
-            "nsl",
-            "sls",
-            "slm",
-            "ttr",
-            "rev",
-            "ttm",
-            "mev",
-            "bs",
-            "fs",
-            "wk",
-            "note",
+    out = _episode_frame(eps, ids, inst, n_rat, base, fin, per)
+    resp, part = ch.response_flags(base, fin, response_pct=response_pct, partial_pct=partial_pct)
+    out["response"], out["partial_response"] = resp, part
+    out["remission"] = _remission(fin, base, rem_rule, remission_baseline_above)
+    out["rci"] = jt["rci"]
+    out["reliable_improvement"], out["reliable_deterioration"] = jt["imp"], jt["det"]
+    out["cs_category"] = jt["cats"]
+    nhs = _nhs_block(sessions, eps, ids, nhs_tt_measures, nhs_convention, fn)
+    for col in nhs.columns:
+        out[col] = nhs[col].array
+    _add_per_episode_columns(out, per)
+    out["dropout"], out["completed"] = _end_flags(eps, missing_end_reason)
+    out = out[OUTCOME_COLUMNS]
+
+    for msg in warn_msgs:
+        warnings.warn(f"{fn}(): {msg}", DataWarning, stacklevel=2)
+    out.attrs["definitions"] = _definitions(
+        fn, inst, rem_rule, remission_baseline_above, response_pct, partial_pct, jt,
+        rci_sd, rci_critical_value, cs_criterion, cs_sd_multiplier, nhs, nhs_convention,
+        opts, points, sg_par, warn_msgs,
+    )  # fmt: skip
+    return out
+
+
+def _check_options(fn, missing_end_reason, early_response, early_nonresponse, convention,
+                   rci_sd) -> dict:  # fmt: skip
+    """Step 1: validate the option values; resolve the early-response presets."""
+    if missing_end_reason not in ("na", "planned_sessions"):
+        raise ValueError(
+            f"{fn}(): missing_end_reason={missing_end_reason!r} is not allowed; use 'na' or "
+            "'planned_sessions'."
         )
-    }
+    if convention not in nhs_tt.NHS_TT_CONVENTIONS:
+        raise ValueError(
+            f"{fn}(): nhs_convention={convention!r} is not allowed; use one of "
+            f"{', '.join(nhs_tt.NHS_TT_CONVENTIONS)}."
+        )
+    if isinstance(rci_sd, str) and rci_sd != "baseline":
+        raise ValueError(f"{fn}(): rci_sd={rci_sd!r} is not allowed; use 'baseline' or a number.")
+    er_par = er.resolve_preset(
+        fn, early_response, er.EARLY_RESPONSE_PRESETS, ("min_pct_reduction", "by", "at")
+    )
+    if er_par["by"] not in ("week", "session"):
+        raise ValueError(f"{fn}(): early_response by={er_par['by']!r}; use 'week' or 'session'.")
+    enr_par = er.resolve_preset(fn, early_nonresponse, er.EARLY_NONRESPONSE_PRESETS, ("week",))
+    return {"er": er_par, "enr": enr_par}
+
+
+def _first_and_last(ratings: dict, ids: list):
+    """Step 2: baseline (first rating), final (last rating, NaN with one rating), count."""
+    n = len(ids)
+    base = np.full(n, np.nan)
+    fin = np.full(n, np.nan)
+    for i, eid in enumerate(ids):
+        if eid in ratings:
+            base[i] = ratings[eid][2][0]
+            fin[i] = ratings[eid][2][-1] if ratings[eid][2].size > 1 else np.nan
+    n_rat = np.array([ratings[e][2].size if e in ratings else 0 for e in ids], dtype=np.int64)
+    return base, fin, n_rat
+
+
+def _jacobson_truax(base, fin, inst, reliability, rci_sd, critical_value, criterion,
+                    clinical_mean, clinical_sd, functional_mean, functional_sd, multiplier,
+                    warn_msgs) -> dict:  # fmt: skip
+    """Step 3: RCI, reliable change flags, cut-off and clinical-significance categories."""
+    n = base.size
+    rel = inst.reliability if reliability is None else reliability
+    base_known = base[~np.isnan(base)]
+    sd = (
+        float(np.std(base_known, ddof=1))
+        if rci_sd == "baseline" and base_known.size > 1
+        else (float(rci_sd) if not isinstance(rci_sd, str) else np.nan)
+    )
+    ok = rel is not None and np.isfinite(sd) and sd > 0
+    if ok:
+        rci = ch.rci_jacobson_truax(base, fin, sd=sd, reliability=rel)
+        s_diff = sd * np.sqrt(2.0 * (1.0 - rel))
+    else:
+        rci, s_diff = np.full(n, np.nan), np.nan
+        why = (
+            f"no reliability is known for {inst.label}"
+            if rel is None
+            else f"the SD is {sd!r} (fewer than 2 baselines, or all equal)"
+        )
+        warn_msgs.append(
+            f"RCI not computed: {why}. Fix: pass reliability= (and rci_sd= for a normative SD)."
+        )
+    imp, det = ch.reliable_change_flags(
+        rci, critical_value=critical_value, better_is=inst.better_is
+    )
+    cm = float(np.mean(base_known)) if clinical_mean is None and base_known.size else clinical_mean
+    csd = sd if clinical_sd is None else clinical_sd
+    cutoff = (
+        np.nan
+        if criterion == "a" and (cm is None or csd is None)
+        else ch.jt_cutoff(
+            criterion,
+            clinical_mean=cm,
+            clinical_sd=csd,
+            functional_mean=functional_mean,
+            functional_sd=functional_sd,
+            sd_multiplier=multiplier,
+            better_is=inst.better_is,
+        )
+    )
+    cats = ch.cs_categories(base, fin, imp, det, cutoff=cutoff, better_is=inst.better_is)
+    return {"ok": ok, "rel": rel, "sd": sd, "s_diff": s_diff, "rci": rci, "imp": imp,
+            "det": det, "cutoff": cutoff, "cats": cats}  # fmt: skip
+
+
+def _reliable_change_points(jt: dict, inst, critical_value: float) -> float:
+    """Reliable change in raw points (sudden-gain criterion 1, early non-response): the JT
+    minimal reliable change when a reliability is known, else the NHS TT threshold."""
+    if jt["ok"]:
+        return critical_value * jt["s_diff"]
+    return float(inst.reliable_change) if inst.reliable_change is not None else np.nan
+
+
+def _remission(fin, base, rule, baseline_above):
+    """Remission at the final score; with ``baseline_above`` (CMS159/MNCM: PHQ-9 > 9 at the
+    index) undefined (NA) for episodes whose baseline is not above it."""
+    f = np.asarray(fin, dtype=float)
+    rem = f < rule.cutoff if rule.rule == "lt" else f <= rule.cutoff
+    defined = ~np.isnan(f)
+    if baseline_above is not None:
+        defined &= np.asarray(base, dtype=float) > baseline_above
+    return pd.arrays.BooleanArray(rem & defined, ~defined)
+
+
+_PER_KEYS = ("er", "enr", "sg", "nsg", "sgs", "sgm", "sl", "nsl", "sls", "slm", "ttr", "rev",
+             "ttm", "mev", "bs", "fs", "wk", "note")  # fmt: skip
+
+
+def _per_episode(ids, ratings, inst, opts, points, sg_par, response_pct, rem_rule) -> dict:
+    """Step 4: the rules that need each episode's rating sequence (timing, early response,
+    sudden gains and losses, time to response / remission, notes)."""
+    per = {k: [] for k in _PER_KEYS}
     for eid in ids:
-        notes = []
-        if eid not in ratings:
-            sess = wk = tot = np.array([])
-            notes.append(f"no_rating: no {inst.name} score")
-        else:
-            sess, wk, tot = ratings[eid]
-            if tot.size == 1:
-                notes.append("single_rating: no post-baseline score")
-            elif tot[0] <= 0:
-                notes.append("baseline_zero: percent change undefined")
+        sess, wk, tot = ratings.get(eid, (np.array([]), np.array([]), np.array([])))
+        notes = _rating_notes(eid in ratings, inst, tot)
         per["bs"].append(sess[0] if sess.size else pd.NA)
         per["fs"].append(sess[-1] if sess.size > 1 else pd.NA)
         per["wk"].append(wk[-1] - wk[0] if wk.size > 1 else np.nan)
@@ -371,58 +446,75 @@ def episode_outcomes(
                 else "undated_rating: ignored by week-based outcomes"
             )
         wk_t, tot_t = (wk[dated] - wk[0], tot[dated]) if timed else (np.array([]), tot[:0])
-        if er_par["by"] == "week":
-            t_er, tot_er = wk_t, tot_t
-        else:
-            t_er, tot_er = sess.astype(float), tot
-        per["er"].append(
-            er.early_response(
-                t_er, tot_er, min_pct_reduction=er_par["min_pct_reduction"], at=er_par["at"]
-            )
-            if tot_er.size
-            else None
-        )
-        per["enr"].append(
-            er.early_nonresponse(wk_t, tot_t, week=enr_par["week"], threshold=points)
-            if tot_t.size
-            else None
-        )
-        for kind, keys in (
-            ("gain", ("sg", "nsg", "sgs", "sgm")),
-            ("loss", ("sl", "nsl", "sls", "slm")),
-        ):
-            if np.isnan(sg_crit1):
-                found, n_eval = [], 0
-            else:
-                found, n_eval = find_sudden_changes(
-                    sess,
-                    tot,
-                    cutoff=sg_crit1,
-                    pct=sg_pct,
-                    alpha=sg_alpha,
-                    adjust=sg_adjust,
-                    kind=kind,
-                )
-            pick = select_change(found, select=sg_select)
-            per[keys[0]].append(None if n_eval == 0 else bool(found))
-            per[keys[1]].append(len(found) if n_eval else pd.NA)
-            per[keys[2]].append(pick[0] if pick else pd.NA)
-            per[keys[3]].append(pick[1] if pick else np.nan)
-        b0 = tot[0] if tot.size else np.nan
-        resp_met = (100.0 * (b0 - tot_t) >= response_pct * b0) if b0 > 0 else None
-        if resp_met is None or not tot_t.size:
-            t, e = np.nan, None
-        else:
-            t, e = first_event_time(wk_t, resp_met)
-        per["ttr"].append(t)
-        per["rev"].append(e)
-        rem_met = np.array([inst.is_remitted(float(v)) for v in tot_t], dtype=bool)
-        t, e = first_event_time(wk_t, rem_met) if tot_t.size else (np.nan, None)
-        per["ttm"].append(t)
-        per["mev"].append(e)
+        _early(per, opts, sess, tot, wk_t, tot_t, points)
+        _sudden(per, sess, tot, sg_par)
+        _times(per, tot, wk_t, tot_t, response_pct, rem_rule)
         per["note"].append("; ".join(notes) if notes else pd.NA)
+    return per
 
-    resp, part = ch.response_flags(base, fin, response_pct=response_pct, partial_pct=partial_pct)
+
+def _rating_notes(rated: bool, inst, tot) -> list:
+    if not rated:
+        return [f"no_rating: no {inst.name} score"]
+    if tot.size == 1:
+        return ["single_rating: no post-baseline score"]
+    if tot[0] <= 0:
+        return ["baseline_zero: percent change undefined"]
+    return []
+
+
+def _early(per, opts, sess, tot, wk_t, tot_t, points) -> None:
+    er_par, enr_par = opts["er"], opts["enr"]
+    t_er, tot_er = (wk_t, tot_t) if er_par["by"] == "week" else (sess.astype(float), tot)
+    per["er"].append(
+        er.early_response(t_er, tot_er, min_pct_reduction=er_par["min_pct_reduction"],
+                          at=er_par["at"])
+        if tot_er.size
+        else None
+    )  # fmt: skip
+    per["enr"].append(
+        er.early_nonresponse(wk_t, tot_t, week=enr_par["week"], threshold=points)
+        if tot_t.size
+        else None
+    )
+
+
+def _sudden(per, sess, tot, sg_par) -> None:
+    for kind, keys in (
+        ("gain", ("sg", "nsg", "sgs", "sgm")),
+        ("loss", ("sl", "nsl", "sls", "slm")),
+    ):
+        if np.isnan(sg_par["cutoff"]):
+            found, n_eval = [], 0
+        else:
+            found, n_eval = find_sudden_changes(
+                sess, tot, cutoff=sg_par["cutoff"], pct=sg_par["pct"], alpha=sg_par["alpha"],
+                adjust=sg_par["adjust"], kind=kind,
+            )  # fmt: skip
+        pick = select_change(found, select=sg_par["select"])
+        per[keys[0]].append(None if n_eval == 0 else bool(found))
+        per[keys[1]].append(len(found) if n_eval else pd.NA)
+        per[keys[2]].append(pick[0] if pick else pd.NA)
+        per[keys[3]].append(pick[1] if pick else np.nan)
+
+
+def _times(per, tot, wk_t, tot_t, response_pct, rem_rule) -> None:
+    b0 = tot[0] if tot.size else np.nan
+    resp_met = (100.0 * (b0 - tot_t) >= response_pct * b0) if b0 > 0 else None
+    if resp_met is None or not tot_t.size:
+        t, e = np.nan, None
+    else:
+        t, e = first_event_time(wk_t, resp_met)
+    per["ttr"].append(t)
+    per["rev"].append(e)
+    rem_met = np.array([rem_rule.is_remitted(float(v)) for v in tot_t], dtype=bool)
+    t, e = first_event_time(wk_t, rem_met) if tot_t.size else (np.nan, None)
+    per["ttm"].append(t)
+    per["mev"].append(e)
+
+
+def _episode_frame(eps, ids, inst, n_rat, base, fin, per) -> pd.DataFrame:
+    """Step 5: episode attributes, scores and timing columns."""
     out = pd.DataFrame({"episode_id": pd.array(ids, dtype="str")})
     for col in _EPISODE_KEYS:
         out[col] = eps[col].to_numpy() if col in eps.columns else pd.NA
@@ -436,18 +528,11 @@ def episode_outcomes(
     out["weeks"] = np.asarray(per["wk"], dtype=float)
     out["change"] = fin - base
     out["pct_change"] = ch.pct_change(base, fin)
-    out["response"], out["partial_response"] = resp, part
-    out["remission"] = ch.remission_flags(fin, inst)
-    out["rci"] = rci
-    out["reliable_improvement"], out["reliable_deterioration"] = imp, det
-    out["cs_category"] = cats
+    return out
 
-    nhs = _nhs_block(sessions, eps, ids, nhs_tt_measures, fn)
-    for col in nhs.columns:
-        out[col] = (
-            nhs[col].array if col == "nhs_definition" else pd.array(nhs[col], dtype="boolean")
-        )
 
+def _add_per_episode_columns(out: pd.DataFrame, per: dict) -> None:
+    """Step 6: the per-episode rule results as typed columns."""
     out["early_response"] = _bool(per["er"])
     out["early_nonresponse"] = _bool(per["enr"])
     for pre, count, keys in (
@@ -458,17 +543,18 @@ def episode_outcomes(
         out[count] = pd.array(per[keys[1]], dtype="Int64")
         out[pre + "_session"] = pd.array(per[keys[2]], dtype="Int64")
         out[pre + "_magnitude"] = np.asarray(per[keys[3]], dtype=float)
-    out["dropout"], out["completed"] = _end_flags(eps, missing_end_reason)
     out["time_to_response"] = np.asarray(per["ttr"], dtype=float)
     out["response_event"] = _bool(per["rev"])
     out["time_to_remission"] = np.asarray(per["ttm"], dtype=float)
     out["remission_event"] = _bool(per["mev"])
     out["outcome_note"] = pd.array(per["note"], dtype="str")
-    out = out[OUTCOME_COLUMNS]
 
-    for msg in warn_msgs:
-        warnings.warn(f"{fn}(): {msg}", DataWarning, stacklevel=2)
-    out.attrs["definitions"] = {
+
+def _definitions(fn, inst, rem_rule, baseline_above, response_pct, partial_pct, jt, rci_sd,
+                 critical_value, criterion, multiplier, nhs, convention, opts, points,
+                 sg_par, warn_msgs) -> dict:  # fmt: skip
+    """Step 7: every rule, source, version and parameter used (``attrs["definitions"]``)."""
+    return {
         "instrument": {
             "name": inst.name,
             "table_version": DEFINITIONS_VERSION,
@@ -483,36 +569,41 @@ def episode_outcomes(
             "source": "ICSI depression guideline",
         },
         "remission": {
-            "rule": f"final {'<' if inst.remission_rule == 'lt' else '<='} {inst.remission_cutoff}",
-            "status": inst.remission_status,
-            "source": inst.citation,
+            "preset": rem_rule.name,
+            "rule": rem_rule.text,
+            "status": rem_rule.status,
+            "source": rem_rule.citation,
+            "baseline_above": baseline_above,
         },
         "jacobson_truax": {
-            "reliability": rel,
-            "sd": sd,
+            "reliability": jt["rel"],
+            "reliability_status": inst.reliability_status
+            if jt["rel"] == inst.reliability
+            else "user",
+            "sd": jt["sd"],
             "sd_source": rci_sd,
-            "critical_value": rci_critical_value,
-            "s_diff": s_diff,
-            "cutoff": cutoff,
-            "criterion": cs_criterion,
-            "sd_multiplier": cs_sd_multiplier,
-            "source": "Jacobson & Truax 1991 doi:10.1037/0022-006X.59.1.12",
+            "critical_value": critical_value,
+            "s_diff": jt["s_diff"],
+            "cutoff": jt["cutoff"],
+            "criterion": criterion,
+            "sd_multiplier": multiplier,
+            "source": "Jacobson & Truax 1991 doi:10.1037/0022-006X.59.1.12; categories as "
+            "clinicalsignificance (calc_recovered.R)",
         },
-        "nhs_tt": dict(nhs_tt.NHS_TT_DEFINITION) if nhs.attrs.get("computed") else None,
-        "early_response": er_par,
-        "early_nonresponse": {**enr_par, "threshold_points": points},
+        "nhs_tt": (
+            {**nhs_tt.NHS_TT_DEFINITION, "convention": convention}
+            if nhs.attrs.get("computed")
+            else None
+        ),
+        "early_response": opts["er"],
+        "early_nonresponse": {**opts["enr"], "threshold_points": points},
         "sudden_gains": {
-            "cutoff": sg_crit1,
-            "pct": sg_pct,
-            "alpha": sg_alpha,
-            "adjust": sg_adjust,
-            "select": sg_select,
+            **sg_par,
             "source": "Tang & DeRubeis 1999; suddengains identify_sg; Lutz 2013",
         },
         "final": "last observation carried forward",
         "warnings": [f"{fn}(): {m}" for m in warn_msgs],
     }
-    return out
 
 
 def _end_flags(eps: pd.DataFrame, missing_end_reason: str):
@@ -535,7 +626,8 @@ def _end_flags(eps: pd.DataFrame, missing_end_reason: str):
     )
 
 
-def _nhs_block(sessions, eps, ids, mode, fn) -> pd.DataFrame:
+def _nhs_block(sessions, eps, ids, mode, convention, fn) -> pd.DataFrame:
+    """NHS TT columns: treatment contacts, finished treatment, paired scores and flags."""
     n = len(ids)
     present = set(sessions["instrument"].dropna().unique())
     if mode not in ("auto", True, False):
@@ -546,32 +638,26 @@ def _nhs_block(sessions, eps, ids, mode, fn) -> pd.DataFrame:
             f"{fn}(): nhs_tt_measures=True needs PHQ-9 and GAD-7 ratings; the data "
             f"have {sorted(present)}. Fix: pass nhs_tt_measures=False."
         )
-    reason = eps["end_reason"].astype(object) if "end_reason" in eps.columns else None
-    ended = np.ones(n, dtype=bool) if reason is None else ~(reason == "ongoing").fillna(False)
-    finished = (eps["n_sessions"].to_numpy() >= 2) & np.asarray(ended, dtype=bool)
-    cols = [
-        "caseness_start",
-        "nhs_recovery",
-        "nhs_reliable_improvement",
-        "nhs_reliable_recovery",
-        "nhs_reliable_deterioration",
-    ]
+    contacts = nhs_tt.treatment_contacts(sessions).reindex(ids).fillna(0).astype(np.int64)
+    reason = eps["end_reason"] if "end_reason" in eps.columns else [None] * n
+    finished = nhs_tt.finished_treatment(reason, contacts.to_numpy())
     if not have or mode is False:
+        cols = ["caseness_start", "paired_scores", "nhs_recovery", "nhs_reliable_improvement",
+                "nhs_reliable_recovery", "nhs_reliable_deterioration"]  # fmt: skip
         out = pd.DataFrame({c: pd.array([pd.NA] * n, dtype="boolean") for c in cols})
-        out["finished_treatment"] = finished
         out["nhs_definition"] = pd.array([pd.NA] * n, dtype="str")
-        return out
-    firsts = {}
-    for name in ("phq9", "gad7"):
-        r = _ratings(sessions, name)
-        firsts[name] = (
-            np.array([r[e][2][0] if e in r else np.nan for e in ids]),
-            np.array([r[e][2][-1] if e in r and r[e][2].size > 1 else np.nan for e in ids]),
-        )
-    out = nhs_tt.nhs_tt_flags(
-        firsts["phq9"][0], firsts["phq9"][1], firsts["gad7"][0], firsts["gad7"][1], finished
-    )
+    else:
+        ends = {}
+        for name in ("phq9", "gad7"):
+            r = _ratings(sessions, name)
+            ends[name] = (
+                np.array([r[e][2][0] if e in r else np.nan for e in ids]),
+                np.array([r[e][2][-1] if e in r and r[e][2].size > 1 else np.nan for e in ids]),
+            )
+        out = nhs_tt.nhs_tt_flags(*ends["phq9"], *ends["gad7"], finished, convention=convention)
+        stamp = f"{nhs_tt.NHS_TT_DEFINITION['version']}:{convention}"
+        out["nhs_definition"] = pd.array([stamp] * n, dtype="str")
+        out.attrs["computed"] = True
+    out["treatment_contacts"] = contacts.to_numpy()
     out["finished_treatment"] = finished
-    out["nhs_definition"] = pd.array([nhs_tt.NHS_TT_DEFINITION["version"]] * n, dtype="str")
-    out.attrs["computed"] = True
     return out

@@ -20,7 +20,7 @@ from ipt_analytics.plotting.estimates import plot_contrasts, plot_marginal_means
 from ipt_analytics.plotting.outcomes import plot_reliable_change, plot_waterfall
 from ipt_analytics.plotting.recovery import plot_expected_recovery
 from ipt_analytics.plotting.severity import plot_severity_shares
-from ipt_analytics.plotting.spc import plot_p_chart
+from ipt_analytics.plotting.spc import plot_p_chart, plot_run_chart
 from ipt_analytics.plotting.survival import plot_kaplan_meier
 from ipt_analytics.plotting.trajectories import (
     plot_observed_trajectories,
@@ -41,4 +41,5 @@ __all__ = [
     "plot_kaplan_meier",
     "plot_expected_recovery",
     "plot_p_chart",
+    "plot_run_chart",
 ]

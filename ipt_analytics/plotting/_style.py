@@ -119,6 +119,31 @@ def legend_outside(ax: Axes, **kwargs):
     return ax.legend(**options)
 
 
+def subtitle(ax: Axes, text: str):
+    """Small text just above the axes, left-aligned (gid ``"subtitle"``): what a figure's
+    numbers are (time point, adjustment). A title set afterwards needs ``pad=18`` or more
+    to sit above it."""
+    return ax.text(0.0, 1.02, text, transform=ax.transAxes, fontsize="small", va="bottom",
+                   ha="left", gid="subtitle")  # fmt: skip
+
+
+def legend_below(ax: Axes, **kwargs):
+    """Legend centred under the axes, a fixed 0.6 inch below them (clear of the tick labels
+    and the axis label whatever the figure size), so it never covers a title."""
+    from matplotlib.transforms import ScaledTranslation
+
+    offset = ScaledTranslation(0, -0.6, ax.figure.dpi_scale_trans)
+    options = {
+        "loc": "upper center",
+        "bbox_to_anchor": (0.5, 0.0),
+        "bbox_transform": ax.transAxes + offset,
+        "fontsize": "small",
+        "frameon": False,
+    }
+    options.update(kwargs)
+    return ax.legend(**options)
+
+
 def require(data: pd.DataFrame, columns: Iterable[str], caller: str) -> None:
     """Raise a ValueError naming the missing columns and the ones present."""
     if not isinstance(data, pd.DataFrame):

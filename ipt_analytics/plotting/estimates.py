@@ -14,11 +14,13 @@ from ipt_analytics.plotting._style import (
     get_ax,
     group_colours,
     instrument_label,
+    legend_below,
     legend_outside,
     mark_fit_problems,
     n_label,
     ordered_groups,
     require,
+    subtitle,
 )
 
 __all__ = ["plot_marginal_means", "plot_contrasts", "format_p"]
@@ -49,10 +51,14 @@ def plot_marginal_means(
     hue: str | None = None,
     instrument: str | None = "phq9",
     conf_level: float | None = None,
+    at: str | None = None,
     ax: Axes | None = None,
     **kwargs,
 ) -> Axes:
     """Estimated marginal mean per group as a point with its confidence interval.
+
+    A subtitle (top left) states the time point (``at``, a ``time`` column or
+    ``attrs["at"]``) and the interval level and adjustment.
 
     Parameters
     ----------
@@ -67,6 +73,8 @@ def plot_marginal_means(
         Names the y axis, e.g. "Estimated mean PHQ-9 total (0-27)".
     conf_level : float, optional
         Level of the intervals for the legend (default: ``means.attrs["conf_level"]``).
+    at : str, optional
+        Time point for the subtitle, e.g. ``"week 12"``.
     ax : matplotlib Axes, optional
     **kwargs
         Passed to ``Axes.errorbar``.
@@ -131,11 +139,16 @@ def plot_marginal_means(
     ax.set_xlim(-0.6, len(levels) - 0.4)
     ax.set_xlabel(group.replace("_", " ").capitalize())
     ax.set_ylabel(instrument_label(instrument, "Estimated mean"))
+    ci_adj, _ = _adjustments(means)
     title = f"estimate and {_level_text(means, conf_level)}"
+    text = "; ".join(
+        p for p in (_at_text(means, at), f"{_level_text(means, conf_level)} "
+                    + (f"{ci_adj}-adjusted" if ci_adj else "not adjusted for multiplicity"))
+        if p
+    )  # fmt: skip
     if hue:
         legend_outside(ax, title=f"{hue.replace('_', ' ')}\n({title})")
-    else:
-        ax.set_title(title, fontsize="small", loc="left")
+    subtitle(ax, text)
     mark_fit_problems(ax, means)
     return ax
 
@@ -147,6 +160,7 @@ def plot_contrasts(
     instrument: str | None = "phq9",
     conf_level: float | None = None,
     show_p: bool = True,
+    at: str | None = None,
     ax: Axes | None = None,
     **kwargs,
 ) -> Axes:
@@ -157,7 +171,11 @@ def plot_contrasts(
     comparisons), those are drawn as thin orange lines with end caps behind the thick
     blue unadjusted intervals, and named in the legend. With ``show_p`` the p-value is
     written at the right of each row: ``p_adjusted`` when that column has values, else
-    ``p_value``.
+    ``p_value``. A subtitle (top left) states the time point and the adjustment of the
+    intervals and of the p-values: intervals are named "adjusted" only when the table says
+    so (``attrs["conf_adjust"]``, e.g. Bonferroni from :func:`ipt_analytics.contrasts`), and
+    "not adjusted for multiplicity" when p-values are adjusted but intervals are not. The
+    legend sits under the axes, clear of any title (give a title some ``pad``).
 
     Parameters
     ----------
@@ -172,6 +190,9 @@ def plot_contrasts(
     conf_level : float, optional
         Level of the intervals for the legend (default ``contrasts.attrs["conf_level"]``).
     show_p : bool, default True
+    at : str, optional
+        Time point for the subtitle, e.g. ``"week 12"`` (default: from a ``time`` column or
+        ``attrs["at"]`` when the table has one).
     ax : matplotlib Axes, optional
     **kwargs
         Passed to the point estimates (``Axes.plot``).
@@ -188,7 +209,7 @@ def plot_contrasts(
     >>> c = pd.DataFrame({"contrast": ["group - individual"], "estimate": [1.2],
     ...                   "conf_low": [0.2], "conf_high": [2.2], "p_value": [0.02]})
     >>> ax = plot_contrasts(c)
-    >>> [t.get_text() for t in ax.texts]
+    >>> [t.get_text() for t in ax.texts if t.get_gid() == "p"]
     ['p = 0.020']
     """
     caller = "plot_contrasts"
@@ -241,16 +262,16 @@ def plot_contrasts(
     ax.hlines(
         y, low, high, colors=OKABE_ITO["blue"], linewidth=3, zorder=2, gid="interval:unadjusted"
     )
-    handles.insert(
-        0,
-        Line2D(
-            [],
-            [],
-            color=OKABE_ITO["blue"],
-            linewidth=3,
-            label=f"{level}" + (" (unadjusted)" if adjusted else ""),
-        ),
-    )
+    ci_adj, p_adj = _adjustments(contrasts)
+    if adjusted:
+        ci_text = f"{level} (unadjusted)"
+    elif ci_adj:
+        ci_text = f"{level}, {ci_adj}-adjusted"
+    elif p_adj:
+        ci_text = f"{level}, not adjusted for multiplicity"
+    else:
+        ci_text = level
+    handles.insert(0, Line2D([], [], color=OKABE_ITO["blue"], linewidth=3, label=ci_text))
     style = {"marker": "D", "color": "black", "markersize": 5, "linestyle": "none"}
     style.update(kwargs)
     ax.plot(est, y, zorder=3, gid="estimate", **style)
@@ -281,13 +302,34 @@ def plot_contrasts(
     ax.set_yticks(y, [str(c) for c in contrasts[contrast]])
     ax.set_ylim(-0.7, k - 0.3)
     ax.set_xlabel(difference_label(instrument))
-    ax.legend(
-        handles=handles,
-        fontsize="small",
-        frameon=False,
-        loc="lower center",
-        bbox_to_anchor=(0.5, 1.0),
-        ncols=len(handles),
+    legend_below(ax, handles=handles, ncols=len(handles))
+    parts = [_at_text(contrasts, at)]
+    parts.append(
+        "intervals " + (f"{ci_adj}-adjusted" if ci_adj else "not adjusted for multiplicity")
     )
+    if show_p and p_adj:
+        parts.append(f"p {p_adj}-adjusted" if p_adj != "adjusted" else "p adjusted")
+    subtitle(ax, "; ".join(p for p in parts if p))
     mark_fit_problems(ax, contrasts)
     return ax
+
+
+def _adjustments(table: pd.DataFrame) -> tuple[str | None, str | None]:
+    """(interval adjustment, p-value adjustment) named by the table, None when none."""
+    ci = table.attrs.get("conf_adjust")
+    ci = None if ci in (None, "none") else str(ci)
+    p = table.attrs.get("p_adjust")
+    if p in (None, "none"):
+        has = "p_adjusted" in table.columns and table["p_adjusted"].notna().any()
+        p = "adjusted" if has else None
+    return ci, (None if p is None else str(p))
+
+
+def _at_text(table: pd.DataFrame, at) -> str:
+    if at is not None:
+        return f"at {at}"
+    if "at" in table.attrs:
+        return f"at {table.attrs['at']}"
+    if "time" in table.columns and table["time"].nunique() == 1:
+        return f"at time {table['time'].iloc[0]:g}"
+    return ""

@@ -44,6 +44,23 @@ def _remission_text(instrument: str) -> str:
     return f"final {inst.label} {sign} {inst.remission_cutoff:g}"
 
 
+def _missing_notes(missing: pd.DataFrame, n_missing: int) -> list[str]:
+    """Why episodes have no percent change, counted by reason (not all are baseline 0)."""
+    if not n_missing:
+        return []
+    if not {"baseline", "final"} <= set(missing.columns):
+        return [f"{n_missing} without a percent change not shown"]
+    base = missing["baseline"].to_numpy(dtype=float)
+    final = missing["final"].to_numpy(dtype=float)
+    reasons = [
+        (np.isnan(base), "without a rating"),
+        (~np.isnan(base) & np.isnan(final), "with a single rating"),
+        (~np.isnan(base) & ~np.isnan(final) & (base <= 0), "with baseline 0"),
+    ]
+    notes = [f"{int(m.sum())} {text}" for m, text in reasons if m.any()]
+    return [", ".join(notes) + " not shown"] if notes else []
+
+
 def _flag(values: pd.Series) -> np.ndarray:
     return values.fillna(False).astype(bool).to_numpy()
 
@@ -61,8 +78,9 @@ def plot_waterfall(
     Bars run from the largest increase (left) to the largest decrease (right). Colours:
     remission (a score threshold, so shown by colour rather than by a line), else response
     (>= 50% reduction), else partial response (25-50%), else no response. Dashed lines mark
-    -50% (response) and -25% (partial response). Episodes without a percent change
-    (baseline 0) are left out and counted in the x-axis label.
+    -50% (response) and -25% (partial response). Episodes without a percent change are
+    left out and counted in the x-axis label by reason (no rating, a single rating, or
+    baseline 0).
 
     Parameters
     ----------
@@ -124,8 +142,14 @@ def plot_waterfall(
     ax.axhline(0, color="black", linewidth=0.8, gid="zero")
     ax.axhline(-50, color="black", linestyle="--", linewidth=1, gid="response_line")
     ax.axhline(-25, color="black", linestyle=":", linewidth=1, gid="partial_line")
+    rule = outcomes.attrs.get("definitions", {}).get("remission", {}).get("rule")
+    rem_text = (
+        rule.replace("final", f"final {inst.label}").replace("<=", "≤")
+        if rule
+        else _remission_text(instrument)
+    )
     names = {
-        "remission": f"remission ({_remission_text(instrument)})",
+        "remission": f"remission ({rem_text})",
         "response": "response (≥ 50% reduction), no remission",
         "partial_response": "partial response (25-50% reduction)",
         "no_response": "no response (< 25% reduction or worse)",
@@ -140,8 +164,7 @@ def plot_waterfall(
     notes = [f"{len(pct)} episodes, sorted by percent change"]
     if n_cut:
         notes.append(f"{n_cut} above +{y_max:g}% cut off")
-    if n_missing:
-        notes.append(f"{n_missing} with baseline 0 not shown")
+    notes += _missing_notes(outcomes.loc[outcomes["pct_change"].isna()], n_missing)
     ax.set_xlabel("; ".join(notes))
     ax.set_xticks([])
     ax.set_xlim(-1, len(pct))

@@ -31,7 +31,7 @@ def plot_monthly_p_chart(
     ...                   "centre": [np.nan, 0.5, 0.5], "lcl": [np.nan, 0.3, 0.3],
     ...                   "ucl": [np.nan, 0.7, 0.7], "phase": [0, 0, 0],
     ...                   "baseline": [False, True, True], "incomplete": [True, False, False],
-    ...                   "signal": ["", "", "above the upper 3-sigma limit"]})
+    ...                   "signal": ["", "", "above upper limit"]})
     >>> ax = plot_monthly_p_chart(c)
     >>> sorted(t.get_text() for t in ax.get_legend().get_texts())[0]
     '3-sigma limits'

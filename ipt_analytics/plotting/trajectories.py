@@ -156,6 +156,35 @@ def plot_observed_trajectories(
     return ax
 
 
+def _prediction(ax, p, time, g, colour, label, kwargs):
+    """One group's prediction: band (light fill with edge lines, so overlapping bands stay
+    distinguishable) and line, solid over the group's observed range and dashed beyond."""
+    x = p[time].to_numpy(dtype=float)
+    est = p["estimate"].to_numpy(dtype=float)
+    lo = p["conf_low"].to_numpy(dtype=float)
+    hi = p["conf_high"].to_numpy(dtype=float)
+    inside = (
+        p["observed"].to_numpy(dtype=bool) if "observed" in p.columns else np.ones(len(p), bool)
+    )
+    ax.fill_between(x, lo, hi, where=inside, interpolate=False, color=colour, alpha=0.10,
+                    linewidth=0, gid=f"band:{g}")  # fmt: skip
+    for edge, name in ((lo, "low"), (hi, "high")):
+        ax.plot(x[inside], edge[inside], color=colour, linewidth=0.7, alpha=0.9,
+                gid=f"band_edge:{g}:{name}")  # fmt: skip
+    style = {"color": colour, "linewidth": 2.2}
+    style.update(kwargs)
+    (line,) = ax.plot(np.where(inside, x, np.nan), np.where(inside, est, np.nan),
+                      gid=f"prediction:{g}", label=label, **style)  # fmt: skip
+    if not inside.all():
+        # dashed beyond the observed range, joined to the solid part at its edge
+        out = ~inside
+        near = out | np.r_[out[1:], False] | np.r_[False, out[:-1]]
+        xs, ys = x, np.where(near, est, np.nan)
+        ax.plot(xs, ys, color=colour, linewidth=1.4, linestyle="--",
+                gid=f"extrapolation:{g}")  # fmt: skip
+    return line
+
+
 def plot_predicted_trajectories(
     predictions: pd.DataFrame,
     *,
@@ -164,6 +193,7 @@ def plot_predicted_trajectories(
     time: str = "session",
     group: str = "group",
     conf_level: float | None = 0.95,
+    min_n: int = 10,
     ax: Axes | None = None,
     **kwargs,
 ) -> Axes:
@@ -174,17 +204,22 @@ def plot_predicted_trajectories(
     predictions : DataFrame
         Tidy prediction table: the ``time`` column (``session`` or ``week``), ``estimate``,
         ``conf_low``, ``conf_high`` and, for several groups, the ``group`` column. An
-        optional ``n`` column gives the episodes per group for the legend.
+        optional ``n`` column gives the episodes per group for the legend. With an
+        ``observed`` column (:meth:`TrajectoryResult.predictions`), each group's line is
+        solid and banded only over its observed range and dashed beyond it.
     observed : DataFrame, optional
         Output of :func:`ipt_analytics.stats.describe.observed_means` (columns ``group, time, n,
         mean, conf_low, conf_high``) drawn as points with error bars, slightly dodged per
-        group. Its episode counts label the legend.
+        group. Its episode counts label the legend. Means of fewer than ``min_n`` ratings
+        are not drawn (their intervals would dominate the figure).
     instrument : str, default "phq9"
     time : {"session", "week"}, default "session"
     group : str, default "group"
         Group column of ``predictions`` (ignored when absent: one line).
     conf_level : float or None, default 0.95
         Level of the bands, for the legend title only (None: "CI").
+    min_n : int, default 10
+        Smallest number of ratings behind an observed mean that is drawn.
     ax : matplotlib Axes, optional
     **kwargs
         Passed to the prediction lines.
@@ -230,27 +265,13 @@ def plot_predicted_trajectories(
             n = p["n"].max()
         label = n_label("all episodes" if not has_group else g, n)
         if len(p):
-            x = p[time].to_numpy(dtype=float)
-            ax.fill_between(
-                x,
-                p["conf_low"].to_numpy(dtype=float),
-                p["conf_high"].to_numpy(dtype=float),
-                color=colour,
-                alpha=0.2,
-                linewidth=0,
-                gid=f"band:{g}",
-            )
-            style = {"color": colour, "linewidth": 2.2}
-            style.update(kwargs)
-            (line,) = ax.plot(
-                x, p["estimate"].to_numpy(dtype=float), gid=f"prediction:{g}", label=label, **style
-            )
-            handles.append(line)
+            handles.append(_prediction(ax, p, time, g, colour, label, kwargs))
     if observed is not None:
         k = len(groups)
         step = 0.08 if time == "session" else 0.06
         for i, g in enumerate(groups):
-            o = observed.loc[observed["group"] == g].sort_values("time")
+            o = observed.loc[(observed["group"] == g) & (observed["n"] >= min_n)]
+            o = o.sort_values("time")
             if o.empty:
                 continue
             mean = o["mean"].to_numpy(dtype=float)
@@ -275,6 +296,11 @@ def plot_predicted_trajectories(
             container[0].set_gid(f"observed:{g}")
     ci = f"{100 * conf_level:g}% CI" if conf_level is not None else "CI"
     handles.append(Line2D([], [], color="0.3", linewidth=2.2, label="model prediction"))
+    if "observed" in predictions.columns and not predictions["observed"].all():
+        handles.append(
+            Line2D([], [], color="0.3", linewidth=1.4, linestyle="--",
+                   label="beyond the group's data (extrapolated)")
+        )  # fmt: skip
     if observed is not None:
         handles.append(
             Line2D(
@@ -284,7 +310,7 @@ def plot_predicted_trajectories(
                 marker="o",
                 markerfacecolor="white",
                 linestyle="none",
-                label=f"observed mean ± {_ci_text(observed.attrs.get('conf_level'))}",
+                label=f"observed mean ± {_ci_text(observed.attrs.get('conf_level'))} (n ≥ {min_n})",
             )
         )
     legend_outside(ax, handles=handles, title=f"bands: {ci}")

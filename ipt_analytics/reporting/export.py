@@ -1,146 +1,174 @@
-"""Writing shared tables: formula neutralisation, deterministic CSV and XLSX.
+"""Every CSV and XLSX file the toolkit writes goes through this module.
 
-Every CSV or XLSX the toolkit writes for sharing goes through this module, for two reasons:
+A spreadsheet program executes a cell that starts with ``=``, ``+``, ``-`` or ``@`` as a
+formula (and some also after a leading tab or carriage return), so a label taken from an
+input file, such as ``=HYPERLINK("http://...")`` as a site name, would run when a written
+table is opened ("CSV injection"). Following the OWASP guidance, :func:`neutralise` prefixes
+every *text* cell that starts with one of those characters with a single quote (``'``), which
+makes the spreadsheet show it as text; numbers stay numbers (``-3`` in a numeric column is
+written as ``-3``). The rule applies to column names as well.
 
-* **Formula (CSV) injection.** A spreadsheet treats a text cell that starts with ``=``,
-  ``+``, ``-``, ``@``, a tab or a carriage return as a formula. OWASP's guidance ("CSV
-  Injection", https://owasp.org/www-community/attacks/CSV_Injection) is to prefix such cells
-  with a single quote so they are shown as text; numbers stay numbers (a negative number is
-  not text and is left alone).
-* **Determinism.** The same tables give byte-identical files: CSV with fixed line endings and
-  float format, XLSX with fixed workbook properties and fixed zip member timestamps (openpyxl
-  stamps the current time into ``docProps/core.xml`` and each zip entry).
+Writers: :func:`write_csv` (UTF-8, ``\\n`` line ends, no index) and :func:`write_xlsx` (one
+sheet per table, via openpyxl). Both neutralise and then write; both turn an unwritable path
+into an :class:`OSError` whose message names the path. Both are deterministic: the same
+tables give byte-identical files (openpyxl stamps the save time into ``docProps/core.xml`` and
+every zip member; the workbook is rewritten with fixed times).
+
+Reference: OWASP, "CSV Injection", https://owasp.org/www-community/attacks/CSV_Injection
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import zipfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["neutralise", "write_csv", "write_xlsx"]
+__all__ = ["FORMULA_PREFIXES", "neutralise", "neutralise_text", "write_csv", "write_xlsx"]
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-#: fixed timestamp for workbook properties and zip members (zip dates start in 1980)
+#: fixed time for workbook properties and zip members (zip dates start in 1980)
 _FIXED_TIME = datetime(2000, 1, 1)
 _ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP list).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
-def _neutral_cell(value):
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+
+def neutralise_text(value):
+    """``value`` with a leading ``'`` when it is text starting like a formula.
+
+    Examples
+    --------
+    >>> neutralise_text("=HYPERLINK(1)"), neutralise_text("north"), neutralise_text(-3)
+    ("'=HYPERLINK(1)", 'north', -3)
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
 
 
+def _neutralise_column(col: pd.Series) -> pd.Series:
+    if col.dtype.kind in "biufcmM" or isinstance(col.dtype, pd.CategoricalDtype):
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return col.cat.rename_categories([neutralise_text(c) for c in col.cat.categories])
+        return col  # numbers, booleans and dates are never formulas
+    if isinstance(col.dtype, pd.StringDtype):
+        starts = col.str.startswith(FORMULA_PREFIXES).fillna(False).to_numpy(dtype=bool)
+        return col.mask(starts, "'" + col)
+    values = col.to_numpy(dtype=object)
+    out = np.array([neutralise_text(v) for v in values], dtype=object)
+    return pd.Series(out, index=col.index, name=col.name)
+
+
 def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` whose text cells cannot be read as spreadsheet formulas.
+    """A copy of ``frame`` safe to open in a spreadsheet program.
 
     Text cells (and column names) starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
-    return get a leading single quote (OWASP CSV-injection guidance); numbers, booleans and
-    missing values are untouched.
+    return get a leading single quote; numeric, boolean and date columns are unchanged.
 
     Examples
     --------
-    >>> t = pd.DataFrame({"site": ["=HYPERLINK(1)", "@SUM(A1)", "north"], "n": [-1, 2, 3]})
+    >>> t = pd.DataFrame({"site": ["=1+2", "@SUM(A1)", "north"], "n": [-3, 4, 5]})
     >>> neutralise(t).to_dict("list")
-    {'site': ["'=HYPERLINK(1)", "'@SUM(A1)", 'north'], 'n': [-1, 2, 3]}
+    {'site': ["'=1+2", "'@SUM(A1)", 'north'], 'n': [-3, 4, 5]}
     """
-    out = frame.copy()
-    for col in out.columns:
-        s = out[col]
-        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            out[col] = s.map(_neutral_cell, na_action="ignore").astype(s.dtype)
-    out.columns = [_neutral_cell(str(c)) if isinstance(c, str) else c for c in out.columns]
+    out = pd.DataFrame(
+        {i: _neutralise_column(frame.iloc[:, i]) for i in range(frame.shape[1])},
+        index=frame.index,
+    )
+    out.columns = [neutralise_text(str(c)) for c in frame.columns]
     out.attrs = dict(frame.attrs)
     return out
 
 
+def _writable(path) -> str:
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OSError(f"cannot write {path!r}: it is a directory")
+    if not os.path.isdir(folder):
+        raise OSError(f"cannot write {path!r}: the folder {folder!r} does not exist")
+    return path
+
+
 def write_csv(frame: pd.DataFrame, path) -> Path:
-    """Write a neutralised table as UTF-8 CSV with ``\\n`` line endings; returns the path.
+    """Write ``frame`` as UTF-8 CSV (no index, ``\\n`` line ends) after :func:`neutralise`.
+
+    Raises
+    ------
+    OSError
+        The path cannot be written (missing folder, a directory, no permission); the
+        message names the path.
 
     Examples
     --------
-    >>> import tempfile, os
-    >>> d = tempfile.mkdtemp()
-    >>> p = write_csv(pd.DataFrame({"a": ["+1"], "b": [0.5]}), os.path.join(d, "t.csv"))
-    >>> p.read_text()
-    "a,b\\n'+1,0.5\\n"
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = pathlib.Path(tmp) / "t.csv"
+    ...     _ = write_csv(pd.DataFrame({"site": ["+cmd|x"], "n": [-1]}), p)
+    ...     p.read_text()
+    "site,n\\n'+cmd|x,-1\\n"
     """
-    path = Path(path)
-    neutralise(frame).to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
-    return path
+    path = _writable(path)
+    text = neutralise(frame).to_csv(index=False, lineterminator="\n")
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise OSError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+    return Path(path)
 
 
-def _sheet_name(name: str, used: set) -> str:
-    # Excel forbids []:*?/\ in sheet names and caps them at 31 characters
-    base = re.sub(r"[\[\]:*?/\\]", "_", str(name))[:31] or "sheet"
-    out, k = base, 1
-    while out.lower() in used:
-        k += 1
-        out = f"{base[: 31 - len(str(k)) - 1]}_{k}"
-    used.add(out.lower())
-    return out
+def write_xlsx(
+    sheets: Mapping[str, pd.DataFrame] | pd.DataFrame, path, notes: pd.DataFrame | None = None
+) -> Path:
+    """Write one sheet per table (``{sheet name: frame}``, or one frame) after
+    :func:`neutralise`, plus a last sheet ``notes`` when given; byte-identical for the same
+    tables (fixed workbook times and zip timestamps).
 
-
-def write_xlsx(sheets: Mapping[str, pd.DataFrame], path, notes: pd.DataFrame | None = None) -> Path:
-    """Write tables to one workbook, one sheet each (plus a ``notes`` sheet), byte-identically.
-
-    Parameters
-    ----------
-    sheets : mapping of sheet name -> DataFrame (names are cut to Excel's 31 characters).
-    path : output file.
-    notes : optional table written last as the sheet ``notes`` (definitions, policy).
+    Raises
+    ------
+    OSError
+        The path cannot be written; the message names the path.
 
     Examples
     --------
-    >>> import tempfile, os
-    >>> d = tempfile.mkdtemp()
-    >>> t = {"rates": pd.DataFrame({"site": ["=x"], "n": [10]})}
-    >>> a = write_xlsx(t, os.path.join(d, "a.xlsx")).read_bytes()
-    >>> b = write_xlsx(t, os.path.join(d, "b.xlsx")).read_bytes()
-    >>> a == b
-    True
-    >>> pd.read_excel(os.path.join(d, "a.xlsx"), sheet_name="rates")["site"].tolist()
-    ["'=x"]
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = pathlib.Path(tmp) / "t.xlsx"
+    ...     _ = write_xlsx({"rates": pd.DataFrame({"site": ["=1+2"], "n": [4]})}, p)
+    ...     pd.read_excel(p, sheet_name="rates").to_dict("list")
+    {'site': ["'=1+2"], 'n': [4]}
     """
-    from openpyxl import Workbook
-
-    path = Path(path)
-    wb = Workbook()
-    wb.remove(wb.active)
-    used: set = set()
+    path = _writable(path)
+    if isinstance(sheets, pd.DataFrame):
+        sheets = {"Sheet1": sheets}
     items = list(sheets.items()) + ([("notes", notes)] if notes is not None else [])
-    for name, frame in items:
-        ws = wb.create_sheet(_sheet_name(name, used))
-        table = neutralise(frame)
-        ws.append([str(c) for c in table.columns])
-        for row in table.itertuples(index=False):
-            ws.append([_cell(v) for v in row])
-    props = wb.properties
-    props.creator = "ipt_analytics"
-    props.created = _FIXED_TIME
     buffer = io.BytesIO()
-    wb.save(buffer)
-    path.write_bytes(_fixed_zip(buffer.getvalue()))
-    return path
-
-
-def _cell(value):
-    """openpyxl-friendly cell: NA -> empty, numpy scalars -> Python numbers."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    return value
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for name, frame in items:
+            safe = neutralise(frame)
+            # openpyxl cannot store pandas' nullable NA: write an empty cell
+            safe = safe.astype(object).where(safe.notna(), None)
+            safe.to_excel(writer, sheet_name=str(name)[:31], index=False)
+        writer.book.properties.creator = "ipt_analytics"
+        writer.book.properties.created = _FIXED_TIME
+    try:
+        with open(path, "wb") as fh:
+            fh.write(_fixed_zip(buffer.getvalue()))
+    except OSError as exc:
+        raise OSError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+    return Path(path)
 
 
 def _fixed_zip(data: bytes) -> bytes:
-    """Rewrite a zip with fixed member timestamps and fixed core-property dates."""
+    """The workbook rewritten with fixed member timestamps and fixed core-property dates."""
     stamp = _FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()

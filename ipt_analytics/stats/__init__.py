@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from ipt_analytics.stats.describe import (
     observed_means,
-    p_chart,
     sample_trajectories,
     severity_shares,
     time_values,
@@ -25,6 +24,7 @@ from ipt_analytics.stats.multiplicity import (
     P_ADJUST_METHODS,
     p_adjust,
 )
+from ipt_analytics.stats.spc import anhoej_rules, p_chart, run_chart, spc_summary
 from ipt_analytics.stats.summary_stats import (
     NNT,
     Estimate,
@@ -77,6 +77,9 @@ __all__ = [
     "observed_means",
     "severity_shares",
     "p_chart",
+    "run_chart",
+    "anhoej_rules",
+    "spc_summary",
     "sample_trajectories",
     "time_values",
 ]

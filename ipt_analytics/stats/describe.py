@@ -5,7 +5,6 @@ Each function takes a tidy table and returns a tidy table that a plotting functi
 
 - :func:`observed_means` -- mean score per group and time point with a t interval;
 - :func:`severity_shares` -- share of ratings in each severity band per time point;
-- :func:`p_chart` -- proportion control chart (p-chart) limits for rates per period;
 - :func:`sample_trajectories` -- a reproducible sample of episodes to draw as lines.
 
 ``sessions`` below is the canonical long table of :class:`ipt_analytics.SessionData`
@@ -24,7 +23,7 @@ from scipy import stats
 from ipt_analytics.errors import SchemaError
 from ipt_analytics.instruments.table import INSTRUMENTS, get_instrument
 
-__all__ = ["observed_means", "severity_shares", "p_chart", "sample_trajectories", "time_values"]
+__all__ = ["observed_means", "severity_shares", "sample_trajectories", "time_values"]
 
 _TIMES = ("session", "week")
 
@@ -267,95 +266,6 @@ def severity_shares(
     totals = out.groupby("time")["n"].transform("sum")
     out["share"] = out["n"] / totals
     out.attrs = {"instrument": instrument, "time": time}
-    return out
-
-
-def p_chart(
-    counts: pd.DataFrame,
-    *,
-    period: str,
-    events: str,
-    n: str,
-    sigma: float = 3,
-) -> pd.DataFrame:
-    """Proportion control chart (p-chart) with limits for varying subgroup sizes.
-
-    For period ``i`` with ``d_i`` events among ``n_i`` episodes the rate is
-    ``p_i = d_i / n_i``; the centre line is the pooled rate
-    ``p_bar = sum(d_i) / sum(n_i)`` and the control limits are
-
-    ``p_bar +/- sigma * sqrt(p_bar * (1 - p_bar) / n_i)``,
-
-    clipped to [0, 1] (Montgomery, ch. 7, p-chart with variable sample size; Benneyan et
-    al. 2003). A period is out of control when its rate lies strictly above the upper or
-    strictly below the lower limit.
-
-    Parameters
-    ----------
-    counts : DataFrame
-        One row per period.
-    period, events, n : str
-        Columns holding the period label (e.g. ``"2024Q1"``), the number of events
-        (e.g. dropouts) and the number of opportunities (e.g. episodes ending).
-    sigma : float, default 3
-        Width of the limits in standard errors.
-
-    Returns
-    -------
-    DataFrame
-        Columns ``period, events, n, rate, centre, lcl, ucl, out_of_control`` in the row
-        order of ``counts``. ``.attrs["sigma"]`` holds ``sigma``.
-
-    References
-    ----------
-    Montgomery DC. Introduction to Statistical Quality Control, 6th ed. Wiley, 2009,
-    ch. 7 (control charts for attributes: the p-chart, variable sample size).
-    Benneyan JC, Lloyd RC, Plsek PE. Statistical process control as a tool for research
-    and healthcare improvement. Qual Saf Health Care 2003;12:458-464.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> c = pd.DataFrame({"quarter": ["Q1", "Q2"], "dropouts": [10, 30], "ended": [100, 100]})
-    >>> p_chart(c, period="quarter", events="dropouts", n="ended")[["rate", "centre", "ucl"]]
-       rate  centre       ucl
-    0   0.1     0.2  0.320000
-    1   0.3     0.2  0.320000
-    """
-    caller = "p_chart"
-    _require_columns(counts, [period, events, n], caller)
-    if counts.empty:
-        raise SchemaError(f"{caller}(): counts has no rows. Fix: pass one row per period.")
-    if not (np.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"{caller}(): sigma={sigma!r} must be a positive number, e.g. 3.")
-    d = pd.to_numeric(counts[events], errors="coerce").to_numpy(dtype=float)
-    m = pd.to_numeric(counts[n], errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(d) | ~np.isfinite(m) | (m <= 0) | (d < 0) | (d > m)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise SchemaError(
-            f"{caller}(): row {i} has {events}={counts[events].iloc[i]!r}, "
-            f"{n}={counts[n].iloc[i]!r}; need 0 <= {events} <= {n} and {n} > 0. "
-            "Fix: drop periods without episodes and check the counts."
-        )
-    centre = d.sum() / m.sum()
-    half = sigma * np.sqrt(centre * (1 - centre) / m)
-    rate = d / m
-    lcl = np.clip(centre - half, 0.0, 1.0)
-    ucl = np.clip(centre + half, 0.0, 1.0)
-    out = pd.DataFrame(
-        {
-            "period": counts[period].to_numpy(),
-            "events": counts[events].to_numpy(),
-            "n": counts[n].to_numpy(),
-            "rate": rate,
-            "centre": np.full(len(rate), centre),
-            "lcl": lcl,
-            "ucl": ucl,
-            "out_of_control": (rate > ucl) | (rate < lcl),
-        }
-    )
-    out.attrs = {"sigma": sigma}
     return out
 
 

@@ -72,6 +72,11 @@ class GroupComparison:
             "",
             "Contrasts:",
             self.contrasts.drop(columns=["note"]).round(decimals).to_string(index=False),
+            *(
+                [f"  NNT {r.contrast}: {r.note}" for r in nnt.itertuples()]
+                if not (nnt := self.contrasts[self.contrasts["term"] == "nnt"]).empty
+                else []
+            ),
             "",
             "Omnibus:",
             self.omnibus.round(decimals).to_string(index=False),
@@ -118,6 +123,14 @@ class GroupComparison:
         from ipt_analytics.plotting.comparisons import plot_comparison
 
         return plot_comparison(self, ax=ax, term=term)
+
+
+def _nnt_label(nnt) -> str:
+    """NNT as readers expect it: a negative NNT is a number needed to harm (NNTH)."""
+    if nnt.crosses_null or nnt.estimate > 0:
+        return str(nnt)
+    lo, hi = sorted((abs(nnt.conf_low), abs(nnt.conf_high)))
+    return f"NNTH {abs(nnt.estimate):.2f} ({lo:.2f} to {hi:.2f})"
 
 
 def _is_binary(s: pd.Series) -> bool:
@@ -208,6 +221,22 @@ def compare_groups(
     fn = "compare_groups"
     if p_adjust not in P_ADJUST_METHODS:
         raise ValueError(f"{fn}(): p_adjust={p_adjust!r}; use one of {list(P_ADJUST_METHODS)}.")
+    frame, covs, binary, notes = _analysis_frame(outcomes, by, outcome, adjust_for, fn)
+    levels, reference = _levels_and_reference(frame, by, reference, fn)
+    meta = {"outcome": outcome, "by": by, "reference": reference, "conf_level": conf_level,
+            "p_adjust": p_adjust, "n": len(frame), "kind": "binary" if binary else "continuous",
+            "adjust_for": covs}  # fmt: skip
+    args = (frame, by, outcome, levels, reference, covs, p_adjust, conf_level, notes)
+    tables = _binary(*args) if binary else _continuous(*args)
+    # figures drawn from the contrasts say how their p-values (not intervals) were adjusted
+    tables[1].attrs.update(p_adjust=p_adjust, conf_level=conf_level, conf_adjust="none")
+    for w in notes:
+        warnings.warn(f"{fn}(): {w}", DataWarning, stacklevel=2)
+    return GroupComparison(*tables, [f"{fn}(): {w}" for w in notes], meta)
+
+
+def _analysis_frame(outcomes, by, outcome, adjust_for, fn):
+    """Rows with the outcome, group and covariates known; the covariates; binary or not."""
     covs = [] if adjust_for is None else [adjust_for] if isinstance(adjust_for, str) else list(
         adjust_for)  # fmt: skip
     for col in [by, outcome, *covs]:
@@ -217,6 +246,7 @@ def compare_groups(
                 f"{list(outcomes.columns)}. Fix: pass an existing column name."
             )
     binary = _is_binary(outcomes[outcome])
+    # ANCOVA on the final score (or change) is adjusted for baseline (Vickers & Altman 2001)
     if not binary and outcome in ("final", "change", "pct_change") and "baseline" in outcomes:
         covs = ["baseline", *[c for c in covs if c != "baseline"]]
     frame = outcomes[[by, outcome, *covs]].dropna()
@@ -226,6 +256,11 @@ def compare_groups(
             f"{len(outcomes) - len(frame)} of {len(outcomes)} episodes left out: missing "
             f"{outcome}, {by} or a covariate (e.g. single-rating episodes)."
         )
+    return frame, covs, binary, notes
+
+
+def _levels_and_reference(frame, by, reference, fn):
+    """Sorted group levels and the reference group (default: largest, ties: first sorted)."""
     counts = frame[by].value_counts()
     levels = sorted(counts.index.tolist(), key=str)
     if len(levels) < 2:
@@ -234,14 +269,7 @@ def compare_groups(
         reference = max(levels, key=lambda g: (counts[g], -levels.index(g)))
     elif reference not in levels:
         raise ValueError(f"{fn}(): reference={reference!r} is not a group of {by!r}: {levels}.")
-    meta = {"outcome": outcome, "by": by, "reference": reference, "conf_level": conf_level,
-            "p_adjust": p_adjust, "n": len(frame), "kind": "binary" if binary else "continuous",
-            "adjust_for": covs}  # fmt: skip
-    args = (frame, by, outcome, levels, reference, covs, p_adjust, conf_level, notes)
-    tables = _binary(*args) if binary else _continuous(*args)
-    for w in notes:
-        warnings.warn(f"{fn}(): {w}", DataWarning, stacklevel=2)
-    return GroupComparison(*tables, [f"{fn}(): {w}" for w in notes], meta)
+    return levels, reference
 
 
 def _binary(frame, by, outcome, levels, reference, covs, method, conf_level, notes):
@@ -259,60 +287,7 @@ def _binary(frame, by, outcome, levels, reference, covs, method, conf_level, not
         if g == reference:
             continue
         a, m1, c, m2 = int(ev[g]), int(n[g]), int(ev[reference]), int(n[reference])
-        base = {"contrast": f"{g} vs {reference}", "group": g, "reference": reference, "df": np.nan,
-                "p_adjusted": np.nan, "note": pd.NA}  # fmt: skip
-        rd = risk_difference(a, m1, c, m2, conf_level=conf_level)
-        stat = rd.estimate / rd.std_error if rd.std_error > 0 else np.nan
-        rows.append(
-            {
-                **base,
-                "term": "risk_difference",
-                "estimate": rd.estimate,
-                "std_error": rd.std_error,
-                "statistic": stat,
-                "p_value": 2 * stats.norm.sf(abs(stat)),
-                "conf_low": rd.conf_low,
-                "conf_high": rd.conf_high,
-                "method": "newcombe interval; wald z test",
-            }
-        )
-        for term, est in (
-            ("risk_ratio", risk_ratio(a, m1, c, m2, conf_level=conf_level)),
-            ("odds_ratio", odds_ratio(a, m1, c, m2, conf_level=conf_level)),
-        ):
-            st = np.log(est.estimate) / est.std_error
-            rows.append(
-                {
-                    **base,
-                    "term": term,
-                    "estimate": est.estimate,
-                    "std_error": est.std_error,
-                    "statistic": st,
-                    "p_value": 2 * stats.norm.sf(abs(st)),
-                    "conf_low": est.conf_low,
-                    "conf_high": est.conf_high,
-                    "method": est.method,
-                }
-            )
-        nnt = nnt_from_rd(rd.estimate, rd.conf_low, rd.conf_high, beneficial=beneficial)
-        rows.append(
-            {
-                **base,
-                "term": "nnt",
-                "estimate": nnt.estimate,
-                "std_error": np.nan,
-                "statistic": np.nan,
-                "p_value": np.nan,
-                "conf_low": nnt.conf_low,
-                "conf_high": nnt.conf_high,
-                "method": "1/RD, Newcombe RD interval inverted (Altman 1998); > 0 = "
-                + ("benefit" if beneficial else "benefit (fewer harmful events)"),
-                "note": "RD interval includes 0: NNT interval runs from NNTH |conf_low| "
-                "through infinity to NNTB conf_high"
-                if nnt.crosses_null
-                else pd.NA,
-            }
-        )
+        rows += _contrast_rows(g, reference, a, m1, c, m2, conf_level, beneficial)
     contrasts = _adjust(pd.DataFrame(rows, columns=_CONTRAST_COLUMNS), method)
     table = np.column_stack([ev.to_numpy(), (n - ev).to_numpy()])
     omnibus = _omnibus_binary(table, outcome, notes)
@@ -320,6 +295,69 @@ def _binary(frame, by, outcome, levels, reference, covs, method, conf_level, not
     if covs:
         adjusted = _logistic(frame, by, y, levels, reference, covs, method, conf_level, notes)
     return groups, contrasts, omnibus, adjusted
+
+
+def _contrast_rows(g, reference, a, m1, c, m2, conf_level, beneficial) -> list:
+    """RD (Newcombe interval, Wald z test), RR (Katz), OR (Woolf) and NNT of g vs reference."""
+    rows = []
+    base = {"contrast": f"{g} vs {reference}", "group": g, "reference": reference, "df": np.nan,
+            "p_adjusted": np.nan, "note": pd.NA}  # fmt: skip
+    rd = risk_difference(a, m1, c, m2, conf_level=conf_level)
+    stat = rd.estimate / rd.std_error if rd.std_error > 0 else np.nan
+    rows.append(
+        {
+            **base,
+            "term": "risk_difference",
+            "estimate": rd.estimate,
+            "std_error": rd.std_error,
+            "statistic": stat,
+            "p_value": 2 * stats.norm.sf(abs(stat)),
+            "conf_low": rd.conf_low,
+            "conf_high": rd.conf_high,
+            "method": "newcombe interval; wald z test",
+        }
+    )
+    for term, est in (
+        ("risk_ratio", risk_ratio(a, m1, c, m2, conf_level=conf_level)),
+        ("odds_ratio", odds_ratio(a, m1, c, m2, conf_level=conf_level)),
+    ):
+        st = np.log(est.estimate) / est.std_error
+        rows.append(
+            {
+                **base,
+                "term": term,
+                "estimate": est.estimate,
+                "std_error": est.std_error,
+                "statistic": st,
+                "p_value": 2 * stats.norm.sf(abs(st)),
+                "conf_low": est.conf_low,
+                "conf_high": est.conf_high,
+                "method": est.method,
+            }
+        )
+    nnt = nnt_from_rd(rd.estimate, rd.conf_low, rd.conf_high, beneficial=beneficial)
+    rows.append(
+        {
+            **base,
+            "term": "nnt",
+            "estimate": nnt.estimate,
+            "std_error": np.nan,
+            "statistic": np.nan,
+            "p_value": np.nan,
+            "conf_low": nnt.conf_low,
+            "conf_high": nnt.conf_high,
+            "method": "1/RD, Newcombe RD interval inverted (Altman 1998); > 0 = "
+            + ("benefit" if beneficial else "benefit (fewer harmful events)"),
+            "note": _nnt_label(nnt)
+            + (
+                "; RD interval includes 0: NNT interval runs from NNTH |conf_low| "
+                "through infinity to NNTB conf_high"
+                if nnt.crosses_null
+                else ""
+            ),
+        }
+    )
+    return rows
 
 
 def _adjust(contrasts: pd.DataFrame, method: str) -> pd.DataFrame:

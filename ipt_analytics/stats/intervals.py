@@ -1,14 +1,18 @@
 """Confidence intervals for proportions and differences of proportions.
 
-Small, dependency-free (numpy/scipy only) helpers shared by :mod:`ipt_analytics.stats.groups`
-and :mod:`ipt_analytics.stats.summary_stats`. Every function is vectorised over numpy arrays and
-returns unrounded floats.
+Helpers used by :mod:`ipt_analytics.stats.groups` and :mod:`ipt_analytics.stats.summary_stats`.
+The Wilson and Newcombe intervals are statsmodels' (``proportion_confint``,
+``confint_proportions_2indep``); what is ours is the handling of ``n == 0`` (NaN, no warning)
+and the exact 0 / 1 limits at ``x == 0`` / ``x == n``. Definitions and the published examples
+that pin them: docs/definitions.md, "Proportions, risk differences, ratios and NNT".
+Results are unrounded floats.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 __all__ = ["z_value", "wilson_interval", "wald_rd_interval", "newcombe_rd_interval"]
 
@@ -32,7 +36,7 @@ def z_value(conf_level: float) -> float:
 def wilson_interval(events, n, *, conf_level: float = 0.95):
     """Wilson score interval for a binomial proportion.
 
-    Wilson EB (1927) J Am Stat Assoc 22:209-212. Same numbers as
+    Wilson EB (1927) J Am Stat Assoc 22:209-212, computed by
     ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
 
     Parameters
@@ -53,17 +57,17 @@ def wilson_interval(events, n, *, conf_level: float = 0.95):
     """
     x = np.asarray(events, dtype=float)
     m = np.asarray(n, dtype=float)
-    z = z_value(conf_level)
+    alpha = 1.0 - conf_level
+    z_value(conf_level)  # validates conf_level with our message
+    ok = m > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = x / m
-        denom = 1 + z**2 / m
-        centre = (p + z**2 / (2 * m)) / denom
-        half = z * np.sqrt(p * (1 - p) / m + z**2 / (4 * m**2)) / denom
-        low = np.where(m > 0, centre - half, np.nan)
-        high = np.where(m > 0, centre + half, np.nan)
-    # the score interval lies in [0, 1] mathematically; clip rounding noise only
-    low = np.clip(low, 0.0, 1.0)
-    high = np.clip(high, 0.0, 1.0)
+        low, high = proportion_confint(x, np.where(ok, m, 1.0), alpha=alpha, method="wilson")
+    # statsmodels misses 0 at x == 0 and 1 at x == n by ~1e-16 for many n (e.g. 0/20, 29/29);
+    # the exact limits are 0 and 1, so we set them (tests show the library's values)
+    low = np.where(x == 0, 0.0, np.clip(low, 0.0, 1.0))
+    high = np.where(x == m, 1.0, np.clip(high, 0.0, 1.0))
+    low = np.where(ok, low, np.nan)
+    high = np.where(ok, high, np.nan)
     if np.ndim(low) == 0:
         return float(low), float(high)
     return low, high
@@ -92,7 +96,8 @@ def newcombe_rd_interval(events1, n1, events2, n2, *, conf_level: float = 0.95):
     """Newcombe hybrid score interval for ``p1 - p2`` (his method 10).
 
     Newcombe RG (1998) Stat Med 17:873-890: combine the Wilson limits of each proportion,
-    ``L = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``, ``U = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``.
+    ``L = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``, ``U = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``;
+    computed by ``statsmodels.stats.proportion.confint_proportions_2indep(method="newcomb")``.
 
     Returns ``(estimate, conf_low, conf_high)``.
 
@@ -102,11 +107,13 @@ def newcombe_rd_interval(events1, n1, events2, n2, *, conf_level: float = 0.95):
     >>> round(lo, 4), round(hi, 4)
     (0.0524, 0.3339)
     """
-    p1 = events1 / n1
-    p2 = events2 / n2
-    l1, u1 = wilson_interval(events1, n1, conf_level=conf_level)
-    l2, u2 = wilson_interval(events2, n2, conf_level=conf_level)
-    d = p1 - p2
-    low = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return float(d), float(low), float(high)
+    d = events1 / n1 - events2 / n2
+    z_value(conf_level)  # validates conf_level with our message
+    low, high = confint_proportions_2indep(
+        events1, n1, events2, n2, method="newcomb", compare="diff", alpha=1.0 - conf_level
+    )
+    # statsmodels' limits miss +-1 by ~1e-16 when d = +-1 (e.g. 10/10 vs 0/20); the exact
+    # value there is +-1 (the Wilson limits are exactly 0 and 1), so we set it
+    low = -1.0 if d == -1 else float(np.clip(low, -1.0, 1.0))
+    high = 1.0 if d == 1 else float(np.clip(high, -1.0, 1.0))
+    return float(d), low, high

@@ -1,13 +1,16 @@
 """Multiple-comparison adjustment of p-values (Holm, Benjamini-Hochberg).
 
-Implemented here (a few lines each) so that missing p-values are carried through as NaN
-and excluded from the family size, which ``statsmodels.stats.multitest.multipletests``
-does not do; the tests check the numbers against ``multipletests``.
+The adjustment is ``statsmodels.stats.multitest.multipletests`` (``holm``, ``fdr_bh``); this
+thin wrapper carries missing p-values through as NaN, in place, and leaves them out of the
+family size (``multipletests`` counts a NaN as a member of the family). The
+tests check the numbers against hand computation of the definitions (docs/definitions.md,
+"Multiplicity").
 """
 
 from __future__ import annotations
 
 import numpy as np
+from statsmodels.stats.multitest import multipletests
 
 __all__ = ["P_ADJUST_METHODS", "p_adjust"]
 
@@ -17,6 +20,8 @@ P_ADJUST_METHODS = {
     "bh": "Benjamini & Hochberg (1995) step-up, false discovery rate",
     "none": "no adjustment",
 }
+
+_STATSMODELS = {"holm": "holm", "bh": "fdr_bh"}
 
 
 def p_adjust(p_values, *, method: str = "holm") -> np.ndarray:
@@ -63,15 +68,6 @@ def p_adjust(p_values, *, method: str = "holm") -> np.ndarray:
     if key == "none":
         out[ok] = pv
         return out
-    order = np.argsort(pv, kind="mergesort")
-    ranked = pv[order]
-    ranks = np.arange(1, m + 1)
-    if key == "holm":
-        adj = np.maximum.accumulate((m - ranks + 1) * ranked)
-    else:
-        adj = np.minimum.accumulate((m / ranks * ranked)[::-1])[::-1]
-    adj = np.minimum(adj, 1.0)
-    back = np.empty(m)
-    back[order] = adj
-    out[ok] = back
+    adjusted = multipletests(pv, method=_STATSMODELS[key])[1]
+    out[ok] = np.minimum(adjusted, 1.0)
     return out

@@ -5,7 +5,7 @@ NNT (Altman's NNTB/NNTH convention); Cohen's d -> NNT (Kraemer & Kupfer); pre-po
 sizes (d_z, d_rm, d_av, Becker's g, Morris's d_ppc2); the pre-post correlation recovered
 from SDs; Feingold's GMA d; NHS Talking Therapies rates with their published denominators.
 
-Sources are in ``reference/definitions.md`` §6 and §9 and in each docstring. Nothing is
+Sources are in docs/definitions.md and in each docstring. Nothing is
 rounded except by :func:`round_half_up`, which exists for display only.
 """
 
@@ -373,7 +373,7 @@ def gma_d(slope_difference, duration, sd_raw, *, slope_se=None, conf_level=0.95)
 def nhs_rate(numerator, denominator) -> float:
     """A rate in percent from counts, unrounded: 100 * numerator / denominator.
 
-    Use the published denominator of each measure (definitions.md §4): reliable improvement
+    Use the published denominator of each measure (docs/definitions.md): reliable improvement
     = all who finished treatment; reliable recovery = finished treatment at caseness;
     recovery = finished minus not at caseness (see :func:`nhs_recovery_rate`).
 
@@ -394,7 +394,7 @@ def nhs_recovery_rate(recovered, finished, not_at_caseness) -> float:
     """NHS Talking Therapies recovery rate in percent.
 
     Count_Recovery / (Count_FinishedCourseTreatment - Count_NotAtCaseness) * 100 (NHS Digital,
-    December 2020 outcomes page; definitions.md §4).
+    December 2020 outcomes page; docs/definitions.md, "NHS Talking Therapies").
 
     Examples
     --------

@@ -8,18 +8,27 @@ import pandas as pd
 
 __all__ = ["text_report", "html_report"]
 
+_DF_LABELS = {
+    "satterthwaite": "t with Satterthwaite df",
+    "kenward-roger": "t with Kenward-Roger df and adjusted SEs",
+}
+
 
 def _header(res) -> list:
+    engine = (
+        "statsmodels MixedLM, checked with the exact profiled deviance"
+        if res.engine == "statsmodels"
+        else "ipt_analytics exact profiled deviance (lme4 formulation)"
+    )
     return [
-        f"Linear mixed model fitted by {'REML' if res.reml else 'maximum likelihood'} "
-        f"(engine: {res.engine})",
+        f"Linear mixed model fitted by {'REML' if res.reml else 'maximum likelihood'}",
+        f"Engine: {engine}; optimiser: {res.optimizer} ({len(res.optinfo)} optimiser steps)",
         f"Model: {res.model_label}",
         f"Observations: {res.nobs}; groups: "
         + ", ".join(f"{k} {v}" for k, v in res.ngroups.items()),
         f"{'REML criterion' if res.reml else 'Deviance'}: {res.deviance:.4f}; "
         f"logLik: {res.loglik:.4f}; AIC: {res.aic:.4f}; BIC: {res.bic:.4f}",
-        "Fixed-effect tests: "
-        + ("t with Satterthwaite df" if res.df_method == "satterthwaite" else "Wald z"),
+        "Fixed-effect tests: " + _DF_LABELS.get(res.df_method, "Wald z"),
     ]
 
 

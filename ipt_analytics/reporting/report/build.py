@@ -489,8 +489,9 @@ DEFINITIONS = [
     (
         "p-chart",
         "monthly rate of episodes ending in the month; centre = pooled rate of the "
-        "baseline months; 3-sigma limits at each month's n; incomplete start-of-extract months "
-        "are marked and not judged; limits recomputed in each configured phase",
+        "baseline months; 3-sigma limits at each month's n; signals: points outside the limits "
+        "and Anhoej's run rules (qicharts2); incomplete start-of-extract months are marked and "
+        "not judged; limits recomputed in each configured phase",
     ),
     (
         "Making Data Count icons",

@@ -16,48 +16,52 @@ import pandas as pd
 from ipt_analytics.reporting.report.config import OUTCOMES, ReportConfig
 from ipt_analytics.reporting.report.periods import quarter_bounds
 from ipt_analytics.reporting.report.shield import protect
-from ipt_analytics.stats.describe import p_chart
 from ipt_analytics.stats.funnel import funnel_limits, funnel_table
 from ipt_analytics.stats.mdc import assurance_icon, mdc_chart, variation_icon
+from ipt_analytics.stats.spc import p_chart
 
 __all__ = ["monthly_chart", "spc_summary", "funnel_units", "trajectory_lines"]
 
 SIGMA = 3.0
 
 
-def _spc_signals(chart: pd.DataFrame) -> pd.Series:
-    """The signal that fired at each month, in words ("" when none).
+def _spc_signals(chart: pd.DataFrame, first_phase_freeze: int | None) -> pd.DataFrame:
+    """Centre line, limits and the signals that fired (in words) for the shown months.
 
-    The single place where the report evaluates SPC rules on a p-chart table: points beyond
-    the 3-sigma limits. Run rules (Anhoej: longest run, number of crossings) plug in here
-    when :mod:`ipt_analytics.stats.spc` provides them, so every figure, table and summary of
-    the report shows the same signals.
+    The single place where the report evaluates SPC rules: :func:`ipt_analytics.stats.spc.
+    p_chart` (3-sigma limits and Anhoej's run rules as qicharts2 computes them) over the months
+    with a published rate, one part per phase, the first phase frozen on its baseline months,
+    start-of-extract months incomplete (never judged) and complete months before the baseline
+    excluded from the centre line and the runs analysis.
     """
-    judged = chart["judged"].to_numpy(dtype=bool)
-    rate = chart["rate"].to_numpy(dtype=float)
-    above = judged & (rate > chart["ucl"].to_numpy(dtype=float))
-    below = judged & (rate < chart["lcl"].to_numpy(dtype=float))
-    words = np.where(
-        above, "above the upper 3-sigma limit", np.where(below, "below the lower 3-sigma limit", "")
+    rows = chart[chart["valid"]]
+    counts = pd.DataFrame(
+        {
+            "month": rows["month"].to_numpy(),
+            "events": rows["events"].astype(float).to_numpy(),
+            "n": rows["n"].astype(float).to_numpy(),
+            "phase": rows["phase"].to_numpy(),
+            "exclude": rows["before_baseline"].to_numpy(dtype=bool),
+            "incomplete": rows["incomplete"].to_numpy(dtype=bool),
+        }
     )
-    return pd.Series(words, index=chart.index, name="signal")
-
-
-def _limits(chart: pd.DataFrame, base_mask: np.ndarray, rows: np.ndarray):
-    """Centre and 3-sigma limits for ``rows`` from the pooled rate of the baseline rows.
-
-    The centre is :func:`ipt_analytics.stats.describe.p_chart`'s pooled rate of the baseline
-    months; each month's limits use the same formula at its own n (Montgomery 2009, ch. 7).
-    """
-    base = chart.loc[base_mask]
-    if len(base) < 2:
-        return None
-    centre = float(
-        p_chart(base, period="month", events="events", n="n", sigma=SIGMA)["centre"].iloc[0]
+    if counts.empty:
+        return pd.DataFrame(index=rows.index, columns=["centre", "lcl", "ucl", "signal"])
+    res = p_chart(
+        counts,
+        period="month",
+        events="events",
+        n="n",
+        sigma=SIGMA,
+        freeze=first_phase_freeze,
+        part="phase",
+        exclude="exclude",
+        incomplete="incomplete",
     )
-    n = chart.loc[rows, "n"].astype(float).to_numpy()
-    half = SIGMA * np.sqrt(centre * (1 - centre) / n)
-    return centre, np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    out = res[["centre", "lcl", "ucl", "signal"]].copy()
+    out["signal"] = out["signal"].replace("incomplete", "")
+    out.index = rows.index
+    return out
 
 
 def monthly_chart(
@@ -118,20 +122,25 @@ def monthly_chart(
     if config.spc_baseline:
         lo, hi = config.spc_baseline
         in_base = (chart["month"] >= lo) & (chart["month"] <= hi)
+        before = chart["month"] < lo
     else:
         in_base = pd.Series(True, index=chart.index)
+        before = pd.Series(False, index=chart.index)
     chart["baseline"] = usable & (chart["phase"] == 0) & in_base
+    chart["valid"] = valid
+    chart["before_baseline"] = usable & (chart["phase"] == 0) & before
+    freeze = None
+    if config.spc_baseline and chart["baseline"].any():
+        # 1-based position, among the shown months, of the last baseline month
+        freeze = int(np.flatnonzero(chart.loc[valid, "baseline"].to_numpy())[-1]) + 1
     for col in ("centre", "lcl", "ucl"):
         chart[col] = np.nan
-    for phase in sorted(chart["phase"].unique()):
-        rows = (chart["phase"] == phase) & valid
-        base = chart["baseline"] if phase == 0 else rows & usable
-        lim = _limits(chart, base.to_numpy(), rows.to_numpy())
-        if lim is None:
-            continue
-        chart.loc[rows, "centre"], chart.loc[rows, "lcl"], chart.loc[rows, "ucl"] = lim
-    chart["judged"] = usable & chart["centre"].notna()
-    chart["signal"] = _spc_signals(chart)
+    chart["signal"] = ""
+    judged = _spc_signals(chart, freeze)
+    for col in ("centre", "lcl", "ucl", "signal"):
+        chart.loc[judged.index, col] = judged[col].to_numpy()
+    chart["judged"] = usable & ~chart["before_baseline"] & chart["centre"].notna()
+    chart = chart.drop(columns=["valid", "before_baseline"])
     chart.attrs.update(outcome=outcome, label=OUTCOMES[outcome][0], sigma=SIGMA)
     return chart
 

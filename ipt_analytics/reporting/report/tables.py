@@ -320,7 +320,8 @@ def safety_table(sessions: pd.DataFrame, quarter, policy) -> pd.DataFrame:
     first, last = quarter_bounds(quarter)
     rows = []
     for name, inst in INSTRUMENTS.items():
-        if getattr(inst, "safety_item", None) is None:
+        items = tuple(getattr(inst, "safety_items", ()) or ())
+        if not items:
             continue
         r = sessions[
             (sessions["instrument"] == name)
@@ -333,7 +334,7 @@ def safety_table(sessions: pd.DataFrame, quarter, policy) -> pd.DataFrame:
         rows.append(
             {
                 "instrument": inst.label,
-                "item": f"item {inst.safety_item}",
+                "item": ("item " if len(items) == 1 else "items ") + ", ".join(map(str, items)),
                 "episodes_rated": int(r["episode_id"].nunique()),
                 "episodes_endorsed": int(flagged["episode_id"].nunique()),
                 "ratings_endorsed": int(len(flagged)),
