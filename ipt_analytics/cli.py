@@ -326,6 +326,59 @@ def _run_summary(args: argparse.Namespace) -> int:
     return EXIT_DATA_PROBLEMS if data.n_rejected_rows else EXIT_OK
 
 
+# --- report -------------------------------------------------------------------------------
+
+
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "data", nargs="?", help="session data (.csv, .xlsx, .parquet); default: the bundled sample"
+    )
+    parser.add_argument(
+        "--quarter",
+        help="quarter to report, e.g. 2026Q2 (default: the latest complete quarter in the data)",
+    )
+    parser.add_argument("--out", metavar="DIR", help="output folder (default reports/<quarter>)")
+    parser.add_argument(
+        "--config",
+        metavar="REPORT.toml",
+        help="service config (TOML); default: "
+        "data/sample/report.toml for the sample, built-in defaults otherwise",
+    )
+    parser.add_argument(
+        "--suppress",
+        choices=[*POLICIES, "none"],
+        metavar="POLICY",
+        help=f"small-cell policy: {', '.join(POLICIES)} (default: the config's, "
+        "else nhs_digital), or none for an internal working copy",
+    )
+    parser.add_argument(
+        "--as-of",
+        metavar="DATE",
+        help="report date printed in the outputs "
+        "(default: the data's last date; the clock is never used)",
+    )
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from ipt_analytics.datasets.bundled import sample_sessions_path
+    from ipt_analytics.reporting.report.cli_support import run_report
+
+    try:
+        data = args.data or sample_sessions_path()
+        return run_report(
+            data,
+            sample=args.data is None,
+            quarter=args.quarter,
+            out=args.out,
+            config=args.config,
+            suppress=args.suppress,
+            as_of=args.as_of,
+            read=_read,
+        )
+    except (SchemaError, ValueError, OSError) as exc:
+        raise InputError(str(exc)) from None
+
+
 # --- synth --------------------------------------------------------------------------------
 
 
@@ -383,6 +436,11 @@ SUBCOMMANDS: dict[
         "validate a session file, then print clinical outcome rates by format (main job)",
         _add_summary_arguments,
         _run_summary,
+    ),
+    "report": (
+        "the quarterly quality-improvement report: HTML, XLSX, CSV and metrics.json",
+        _add_report_arguments,
+        _run_report,
     ),
     "synth": (
         "write the SYNTHETIC sample files (byte-identical on every run)",
