@@ -346,9 +346,9 @@ def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--suppress",
-        choices=[*POLICIES, "none"],
+        choices=[*SHARED_POLICIES, "none"],
         metavar="POLICY",
-        help=f"small-cell policy: {', '.join(POLICIES)} (default: the config's, "
+        help=f"small-cell policy: {', '.join(SHARED_POLICIES)} (default: the config's, "
         "else nhs_digital), or none for an internal working copy",
     )
     parser.add_argument(

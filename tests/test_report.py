@@ -190,3 +190,12 @@ def test_large_caseload_fits_the_model_to_a_fixed_sample(monkeypatch):
     assert any("sample of 120 of the 300 episodes" in n for n in notes)
     assert a.figures["trajectory_format"]["svg"] == b.figures["trajectory_format"]["svg"]
     pd.testing.assert_frame_equal(a.tables["not_on_track"], b.tables["not_on_track"])
+
+
+def test_the_dashboard_preset_is_refused_for_the_report():
+    # its percentages come from unrounded counts and can reveal a hidden count by difference
+    from ipt_analytics.errors import SchemaError
+    from ipt_analytics.reporting.report.config import load_config
+
+    with pytest.raises(SchemaError, match="nhs_tt_dashboard.*by difference.*nhs_digital"):
+        load_config(None, suppression="nhs_tt_dashboard")

@@ -18,6 +18,7 @@ import pandas as pd
 from ipt_analytics.errors import SchemaError
 from ipt_analytics.instruments.table import INSTRUMENTS
 from ipt_analytics.reporting.privacy import POLICIES
+from ipt_analytics.reporting.summary import SHARED_POLICIES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -132,10 +133,16 @@ def _check(cfg: ReportConfig, source: str) -> ReportConfig:
         bad = [o for o in getattr(cfg, key) if o not in OUTCOMES]
         if bad:
             raise SchemaError(f"{where}: {key} {bad} not known; use some of {list(OUTCOMES)}")
-    if cfg.suppression not in [*POLICIES, "none"]:
+    if cfg.suppression not in [*SHARED_POLICIES, "none"]:
+        why = (
+            " (it reproduces NHS England's dashboards, whose percentages from unrounded counts "
+            "can reveal a small count by difference)"
+            if cfg.suppression in POLICIES
+            else " not known"
+        )
         raise SchemaError(
-            f"{where}: suppression {cfg.suppression!r} not known; use one of "
-            f"{sorted(POLICIES)} (or none for internal working copies)"
+            f"{where}: suppression {cfg.suppression!r}{why}; use one of "
+            f"{sorted(SHARED_POLICIES)} (or none for internal working copies)"
         )
     baseline = cfg.spc_baseline
     if baseline is not None:
