@@ -91,3 +91,28 @@ def test_mixed_types_are_left_to_patsy():
     assert categorise_text_columns(raw, ["y ~ C(site)"])[1] == []
     design = _check(raw, "y ~ C(site) + (1 | client)", "drop")
     assert len(design.x_names) == 3
+
+
+def test_nested_vc_fast_path_equals_dense_cholesky():
+    # clients nested in therapists: the vc block of the Schur complement is diagonal and
+    # the engine factors it in O(m p^2); the general dense Cholesky is the reference
+    from ipt_analytics.models.mixed.lmm import Problem
+
+    raw = pd.read_csv(REF / "issue9/data/missing.csv").dropna()
+    fixed, terms = split_formula("y ~ week * format + (week | client) + (1 | therapist)")
+    problem = Problem(build_design(raw, fixed, None, None, None, "drop", terms))
+    assert problem.mm_diagonal
+    theta = np.array([0.8, -0.1, 0.3, 0.6])
+    for reml in (True, False):
+        fast = problem.deviance_and_gradient(theta, reml)
+        full_fast = problem.evaluate(*problem.split(theta), full=True)
+        problem.mm_diagonal = False
+        problem._cache.clear()
+        dense = problem.deviance_and_gradient(theta, reml)
+        full_dense = problem.evaluate(*problem.split(theta), full=True)
+        problem.mm_diagonal = True
+        problem._cache.clear()
+        np.testing.assert_allclose(fast[0], dense[0], rtol=1e-12)
+        np.testing.assert_allclose(fast[1], dense[1], rtol=1e-9, atol=1e-9)
+        for key in ("beta", "rx_inv", "b_groups", "b_vc"):
+            np.testing.assert_allclose(full_fast[key], full_dense[key], rtol=1e-9, atol=1e-12)
