@@ -61,6 +61,10 @@ def _tri_index(q: int):
 class Problem:
     """Precomputed cross-products of one model; evaluates the profiled deviance."""
 
+    #: the vc block of the Schur complement is diagonal (set by ``__init__``; a subclass
+    #: that builds the cross-products itself without vc terms keeps this default)
+    mm_diagonal = False
+
     def __init__(self, design: Design):
         self.design = design
         x, zg, g = design.x, design.zg, design.g_codes
