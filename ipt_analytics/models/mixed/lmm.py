@@ -162,11 +162,15 @@ class Problem:
         # the vc x vc block of the Schur complement is diagonal when no row and no group
         # holds two different vc columns (e.g. clients nested in therapists, intercepts
         # only): then its Cholesky factor is a square root and the dense m^3 work goes
-        off = vv.copy()
-        off[self._mdiag, self._mdiag] = 0.0
-        self.mm_diagonal = bool(m) and not off.any() and bool(
-            np.all(self.pair_col[self.pp_a] == self.pair_col[self.pp_b])
-        )
+        if m:  # without vc terms the class default (False) holds
+            off = vv.copy()
+            off[self._mdiag, self._mdiag] = 0.0
+            self.mm_diagonal = not off.any() and bool(
+                np.all(self.pair_col[self.pp_a] == self.pair_col[self.pp_b])
+            )
+        # (q G x p) copy of Z_g'X; unused by the engine now, kept as part of the attribute
+        # set that subclasses building a Problem from sufficient statistics reproduce
+        self.zx_rows = np.ascontiguousarray(self.zx.transpose(1, 0, 2).reshape(-1, p))
         self._cache: dict = {}
         self.reml_offset = -2.0 * np.log(abs(np.linalg.det(design.x_map)))
 
