@@ -23,6 +23,18 @@ from one extra traced run of each Python method.
 
 Run from the repository root:  python benchmarks/bench_mixed.py [--skip-statsmodels]
 Not a test: numbers depend on the machine.
+
+Scaling (issue 14):  python benchmarks/bench_mixed.py --scaling
+generates ``y ~ week * fmt + (week | client)`` data with 500, 2,000, 10,000, 50,000 and
+100,000 clients (4-16 weekly scores each, :func:`scale_data`, seeded) and 20,000 clients
+with a crossed-in therapist intercept (1,000 levels, ``+ (1 | therapist)``), and fits each
+with fit_mixed (REML, Satterthwaite df included), statsmodels MixedLM (default settings;
+up to 10,000 clients, and no larger size once one took over 3 minutes; not the therapist
+design, which it cannot express as a crossed factor) and lme4 (bobyqa) through Rscript
+when present. Every fit runs once in its own child process; it reports the fit time
+(reading the CSV excluded), the REML logLik (statsmodels' estimate scored with the
+exact criterion) and its own peak resident memory (VmHWM from /proc/self/status, read
+at the end by the Python and the R child alike, so measured the same way for all three).
 """
 
 from __future__ import annotations
@@ -201,9 +213,160 @@ def bench_multi() -> pd.DataFrame:
     return out
 
 
+# -- scaling: 500 to 100,000 clients and a therapist factor, every program in a child --
+
+SIZES = (500, 2_000, 10_000, 50_000, 100_000)
+SCALE_FORMULA = "y ~ week * fmt + (week | client)"
+THERAPIST = (20_000, 1_000)  # clients, therapist levels
+R_SCALE = r"""
+suppressPackageStartupMessages(library(lme4))
+a <- commandArgs(TRUE)
+d <- read.csv(a[1])
+d$fmt <- factor(d$fmt, levels = c("group", "individual", "telehealth"))
+f <- if (a[2] == "therapist") y ~ week * fmt + (week | client) + (1 | therapist) else
+  y ~ week * fmt + (week | client)
+t <- system.time(m <- lmer(f, d, control = lmerControl(optimizer = "bobyqa")))[["elapsed"]]
+st <- readLines("/proc/self/status")
+hwm <- as.numeric(strsplit(trimws(sub("VmHWM:", "", grep("^VmHWM:", st, value = TRUE))),
+                           " +")[[1]][1]) / 1024
+cat(sprintf("%.15g %.15g %.6g\n", t, as.numeric(logLik(m)), hwm))
+"""
+
+
+def scale_data(n_clients: int, therapists: int = 0, seed: int = 20261130) -> pd.DataFrame:
+    """Weekly PHQ-9-like scores: 4-16 weeks per client, three formats, random intercept
+    and slope per client (sd 3 and 0.5, corr -0.3), optionally a therapist intercept
+    (sd 1, each client seeing one of ``therapists``), residual sd 2. Vectorised, seeded."""
+    rng = np.random.default_rng(seed)
+    stay = rng.integers(4, 17, n_clients)
+    client = np.repeat(np.arange(n_clients), stay)
+    week = (np.arange(client.size) - np.repeat(np.cumsum(stay) - stay, stay)).astype(float)
+    fmt = np.array(["group", "individual", "telehealth"])[rng.integers(0, 3, n_clients)]
+    b = rng.multivariate_normal([0, 0], [[9.0, -0.45], [-0.45, 0.25]], size=n_clients)
+    shift = {"group": (0.8, 0.05), "individual": (0.0, 0.0), "telehealth": (0.3, -0.04)}
+    s0 = np.array([shift[f][0] for f in fmt])
+    s1 = np.array([shift[f][1] for f in fmt])
+    y = 16 + (s0 + b[:, 0])[client] + (-0.55 + s1 + b[:, 1])[client] * week
+    out = pd.DataFrame({"client": [f"c{i:06d}" for i in client], "week": week,
+                        "fmt": fmt[client]})  # fmt: skip
+    if therapists:
+        ther = rng.integers(0, therapists, n_clients)
+        out["therapist"] = [f"t{i:04d}" for i in ther[client]]
+        y = y + rng.normal(0.0, 1.0, therapists)[ther][client]
+    out["y"] = np.round(y + rng.normal(0.0, 2.0, client.size), 6)
+    return out
+
+
+def _child(method: str, path: str, design: str) -> None:
+    """Run in a child process: fit once, print JSON (fit seconds, REML logLik)."""
+    import json
+
+    data = pd.read_csv(path)
+    formula = SCALE_FORMULA + (" + (1 | therapist)" if design == "therapist" else "")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        if method == "fit_mixed":
+            res = fit_mixed(data, formula)  # Satterthwaite df included
+            seconds, ll = time.perf_counter() - t0, res.loglik
+        else:  # statsmodels MixedLM, default settings
+            import statsmodels.formula.api as smf
+
+            fit = smf.mixedlm("y ~ week * fmt", data, groups=data["client"],
+                              re_formula="~week").fit(reml=True)  # fmt: skip
+            seconds = time.perf_counter() - t0
+            global FORMULA
+            FORMULA = "y ~ week * fmt"  # score its estimate with the exact REML criterion
+            ll = exact_loglik(data, np.asarray(fit.cov_re), fit.scale)
+    print(json.dumps({"seconds": seconds, "loglik": float(ll), "peak_mb": _vm_hwm_mb()}))
+
+
+def _vm_hwm_mb() -> float:
+    """Peak resident memory of this process image (VmHWM; starts afresh at exec, unlike
+    ru_maxrss, which on Linux inherits the parent's size at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _run_child(cmd: list, timeout: float):
+    """stdout of a child (None if it failed or ran out of time)."""
+    import os
+    import signal
+    import threading
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)  # fmt: skip
+    timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    timer.start()
+    out = proc.stdout.read()
+    proc.wait()
+    timer.cancel()
+    return out if proc.returncode == 0 else None
+
+
+def bench_scaling(sm_limit_s: float = 180.0, sm_max: int = 10_000) -> pd.DataFrame:
+    import json
+
+    has_r = shutil.which("Rscript") is not None
+    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
+        fh.write(R_SCALE)
+    rows = []
+    sm_ok = True
+    cases = [(n, 0) for n in SIZES] + [THERAPIST]
+    for n, ther in cases:
+        design = "therapist" if ther else "weekly"
+        data = scale_data(n, ther)
+        path = Path(tempfile.gettempdir()) / f"bench_mixed_{n}_{ther}.csv"
+        data.to_csv(path, index=False)
+        label = f"{n:,} clients" + (f" + {ther:,} therapists" if ther else "")
+        methods = ["fit_mixed"] + (["statsmodels"] if sm_ok and not ther else [])
+        got = {}
+        for method in methods:
+            out = _run_child([sys.executable, __file__, "--child", method, str(path), design],
+                             1200)  # fmt: skip
+            res = json.loads(out) if out else None
+            got[method] = (res, res["peak_mb"] if res else np.nan)
+        if has_r:
+            out = _run_child(["Rscript", fh.name, str(path), design], 1800)
+            if out:
+                t, ll, peak = (float(v) for v in out.split())
+                got["lme4"] = ({"seconds": t, "loglik": ll}, peak)
+        ref = got.get("lme4", (None,))[0]
+        for method, (res, peak) in got.items():
+            if res is None:
+                rows.append((label, len(data), method, np.nan, np.nan, np.nan, np.nan, peak))
+                continue
+            base = got["fit_mixed"][0]["seconds"] if got["fit_mixed"][0] else np.nan
+            gap = (res["loglik"] - ref["loglik"]) / abs(ref["loglik"]) if ref else np.nan
+            rows.append((label, len(data), method, res["seconds"], res["seconds"] / base,
+                         res["loglik"], gap, peak))  # fmt: skip
+            if method == "statsmodels" and (res["seconds"] > sm_limit_s or n >= sm_max):
+                sm_ok = False  # the next size (5x the clients) would take far longer
+        if "statsmodels" in methods and got.get("statsmodels", (None,))[0] is None:
+            sm_ok = False
+        path.unlink()
+    return pd.DataFrame(rows, columns=["data", "rows", "program", "seconds",
+                                       "ratio_to_fit_mixed", "reml_loglik",
+                                       "rel_loglik_gap_to_lme4", "peak_rss_mb"])  # fmt: skip
+
+
 def main() -> None:
-    skip = "--skip-statsmodels" in sys.argv[1:]
+    args = sys.argv[1:]
+    if args[:1] == ["--child"]:
+        _child(*args[1:4])
+        return
     pd.set_option("display.width", 200)
+    if "--scaling" in args:
+        import os
+
+        print(f"load average before: {os.getloadavg()}")
+        table = bench_scaling()
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(f"load average after: {os.getloadavg()}")
+        return
+    skip = "--skip-statsmodels" in args
     for name in ("weekly_500.csv", "weekly_2000.csv"):
         data = pd.read_csv(DATA / name)
         print(f"\n== {name}: {data['client'].nunique()} clients, {len(data)} rows ==")

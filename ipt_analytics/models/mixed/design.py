@@ -16,6 +16,7 @@ estimate back to the original scale exactly.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,6 +140,48 @@ def old_api_terms(groups: str, re_formula: str, vc: dict | None) -> list:
     return terms
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def categorise_text_columns(frame: pd.DataFrame, texts: list) -> pd.DataFrame:
+    """``frame`` with the text columns named in ``texts`` as sorted pandas Categoricals.
+
+    patsy encodes a column of Python strings row by row (sniffing the levels, then a
+    dictionary look-up and a missing-value test per row); a Categorical it encodes from
+    the integer codes, vectorised. The levels are the same: patsy sorts the distinct
+    strings, and so does :class:`pandas.Categorical`, so the design (columns, names,
+    reference levels, missing rows) is unchanged. Only columns whose values are all
+    strings are converted; anything else is left to patsy as it is. Returns the frame (a
+    shallow copy with the converted columns replaced) and the names converted.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3], "fmt": ["b", "a", None], "n": ["x", 1, 2]})
+    >>> out, converted = categorise_text_columns(df, ["y ~ fmt + n"])
+    >>> list(out["fmt"].cat.categories), out["n"].dtype == object
+    (['a', 'b'], True)
+    """
+    names = {tok for text in texts for tok in _NAME.findall(text)}
+    convert = {}
+    for col in frame.columns:
+        if col not in names or not isinstance(col, str):
+            continue
+        values = frame[col]
+        if isinstance(values.dtype, pd.CategoricalDtype) or not (
+            values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+        ):
+            continue
+        if pd.api.types.infer_dtype(values, skipna=True) != "string":
+            continue
+        convert[col] = pd.Categorical(values.astype(object))
+    if not convert:
+        return frame, []
+    out = frame.copy(deep=False)
+    for col, cat in convert.items():
+        out[col] = cat
+    return out, list(convert)
+
+
 def _patsy(formula_text: str, frame: pd.DataFrame, what: str):
     try:
         return patsy.dmatrix(formula_text, frame, NA_action="drop", return_type="dataframe")
@@ -202,6 +245,8 @@ def build_design(
         cols = {f"grouping factor of {t.label}": f for t in terms for f in t.factors}
         _check_columns(data, cols)
     terms = _order_terms(list(terms), data, reorder)
+    # text factors as Categoricals: the same design, encoded without patsy's per-row loop
+    data, converted = categorise_text_columns(data, [formula] + [t.lhs for t in terms])
     try:
         y_df, x_df = patsy.dmatrices(formula, data, NA_action="drop", return_type="dataframe")
     except patsy.PatsyError as exc:
@@ -224,6 +269,9 @@ def build_design(
     if keep.size == 0:
         raise SchemaError("fit_mixed(): no complete rows left after dropping missing values.")
     sub = data.loc[keep]
+    if converted and keep.size != len(data):
+        # levels of the rows kept only, as patsy finds them in a column of strings
+        sub = sub.assign(**{c: sub[c].cat.remove_unused_categories() for c in converted})
     if keep.size != len(data):
         # rebuilt from the rows kept, so that factor levels and stateful transforms
         # (center(), standardize()) depend on those rows only: a pickled fit rebuilds the

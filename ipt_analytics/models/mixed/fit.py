@@ -6,6 +6,7 @@ import warnings as _warnings
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ipt_analytics.errors import FitWarning
 from ipt_analytics.models.mixed.design import build_design
@@ -102,6 +103,9 @@ def _statsmodels_theta(problem: Problem, reml: bool, info: list):
     return best
 
 
+# one BLAS thread for the whole fit: the engine runs many tiny products, where threads cost
+# more than they gain (2,000 clients: 0.46 s with the default threads, 0.26 s with one)
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def fit_mixed(
     data: pd.DataFrame,
     formula: str,

@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, optimize, sparse
 from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dpotri as _potri
 from scipy.linalg.lapack import dtrtri as _trtri
 from scipy.linalg.lapack import dtrtrs as _trtrs
 
@@ -59,6 +60,10 @@ def _tri_index(q: int):
 
 class Problem:
     """Precomputed cross-products of one model; evaluates the profiled deviance."""
+
+    #: the vc block of the Schur complement is diagonal (set by ``__init__``; a subclass
+    #: that builds the cross-products itself without vc terms keeps this default)
+    mm_diagonal = False
 
     def __init__(self, design: Design):
         self.design = design
@@ -102,9 +107,9 @@ class Problem:
             )
         self.vc_of_col = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
         q, p, m = self.q, self.p, self.m
-        self.c = self._by_group(zg[:, :, None] * zg[:, None, :], g)  # (G, q, q)
-        self.zx = self._by_group(zg[:, :, None] * x[:, None, :], g)  # (G, q, p)
-        self.zy = self._by_group(zg * y[:, None], g)  # (G, q)
+        self.c = self._by_group(zg, zg, g, symmetric=True)  # (G, q, q)
+        self.zx = self._by_group(zg, x, g)  # (G, q, p)
+        self.zy = self._by_group(zg, y[:, None], g)[:, :, 0]  # (G, q)
         # other terms, stored sparsely: one entry per (level of groups, column) that co-occur.
         # A "family" is one design column j of one term k: rows with a level l of that term
         # put the value z_k[row, j] into column offset_k + l q_k + j.
@@ -130,7 +135,8 @@ class Problem:
             vy += np.bincount(c_ok, weights=w_ok * y[ok], minlength=m)
             for col2, w2 in fams:
                 both = ok & (col2 >= 0)
-                np.add.at(vv, (col[both], col2[both]), w[both] * w2[both])
+                vv += np.bincount(col[both] * m + col2[both], weights=w[both] * w2[both],
+                                  minlength=m * m).reshape(m, m)
         if m:
             uniq, inv = np.unique(np.concatenate(keys), return_inverse=True)
             zcat = np.concatenate(zrows)
@@ -153,6 +159,17 @@ class Problem:
         zxy = np.concatenate([self.zx, self.zy[:, :, None]], axis=2)  # (G, q, p + 1)
         self.zxy_t = np.ascontiguousarray(zxy.transpose(1, 0, 2))  # (q, G, p + 1)
         self._mdiag = np.arange(m)
+        # the vc x vc block of the Schur complement is diagonal when no row and no group
+        # holds two different vc columns (e.g. clients nested in therapists, intercepts
+        # only): then its Cholesky factor is a square root and the dense m^3 work goes
+        if m:  # without vc terms the class default (False) holds
+            off = vv.copy()
+            off[self._mdiag, self._mdiag] = 0.0
+            self.mm_diagonal = not off.any() and bool(
+                np.all(self.pair_col[self.pp_a] == self.pair_col[self.pp_b])
+            )
+        # (q G x p) copy of Z_g'X; unused by the engine now, kept as part of the attribute
+        # set that subclasses building a Problem from sufficient statistics reproduce
         self.zx_rows = np.ascontiguousarray(self.zx.transpose(1, 0, 2).reshape(-1, p))
         self._cache: dict = {}
         self.reml_offset = -2.0 * np.log(abs(np.linalg.det(design.x_map)))
@@ -160,9 +177,19 @@ class Problem:
     def __getstate__(self):
         return {**self.__dict__, "_cache": {}}  # memoised evaluations: not worth storing
 
-    def _by_group(self, arr: np.ndarray, g: np.ndarray) -> np.ndarray:
-        out = np.zeros((self.n_groups,) + arr.shape[1:])
-        np.add.at(out, g, arr)
+    def _by_group(self, a: np.ndarray, b: np.ndarray, g: np.ndarray,
+                  symmetric: bool = False) -> np.ndarray:
+        """Per-group cross-products ``sum_{rows of g} a_i b_j``, shape (G, a cols, b cols).
+
+        One weighted ``bincount`` per entry: O(n) each, without the n x q x p temporary
+        (or the unbuffered ``np.add.at``) of a batched outer product.
+        """
+        out = np.empty((self.n_groups, a.shape[1], b.shape[1]))
+        for i in range(a.shape[1]):
+            for j in range(i + 1 if symmetric else b.shape[1]):
+                out[:, i, j] = np.bincount(g, weights=a[:, i] * b[:, j], minlength=self.n_groups)
+                if symmetric:
+                    out[:, j, i] = out[:, i, j]
         return out
 
     # -- parametrisation -------------------------------------------------------------
@@ -310,7 +337,10 @@ class Problem:
             h_mat[:m, m:] -= vxy[:, :p]
             h_mat[m:, :m] -= vxy[:, :p].T
             h_vec[:m] -= vxy[:, p]
-        lh, info = _potrf(h_mat, lower=1, clean=1, overwrite_a=1)
+        if self.mm_diagonal:
+            lh, info = _chol_diag_block(h_mat, m)
+        else:
+            lh, info = _potrf(h_mat, lower=1, clean=1, overwrite_a=1)
         if info != 0:
             return None
         dl = np.log(np.diag(lh))
@@ -436,51 +466,48 @@ class Problem:
         g_t = -2.0 * (zr.T @ u_g)
         g_t *= nfac / pwrss
         g_lam *= nfac / pwrss
-        # log det part: dense W_g = L^-1 T' E_g and E_g = [Z_g'Z_v Lambda_v, Z_g'X] (q G x K)
+        # log det part: W_g = L^-1 T' E_g and E_g = [Z_g'Z_v Lambda_v, Z_g'X] (q x K per
+        # group), kept as their sparse vc entries (one per co-occurring pair) and dense X
+        # columns, so the cost stays linear in the number of vc levels
         lhu = lh[:kuse, :kuse]
-        wd = np.zeros((q * G, kuse))
-        ed = np.zeros((q * G, kuse))
-        if kuse > m:
-            wd[:, m:] = w[:, :, :p].reshape(q * G, p)
-            ed[:, m:] = self.zx_rows
+        dense = kuse > m
+        w_d = w[:, :, :p] if dense else None  # (q, G, p)
+        e_d = self.zxy_t[:, :, :p] if dense else None
+        pr_lam = None
         if m:
             if tks is None:
                 pr_lam = self.pair_r * lam[self.vc_of_col][self.pair_col][:, None]
             else:
                 pr_lam = self._mix_pairs(self.pair_r, tks)  # Z_g'Z_v Lambda_v
-            for i in range(q):
-                wd[i * G + self.pair_g, self.pair_col] = wv[:, i]
-                ed[i * G + self.pair_g, self.pair_col] = pr_lam[:, i]
         tc = (self.c.reshape(G * q, q) @ t).reshape(G, q, q).transpose(0, 2, 1)  # T'C_g
         mid = pinv @ tc
         if kuse:
-            # H^-1 from the Schur factor (explicit: many right-hand sides follow, and a
-            # matrix product is much faster than a triangular solve with each of them)
-            lh_inv, _ = _trtri(lhu, lower=1)
-            h_inv = lh_inv.T @ lh_inv
-            xw = (wd @ h_inv).reshape(q, G, kuse)  # W_g H^-1
-            wd3 = wd.reshape(q, G, kuse)
-            ed3 = ed.reshape(q, G, kuse)
-            vv = np.empty((G, q, q))  # W_g H^-1 W_g' and W_g H^-1 E_g', entry by entry
-            vf = np.empty((G, q, q))
-            for i in range(q):
-                for j in range(q):
-                    vv[:, i, j] = (xw[i] * wd3[j]).sum(axis=1)
-                    vf[:, i, j] = (xw[i] * ed3[j]).sum(axis=1)
+            # H^-1 from the Schur factor (LAPACK potri: the inverse of an SPD matrix from
+            # its Cholesky factor; many right-hand sides follow)
+            h_inv = _spd_inverse_diag_block(lhu, m) if self.mm_diagonal else _spd_inverse(lhu)
+            vv = self._bilinear(h_inv, wv, w_d, wv, w_d)  # W_g H^-1 W_g'
+            vf = self._bilinear(h_inv, wv, w_d, pr_lam, e_d)  # W_g H^-1 E_g'
             mid += vv @ mid - vf  # (I + W_g H^-1 W_g') L_g^-1 T'C_g - W_g H^-1 E_g'
         bsum = pinv.reshape(G * q, q).T @ mid.reshape(G * q, q)  # sum_g L_g^-T (...)
         g_t += 2.0 * bsum.T
         if m:
-            rows = wd[self.pair_g] * wv_raw[:, 0, None]  # sum_g W_g' W_raw,g, by pairs
-            for i in range(1, q):
-                rows += wd[i * G + self.pair_g] * wv_raw[:, i, None]
+            # sum_g W_g' W_raw,g by vc column: its vc block from the pairs within groups,
+            # its X block from the dense rows
+            rmat = np.empty((m, kuse))
+            s_pp = (wv[self.pp_b] * wv_raw[self.pp_a]).sum(axis=1)
+            rmat[:, :m] = np.bincount(self.pp_flat, weights=s_pp, minlength=m * m).reshape(m, m)
+            if dense:
+                acc = w[0][self.pair_g, :p] * wv_raw[:, 0, None]
+                for i in range(1, q):
+                    acc += w[i][self.pair_g, :p] * wv_raw[:, i, None]
+                rmat[:, m:] = self.pair_ind @ acc
             if tks is None:
-                nq = colscale[:kuse, None] * self.rr[:kuse, :m] - (self.pair_ind @ rows).T
+                nq = colscale[:kuse, None] * self.rr[:kuse, :m] - rmat.T
                 diag = np.einsum("lk,kl->l", h_inv[:m], nq)  # diag of H^-1 (N - Q)
                 g_lam += 2.0 * np.bincount(self.vc_of_col, weights=diag, minlength=self.n_vc)
             else:
                 # N = Lambda_full' [Z_v X]'Z_v; d log det = 2 sum_l (H^-1 (N - Q))[(l,j), (l,i)]
-                nq = np.concatenate([a_vv.T, self.rr[m:kuse, :m]]) - (self.pair_ind @ rows).T
+                nq = np.concatenate([a_vv.T, self.rr[m:kuse, :m]]) - rmat.T
                 pos = 0
                 for k, (qk, tk) in enumerate(zip(self.vc_q, self.vc_tri, strict=True)):
                     base = self.vc_offsets[k] + np.arange(self.design.vc_levels[k].size) * qk
@@ -488,6 +515,43 @@ class Problem:
                         g_lam[pos] += 2.0 * np.einsum("lk,kl->", h_inv[base + j], nq[:, base + i])
                         pos += 1
         return g_t, g_lam
+
+    def _bilinear(self, h_inv, a_s, a_d, c_s, c_d) -> np.ndarray:
+        """``A_g H^-1 C_g'`` for every group (G, q, q), without forming A or C densely.
+
+        A row of ``A_g`` is a sparse vc part (``a_s``: one q-vector per co-occurring
+        (group, vc column) pair) followed by dense X columns (``a_d``, (q, G, p) or None);
+        likewise ``C``. The vc x vc block of ``H^-1`` is needed only at the column pairs
+        that share a group.
+        """
+        G, q, m = self.n_groups, self.q, self.m
+        out = np.zeros((G, q, q))
+        if m:
+            hv = h_inv[self.pair_col[self.pp_a], self.pair_col[self.pp_b]]
+            ga = self.pair_g[self.pp_a]
+            for i in range(q):
+                ai = a_s[self.pp_a, i] * hv
+                for j in range(q):
+                    out[:, i, j] += np.bincount(ga, weights=ai * c_s[self.pp_b, j], minlength=G)
+            if a_d is not None:
+                hmp = h_inv[self.pair_col, m:]  # (P, p)
+                for j in range(q):
+                    cj = (hmp * c_d[j][self.pair_g]).sum(axis=1)
+                    for i in range(q):
+                        out[:, i, j] += np.bincount(self.pair_g, weights=a_s[:, i] * cj,
+                                                    minlength=G)  # fmt: skip
+                for i in range(q):
+                    ai = (hmp * a_d[i][self.pair_g]).sum(axis=1)
+                    for j in range(q):
+                        out[:, i, j] += np.bincount(self.pair_g, weights=ai * c_s[:, j],
+                                                    minlength=G)  # fmt: skip
+        if a_d is not None:
+            p = a_d.shape[2]
+            ah = (a_d.reshape(-1, p) @ h_inv[m:, m:]).reshape(q, G, p)
+            for i in range(q):
+                for j in range(q):  # einsum: a row sum over few columns, without a temporary
+                    out[:, i, j] += np.einsum("gk,gk->g", ah[i], c_d[j])
+        return out
 
     def criterion(self, parts: dict | None, reml: bool) -> float:
         """-2 log-likelihood (ML) or the REML criterion, as lme4 reports them."""
@@ -512,6 +576,52 @@ class Problem:
         lam = np.concatenate([[1.0 if i == j else 0.0 for i, j in tk] for tk in self.vc_tri]
                              or [np.zeros(0)])  # fmt: skip
         return self.join(np.eye(self.q), lam)
+
+
+def _spd_inverse(lh: np.ndarray) -> np.ndarray:
+    """Inverse of ``L L'`` from its lower Cholesky factor ``L`` (full symmetric matrix)."""
+    inv, info = _potri(lh, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("the Schur complement is singular")
+    return np.tril(inv) + np.tril(inv, -1).T
+
+
+def _chol_diag_block(h_mat: np.ndarray, m: int):
+    """Lower Cholesky factor of an SPD matrix whose leading m x m block is diagonal.
+
+    ``L = [[D^1/2, 0], [B' D^-1/2, chol(S)]]`` with ``S = H_pp - B' D^-1 B``: O(m p^2)
+    instead of O((m + p)^3). Returns (L, info) like LAPACK's potrf (info != 0: not PD).
+    """
+    d = h_mat[np.arange(m), np.arange(m)]
+    if not np.all(d > 0):
+        return None, 1
+    sd = np.sqrt(d)
+    lh = np.zeros_like(h_mat)
+    lh[np.arange(m), np.arange(m)] = sd
+    lpm = h_mat[m:, :m] / sd
+    lh[m:, :m] = lpm
+    if h_mat.shape[0] > m:
+        lpp, info = _potrf(h_mat[m:, m:] - lpm @ lpm.T, lower=1, clean=1)
+        if info != 0:
+            return None, info
+        lh[m:, m:] = lpp
+    return lh, 0
+
+
+def _spd_inverse_diag_block(lh: np.ndarray, m: int) -> np.ndarray:
+    """``(L L')^-1`` for a factor from :func:`_chol_diag_block` (O(m^2 p), not O(m^3))."""
+    inv_d = 1.0 / lh[np.arange(m), np.arange(m)]
+    k = lh.shape[0]
+    out = np.zeros((k, k))
+    out[np.arange(m), np.arange(m)] = inv_d**2
+    if k > m:
+        lpp_inv, _ = _trtri(lh[m:, m:], lower=1)
+        y = -(lpp_inv @ lh[m:, :m]) * inv_d  # bottom-left block of L^-1 (p x m)
+        out[:m, :m] += y.T @ y
+        out[:m, m:] = y.T @ lpp_inv
+        out[m:, :m] = out[:m, m:].T
+        out[m:, m:] = lpp_inv.T @ lpp_inv
+    return out
 
 
 def _pairs_within_groups(pair_g: np.ndarray):
@@ -717,7 +827,11 @@ def optimize_theta(problem: Problem, reml: bool, start: np.ndarray | None = None
             if idle >= 4:
                 break  # four different starts back at the same point: a true boundary
     ok, _ = check_optimum(problem, best, reml)
-    if not ok or not res.success:
+    # L-BFGS-B ends "ABNORMAL" when its line search cannot improve at ftol=1e-15 (the
+    # criterion is ~1e6 at 50,000 clients): at a point the checks accept, that is the
+    # optimum to machine precision, and the derivative-free runs would only repeat it
+    stalled = not res.success and "ABNORMAL" in str(res.message)
+    if not ok or not (res.success or stalled):
         for method in ("Nelder-Mead", "Powell"):
             res = optimize.minimize(
                 f, best, method=method, bounds=bounds,
