@@ -28,18 +28,24 @@ __all__ = ["observed_means", "severity_shares", "sample_trajectories", "time_val
 _TIMES = ("session", "week")
 
 
-def _require_columns(data: pd.DataFrame, columns: Sequence[str], caller: str) -> None:
+def _require_columns(
+    data: pd.DataFrame,
+    columns: Sequence[str],
+    caller: str,
+    fix: str = "pass the canonical sessions table (SessionData.sessions) or rename the columns",
+    fix_type: str = "pass SessionData.sessions or another tidy table",
+) -> None:
+    # one wording for "wrong table" errors across the descriptive and SPC functions
     if not isinstance(data, pd.DataFrame):
         raise SchemaError(
             f"{caller}(): data must be a pandas DataFrame, got {type(data).__name__}. "
-            "Fix: pass SessionData.sessions or another tidy table."
+            f"Fix: {fix_type}."
         )
     missing = [c for c in columns if c not in data.columns]
     if missing:
         raise SchemaError(
             f"{caller}(): data has no column(s) {', '.join(map(repr, missing))}; available: "
-            f"{', '.join(map(str, data.columns))}. Fix: pass the canonical sessions table "
-            "(SessionData.sessions) or rename the columns."
+            f"{', '.join(map(str, data.columns))}. Fix: {fix}."
         )
 
 

@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from ipt_analytics.errors import SchemaError
+from ipt_analytics.stats.describe import _require_columns
 
 __all__ = ["SPC_COLUMNS", "anhoej_rules", "p_chart", "run_chart", "spc_summary"]
 
@@ -376,16 +377,7 @@ def spc_summary(chart: pd.DataFrame) -> pd.DataFrame:
 
 
 def _require(data, columns, caller) -> None:
-    if not isinstance(data, pd.DataFrame):
-        raise SchemaError(
-            f"{caller}(): data must be a pandas DataFrame, got {type(data).__name__}. "
-            "Fix: pass one row per period."
-        )
-    missing = [c for c in columns if c not in data.columns]
-    if missing:
-        raise SchemaError(
-            f"{caller}(): data has no column(s) {', '.join(map(repr, missing))}; available: "
-            f"{', '.join(map(str, data.columns))}. Fix: name the right columns."
-        )
+    _require_columns(data, columns, caller, fix="name the right columns",
+                     fix_type="pass one row per period")  # fmt: skip
     if data.empty:
         raise SchemaError(f"{caller}(): data has no rows. Fix: pass one row per period.")
