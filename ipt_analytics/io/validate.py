@@ -270,7 +270,8 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
         pr.add(non_numeric | fractional, col, "non_numeric",
                "item answers are whole numbers written with ASCII digits 0-9")  # fmt: skip
         beyond = ~blank & (j > n_items)
-        pr.add(beyond, col, "unexpected_item", label + f" has fewer than {j} items")
+        if beyond.any():  # messages are built only where needed (a string per row is slow)
+            pr.add(beyond, col, "unexpected_item", label + f" has fewer than {j} items")
         out_of_range = (
             ~fractional & ~beyond & ((value < item_min) | (value > item_max))
         ).to_numpy()
@@ -284,7 +285,8 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     pr.add(total_nonnum, "total", "non_numeric", "the total must be a plain number")
     fraction = total.notna() & (total != np.floor(total))
     whole_only = (code != "phq9") & fraction
-    pr.add(whole_only, "total", "non_numeric", label + " totals are whole numbers")
+    if whole_only.any():
+        pr.add(whole_only, "total", "non_numeric", label + " totals are whole numbers")
     not_prorated = (code == "phq9") & fraction & ~is_prorated_phq9(total)
     pr.add(
         not_prorated,
@@ -296,23 +298,24 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     )
     whole_only |= not_prorated
     total_oor = ((total < total_min) | (total > total_max)).to_numpy()
-    qids_msg = np.where(
-        code == "qids_sr16",
-        " (sum of 9 domain scores; a plain sum of the 16 items is not a QIDS-SR16 score)",
-        "",
-    )
-    pr.add(
-        total_oor,
-        "total",
-        "total_out_of_range",
-        _by_instrument(
-            code,
-            {k: f"{v.label} totals are {v.total_min}-{v.total_max}"
-             for k, v in INSTRUMENTS.items()},  # fmt: skip
+    if total_oor.any():
+        qids_msg = np.where(
+            code == "qids_sr16",
+            " (sum of 9 domain scores; a plain sum of the 16 items is not a QIDS-SR16 score)",
             "",
         )
-        + qids_msg,
-    )
+        pr.add(
+            total_oor,
+            "total",
+            "total_out_of_range",
+            _by_instrument(
+                code,
+                {k: f"{v.label} totals are {v.total_min}-{v.total_max}"
+                 for k, v in INSTRUMENTS.items()},  # fmt: skip
+                "",
+            )
+            + qids_msg,
+        )
     total_ok = total.notna() & ~total_oor & ~whole_only
 
     _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_rounding)
@@ -382,16 +385,17 @@ def _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_roundi
         hi = np.where(prorated, np.ceil(unrounded), exact) if prorating else exact
         g = given.to_numpy()
         mismatch = given_ok.to_numpy() & ~no_items & ~partial & ((g < lo - 1e-9) | (g > hi + 1e-9))
-        mask = _spread(rows, mismatch)
-        scored_txt = pd.Series(exact, index=idx).map("{:g}".format)
-        msg = pd.Series("", index=long.index)
-        msg.loc[idx] = (
-            "given total differs from the total scored from the items ("
-            + scored_txt
-            + np.where(prorated, ", prorated", "")
-            + ")"
-        )
-        pr.add(mask, "total", "total_mismatch", msg)
+        if mismatch.any():
+            mask = _spread(rows, mismatch)
+            scored_txt = pd.Series(exact, index=idx).map("{:g}".format)
+            msg = pd.Series("", index=long.index)
+            msg.loc[idx] = (
+                "given total differs from the total scored from the items ("
+                + scored_txt
+                + np.where(prorated, ", prorated", "")
+                + ")"
+            )
+            pr.add(mask, "total", "total_mismatch", msg)
 
         missing_msg = pd.Series("", index=long.index)
         if partial.any():
