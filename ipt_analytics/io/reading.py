@@ -659,9 +659,7 @@ def _apply_columns(text: pd.DataFrame, columns: dict | None) -> tuple[pd.DataFra
             f"read_sessions(): more than one input column maps to {dupes} "
             f"(columns: {original}). Fix: drop or rename the extra column(s)."
         )
-    text = text.copy()
-    text.columns = renamed
-    return text, header_names
+    return text.set_axis(renamed, axis=1), header_names  # no copy of the data
 
 
 def _check_wide_columns(names: list[str]) -> None:
@@ -744,7 +742,8 @@ def read_raw(source, *, columns: dict | None = None, encoding: str | None = None
     blank = (text[data_cols] == "").all(axis=1) if data_cols else pd.Series(True, text.index)
     blank &= ~text["source_row"].isin([c[0] for c in cells])
     n_blank = int(blank.sum())
-    text = text.loc[~blank].reset_index(drop=True)
+    if n_blank:  # selecting rows copies every column: only when there is something to drop
+        text = text.loc[~blank].reset_index(drop=True)
     cells += _error_values(text, header_names)
     cell_problems = _cell_frame(cells).sort_values("source_row", kind="stable")
 

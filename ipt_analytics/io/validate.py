@@ -463,7 +463,7 @@ def _signature(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 def _conflicts(out, row_ok, value_cols):
     """Stage 2: same (episode, session, instrument) with different values."""
-    live = out.loc[row_ok]
+    live = _live(out, row_ok, ["episode_id", "session", "instrument", *value_cols])
     sig = _signature(live, value_cols)
     key = ["episode_id", "session", "instrument"]
     n_sig = sig.groupby([live[k] for k in key]).transform("nunique")
@@ -483,19 +483,39 @@ def _conflicts(out, row_ok, value_cols):
     return frames
 
 
+def _live(out, row_ok, columns):
+    """The rows still accepted, with only the columns a stage needs (a stage never copies
+    the whole table)."""
+    columns = list(dict.fromkeys([*columns, "source_row"]))
+    return out.loc[row_ok, columns] if not row_ok.all() else out[columns]
+
+
+def _distinct_per_group(group: np.ndarray, values: pd.Series) -> np.ndarray:
+    """Number of distinct non-missing ``values`` in each row's group (``group`` codes, -1 for
+    no group: 0), from sorted (group, value) pairs: one vectorised pass, no groupby per column."""
+    codes = pd.factorize(values)[0].astype(np.int64)
+    width = int(codes.max()) + 2 if len(codes) else 1
+    valid = (group >= 0) & (codes >= 0)
+    pairs = np.unique(group[valid] * width + codes[valid])
+    counts = np.bincount(pairs // width, minlength=int(group.max()) + 1 if len(group) else 0)
+    return np.where(group >= 0, counts[np.maximum(group, 0)] if len(counts) else 0, 0)
+
+
 def _group_conflicts(out, row_ok, by, attrs, reason, what):
-    live = out.loc[row_ok]
+    live = _live(out, row_ok, [*by, *attrs])
     frames = []
-    keys = [live[k] for k in by]
+    if live.empty:
+        return frames
+    group = live.groupby(by, sort=False).ngroup().to_numpy(dtype=np.int64)  # -1: a key missing
     for col in attrs:
         if live[col].nunique(dropna=False) <= 1:  # one value everywhere: no conflict possible
             continue
         text = live[col].astype("str")
         if reason == "episode_conflict" and col != "client_id":
-            n = text.where(live[col].notna()).groupby(keys).transform("nunique")
+            n = _distinct_per_group(group, text.where(live[col].notna()))
         else:
-            n = text.fillna("<missing>").groupby(keys).transform("nunique")
-        bad = live.loc[(n > 1).to_numpy()]
+            n = _distinct_per_group(group, text.fillna("<missing>"))
+        bad = live.loc[n > 1]
         for key, grp in bad.groupby(by, sort=True):
             key = key if isinstance(key, tuple) else (key,)
             values = sorted(grp[col].astype("str").fillna("<missing>").unique())
@@ -532,7 +552,7 @@ def _in_every_lis(dates: list) -> list[bool]:
 
 
 def _secondary_same(out, row_ok):
-    live = out.loc[row_ok]
+    live = _live(out, row_ok, ["episode_id", "problem_area", "secondary_problem_area"])
     primary = live.groupby("episode_id")["problem_area"].transform("first")
     same = live["secondary_problem_area"].notna() & (live["secondary_problem_area"] == primary)
     if not same.any():
@@ -549,7 +569,7 @@ def _secondary_same(out, row_ok):
 def _date_order(out, row_ok):
     """Stage 6 in linear time: one grouped pass finds the out-of-order episodes; only their
     sessions are then examined (one groupby over that subset, not a rescan per episode)."""
-    live = out.loc[row_ok & out["date"].notna().to_numpy()]
+    live = _live(out, row_ok & out["date"].notna().to_numpy(), ["episode_id", "session", "date"])
     if live.empty:
         return []
     per_session = live.groupby(["episode_id", "session"], sort=True)["date"].first().reset_index()
