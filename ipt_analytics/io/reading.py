@@ -116,8 +116,8 @@ class RawInput:
     Attributes
     ----------
     frame : DataFrame
-        One row per non-blank input row; every column ``str`` ('' for blank) except
-        ``source_row`` (int).
+        One row per non-blank input row; every column text ('' for blank; categorical,
+        with ``str`` categories) except ``source_row`` (int).
     layout : str
         ``"long"`` (an ``instrument`` column) or ``"wide"`` (instrument-prefixed columns).
     source : str
@@ -782,6 +782,11 @@ def read_raw(source, *, columns: dict | None = None, encoding: str | None = None
     ignored = [header_names.get(c, c) for c in text.columns if c not in known]
     if text.empty:
         notes.append(f"{label} has column names but no data rows: nothing to analyse.")
+    # codes into each column's distinct values: a tenth of the memory of the text itself
+    text = pd.DataFrame(
+        {i: col if name == "source_row" else _categorical(col)
+         for i, (name, col) in enumerate(text.items())}
+    ).set_axis(list(text.columns), axis=1)  # fmt: skip
     return RawInput(text, layout, label, header_names, ignored, n_blank, notes,
                     cell_problems.reset_index(drop=True))  # fmt: skip
 

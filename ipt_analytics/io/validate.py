@@ -261,7 +261,7 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     item_bad = np.zeros(len(long), dtype=bool)
     for j, col in enumerate(ITEM_COLUMNS, start=1):
         if not (long[col] != "").any():  # column absent or empty: nothing to check
-            out[col] = np.nan
+            out[col] = np.float32(np.nan)
             continue
         value, blank, non_numeric = to_numbers(long[col])
         _, whole = parse_numbers(long[col], SIGNED_WHOLE_NUMBER)
@@ -277,7 +277,7 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
         ).to_numpy()
         pr.add(out_of_range, col, "item_out_of_range", item_msg)
         item_bad |= (non_numeric | fractional | beyond).to_numpy() | out_of_range
-        out[col] = value.where(~beyond)
+        out[col] = value.where(~beyond).astype(np.float32)  # whole numbers: exact
 
     total, total_blank, total_nonnum = to_numbers(long["total"])
     total_min = _instrument_facts(code, "total_min")
@@ -366,7 +366,7 @@ def _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_roundi
         rows = (code == name).to_numpy() & ~item_bad
         if not rows.any():
             continue
-        sub = out.loc[rows, inst.item_columns]
+        sub = out.loc[rows, inst.item_columns].astype(float)
         scored = score_items(sub, inst, prorate_rounding=prorate_rounding)
         given = total[rows]
         given_ok = total_ok[rows]
@@ -435,6 +435,8 @@ def _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_roundi
         if inst.safety_item is not None:
             safety[no_items] = pd.NA
         out.loc[idx, "safety_flag"] = safety
+    for col in ["severity", "scoring_rule"]:  # a handful of labels: codes, not strings
+        out[col] = out[col].astype("category")
 
 
 def _flag_rows(out: pd.DataFrame, keep: np.ndarray, column: str, reason: str, messages):
