@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,10 @@ SAMPLE = ROOT / "data" / "sample" / "sessions.csv"
 _CHILD = r"""
 import json, resource, sys, time, warnings
 warnings.simplefilter("ignore")
-what, path, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
+what, path, expected, checkout = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+# import ipt_analytics from the checkout measured, ahead of an editable install's finder
+sys.meta_path = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+sys.path.insert(0, checkout)
 import pandas as pd
 if what == "read_csv":
     t0 = time.perf_counter()
@@ -94,14 +96,14 @@ def make_table(n_rows: int, n_bad: int, seed: int = 1) -> pd.DataFrame:
 
 
 def measure(what: str, path: Path, expected: int, pythonpath: str | None, repeat: int) -> dict:
+    # pythonpath: the checkout whose ipt_analytics is imported (None: pandas only)
     """Best-of-``repeat`` wall time and the peak RSS of a child process running ``what``."""
-    env = dict(os.environ)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = pythonpath
     best = None
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", _CHILD, what, str(path), str(expected)],
-                             env=env, capture_output=True, text=True, check=False)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, what, str(path), str(expected), pythonpath or ""],
+            capture_output=True, text=True, check=False, cwd=pythonpath or None,
+        )  # fmt: skip
         if out.returncode != 0:
             raise SystemExit(f"{what} with PYTHONPATH={pythonpath} failed:\n{out.stderr}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -138,7 +140,8 @@ def main() -> None:
             ratio = res["seconds"] / ref["seconds"]
             label = f"read_sessions ({name})"
             print(f"{label:<40} {res['seconds']:8.2f} {ratio:10.2f} {res['peak_mb']:12.0f}"
-                  f"   rejected {res['rejected']:,}, accepted {res['accepted']:,}")  # fmt: skip
+                  f"   rejected {res['rejected']:,}, accepted {res['accepted']:,}"
+                  f"; {Path(res['from']).parents[1]}")  # fmt: skip
         if args.xlsx_rows:
             xlsx = Path(tmp) / "bench.xlsx"
             sub = pd.read_csv(path, nrows=args.xlsx_rows)  # typed cells, as a spreadsheet has

@@ -492,10 +492,22 @@ def _live(out, row_ok, columns):
     return out.loc[row_ok, columns] if not row_ok.all() else out[columns]
 
 
-def _distinct_per_group(group: np.ndarray, values: pd.Series) -> np.ndarray:
-    """Number of distinct non-missing ``values`` in each row's group (``group`` codes, -1 for
-    no group: 0), from sorted (group, value) pairs: one vectorised pass, no groupby per column."""
-    codes = pd.factorize(values)[0].astype(np.int64)
+def _missing_as_value(column: pd.Series, codes: np.ndarray) -> np.ndarray:
+    """Codes in which a missing value is one more value, the text ``<missing>`` (as in the
+    messages); a cell holding that very text is the same value."""
+    missing = codes < 0
+    if not missing.any():
+        return codes
+    literal = np.flatnonzero((column.astype("str") == "<missing>").to_numpy(dtype=bool))
+    codes = codes.copy()
+    codes[missing] = codes[literal[0]] if len(literal) else codes.max() + 1
+    return codes
+
+
+def _distinct_per_group(group: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Number of distinct values (``codes``; -1 missing, not counted) in each row's group
+    (``group`` codes, -1 for no group: 0), from sorted (group, value) pairs: one vectorised
+    pass, no groupby per column."""
     width = int(codes.max()) + 2 if len(codes) else 1
     valid = (group >= 0) & (codes >= 0)
     pairs = np.unique(group[valid] * width + codes[valid])
@@ -510,13 +522,13 @@ def _group_conflicts(out, row_ok, by, attrs, reason, what):
         return frames
     group = live.groupby(by, sort=False).ngroup().to_numpy(dtype=np.int64)  # -1: a key missing
     for col in attrs:
-        if live[col].nunique(dropna=False) <= 1:  # one value everywhere: no conflict possible
+        # codes of the values (-1: missing) stand for their text: equal text, equal value
+        codes = pd.factorize(live[col])[0].astype(np.int64)
+        if len(codes) and codes.min() == codes.max():  # one value everywhere: no conflict
             continue
-        text = live[col].astype("str")
-        if reason == "episode_conflict" and col != "client_id":
-            n = _distinct_per_group(group, text.where(live[col].notna()))
-        else:
-            n = _distinct_per_group(group, text.fillna("<missing>"))
+        if not (reason == "episode_conflict" and col != "client_id"):
+            codes = _missing_as_value(live[col], codes)
+        n = _distinct_per_group(group, codes)
         bad = live.loc[n > 1]
         for key, grp in bad.groupby(by, sort=True):
             key = key if isinstance(key, tuple) else (key,)
