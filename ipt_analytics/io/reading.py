@@ -197,11 +197,30 @@ def _cell_to_str(x) -> str:
     return str(x)
 
 
+def _text_categorical(col: pd.Series) -> bool:
+    return (
+        isinstance(col.dtype, pd.CategoricalDtype)
+        and not col.hasnans
+        and pd.api.types.infer_dtype(col.cat.categories) in ("string", "empty")
+    )
+
+
+def _strip_categories(col: pd.Series) -> pd.Series:
+    stripped = pd.Series(col.cat.categories.astype("str")).str.strip(STRIPPED)
+    new_codes, new_values = pd.factorize(stripped, use_na_sentinel=False)
+    codes = new_codes[col.cat.codes.to_numpy()]
+    cats = pd.Index(np.asarray(new_values, dtype=object), dtype="str")
+    return pd.Series(pd.Categorical.from_codes(codes, categories=cats), index=col.index)
+
+
 def _to_text(df: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for i, _name in enumerate(df.columns):
         col = df.iloc[:, i]
         kind = col.dtype.kind
+        if _text_categorical(col):
+            out[i] = _strip_categories(col)  # trimmed once per distinct value
+            continue
         if isinstance(col.dtype, pd.StringDtype) or (
             kind == "O" and pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty")
         ):
@@ -353,7 +372,9 @@ def _arrow_csv(utf8: memoryview, header: str, sep: str) -> tuple[pd.DataFrame, l
                                               escape_char=False, newlines_in_values=False,
                                               ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(
-                column_types={c: pa.string() for c in auto}, null_values=[],
+                # read straight into codes + distinct values: no string per cell in memory
+                column_types={c: pa.dictionary(pa.int32(), pa.string()) for c in auto},
+                null_values=[],
                 strings_can_be_null=False, quoted_strings_can_be_null=False),
         )  # fmt: skip
     except (pa.ArrowInvalid, ValueError):
@@ -802,6 +823,8 @@ def _error_values(text: pd.DataFrame, header_names: dict) -> list:
         if not hit.any():
             continue
         name = header_names.get(col, col)
+        if isinstance(text[col].dtype, pd.CategoricalDtype) and "" not in text[col].cat.categories:
+            text[col] = text[col].cat.add_categories([""])
         for row, value in zip(text["source_row"].to_numpy()[hit], text[col].to_numpy()[hit],
                               strict=True):  # fmt: skip
             found.append((int(row), name, value, "spreadsheet_error",
