@@ -382,6 +382,8 @@ def _arrow_csv(utf8: memoryview, header: str, sep: str) -> tuple[pd.DataFrame, l
     if table.num_rows != len(fields) - 1:
         return None
     body = table.to_pandas()
+    del table
+    pa.default_memory_pool().release_unused()  # give the parser's buffers back
     body.columns = [name if name != "" else f"Unnamed: {i}" for i, name in enumerate(names)]
     return body, []
 

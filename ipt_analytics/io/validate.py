@@ -642,23 +642,23 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
         if c in out.columns
     ]
     stage_checks = [
-        lambda ok: _conflicts(out, ok, value_cols),
-        lambda ok: _group_conflicts(
-            out,
+        lambda frame, ok: _conflicts(frame, ok, value_cols),
+        lambda frame, ok: _group_conflicts(
+            frame,
             ok,
             ["episode_id", "session"],
             _SESSION_ATTRS,
             "session_conflict",
             "episode/session",
         ),
-        lambda ok: _group_conflicts(
-            out, ok, ["episode_id"], _EPISODE_ATTRS, "episode_conflict", "episode"
+        lambda frame, ok: _group_conflicts(
+            frame, ok, ["episode_id"], _EPISODE_ATTRS, "episode_conflict", "episode"
         ),
-        lambda ok: _secondary_same(out, ok),
-        lambda ok: _date_order(out, ok),
+        lambda frame, ok: _secondary_same(frame, ok),
+        lambda frame, ok: _date_order(frame, ok),
     ]
     for check in stage_checks:
-        found = check(row_ok)
+        found = check(out, row_ok)
         if found:
             problems.extend(found)
             rows = set(out.loc[np.concatenate([f["idx"].to_numpy() for f in found]), "source_row"])
@@ -671,7 +671,8 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
     dup = live.duplicated(["episode_id", "session", "instrument"], keep="first")
     kept_rows = set(live.loc[~dup, "source_row"])
     collapsed = set(live.loc[dup, "source_row"]) - kept_rows
-    clean = live.loc[~dup].copy()
+    clean = live.loc[~dup] if dup.any() else live
+    del live, out, stage_checks  # the working table is no longer needed: free it now
 
     no_rat = pd.DataFrame(
         {
