@@ -504,15 +504,19 @@ def _missing_as_value(column: pd.Series, codes: np.ndarray) -> np.ndarray:
     return codes
 
 
-def _distinct_per_group(group: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Number of distinct values (``codes``; -1 missing, not counted) in each row's group
-    (``group`` codes, -1 for no group: 0), from sorted (group, value) pairs: one vectorised
-    pass, no groupby per column."""
-    width = int(codes.max()) + 2 if len(codes) else 1
-    valid = (group >= 0) & (codes >= 0)
-    pairs = np.unique(group[valid] * width + codes[valid])
-    counts = np.bincount(pairs // width, minlength=int(group.max()) + 1 if len(group) else 0)
-    return np.where(group >= 0, counts[np.maximum(group, 0)] if len(counts) else 0, 0)
+def _several_values(group: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Whether each row's group (``group`` codes, -1 for no group: never) holds more than one
+    distinct value (``codes``; -1 missing, not counted): the group's smallest and largest
+    code differ. One vectorised pass, no sort and no groupby per column."""
+    n_groups = int(group.max()) + 1 if len(group) else 0
+    keep = group >= 0
+    g = group[keep]
+    low = np.full(n_groups, np.iinfo(np.int64).max, dtype=np.int64)
+    high = np.full(n_groups, -1, dtype=np.int64)
+    np.minimum.at(low, g, np.where(codes[keep] < 0, np.iinfo(np.int64).max, codes[keep]))
+    np.maximum.at(high, g, codes[keep])
+    several = low < high
+    return np.where(keep, several[np.maximum(group, 0)] if n_groups else False, False)
 
 
 def _group_conflicts(out, row_ok, by, attrs, reason, what):
@@ -528,8 +532,7 @@ def _group_conflicts(out, row_ok, by, attrs, reason, what):
             continue
         if not (reason == "episode_conflict" and col != "client_id"):
             codes = _missing_as_value(live[col], codes)
-        n = _distinct_per_group(group, codes)
-        bad = live.loc[n > 1]
+        bad = live.loc[_several_values(group, codes)]
         for key, grp in bad.groupby(by, sort=True):
             key = key if isinstance(key, tuple) else (key,)
             values = sorted(grp[col].astype("str").fillna("<missing>").unique())
