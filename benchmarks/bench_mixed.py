@@ -8,6 +8,9 @@ weekly_2000.csv, made by tests/reference/make_synthetic.py) with
 (c) statsmodels MixedLM with time centred and scaled (estimates mapped back),
 (d) lme4 through Rscript, when R and lme4 are installed,
 
+and, for a model with random slopes on two factors (tests/reference/issue9/data/multi.csv,
+``(week | client) + (week | therapist_unique)``), fit_mixed against lme4,
+
 and prints wall time, the ratio to (a), the REML log-likelihood gap to lme4 (every
 estimate is scored with the same exact REML criterion, so the gap measures how far
 each optimiser stopped from the optimum), the slope variance and peak memory
@@ -163,6 +166,41 @@ def bench(name: str, skip_statsmodels: bool = False) -> pd.DataFrame:
     return out
 
 
+MULTI = DATA.parent / "issue9" / "data" / "multi.csv"
+MULTI_FORMULA = "y ~ week * C(format) + (week | client) + (week | therapist_unique)"
+R_MULTI = r"""
+suppressPackageStartupMessages(library(lme4))
+d <- read.csv(commandArgs(TRUE)[1])
+t <- Inf
+for (i in seq_len(as.integer(commandArgs(TRUE)[2]))) {
+  t <- min(t, system.time(f <- lmer(y ~ week * format + (week | client) +
+    (week | therapist_unique), d, control = lmerControl(optimizer = "bobyqa")))[["elapsed"]])
+}
+cat(sprintf("%.15g %.15g\n", t, as.numeric(logLik(f))))
+"""
+
+
+def bench_multi() -> pd.DataFrame:
+    """Two random-slope factors (300 clients, 30 therapists): fit_mixed and lme4."""
+    data = pd.read_csv(MULTI)
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res, sec, peak = timed(lambda: fit_mixed(data, MULTI_FORMULA), 1)
+    rows.append(("fit_mixed (Satterthwaite)", sec, res.loglik, peak))
+    if shutil.which("Rscript") is not None:
+        with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
+            fh.write(R_MULTI)
+        out = subprocess.run(["Rscript", fh.name, str(MULTI), "1"], capture_output=True,
+                             text=True, check=False)  # fmt: skip
+        if out.returncode == 0:
+            t, ll = (float(v) for v in out.stdout.split())
+            rows.append(("lme4 (Rscript, lmer only)", t, ll, np.nan))
+    out = pd.DataFrame(rows, columns=["method", "seconds", "reml_loglik", "peak_mb"])
+    out.insert(3, "loglik_minus_lme4", out["reml_loglik"] - out["reml_loglik"].iloc[-1])
+    return out
+
+
 def main() -> None:
     skip = "--skip-statsmodels" in sys.argv[1:]
     pd.set_option("display.width", 200)
@@ -170,6 +208,8 @@ def main() -> None:
         data = pd.read_csv(DATA / name)
         print(f"\n== {name}: {data['client'].nunique()} clients, {len(data)} rows ==")
         print(bench(name, skip).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\n== {MULTI.name}: {MULTI_FORMULA} (one run each) ==")
+    print(bench_multi().to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nseconds: fastest of {REPEAT} runs (fit_mixed, lme4) or one run (statsmodels),")
     print("untraced; peak_mb from one more run.")
     print("peak_mb: tracemalloc peak of Python allocations (numpy included); for R the")

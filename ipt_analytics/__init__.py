@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover - for IDEs and type checkers only
         drop_identifiers,
         suppress_table,
     )
+    from ipt_analytics.reporting.report import QuarterlyReport, build_report
+    from ipt_analytics.reporting.summary import outcome_summary
     from ipt_analytics.stats.describe import (
         observed_means,
         sample_trajectories,
@@ -85,6 +87,9 @@ _LAZY = {
     "GroupComparison": "ipt_analytics.stats.groups",
     "KaplanMeier": "ipt_analytics.stats.survival",
     "compare_models": "ipt_analytics.models.mixed",
+    "build_report": "ipt_analytics.reporting.report",
+    "QuarterlyReport": "ipt_analytics.reporting.report",
+    "outcome_summary": "ipt_analytics.reporting.summary",
 }
 
 __all__ = ["SchemaError", "IptWarning", "FitWarning", "DataWarning", "__version__", *_LAZY]

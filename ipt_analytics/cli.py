@@ -28,8 +28,7 @@ from collections.abc import Callable
 
 from ipt_analytics import __version__
 from ipt_analytics.errors import SchemaError
-from ipt_analytics.reporting.privacy import POLICIES
-from ipt_analytics.reporting.summary import SUMMARY_BY
+from ipt_analytics.reporting.summary import SHARED_POLICIES, SUMMARY_BY
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -127,6 +126,12 @@ def _add_validate_arguments(parser: argparse.ArgumentParser) -> None:
         "data-steward output: it contains identifiers",
     )
     parser.add_argument(
+        "--to-parquet",
+        metavar="DIR",
+        help="validate a CSV larger than memory in episode partitions; write DIR/sessions/ "
+        "(accepted rows, Parquet), DIR/rejected.csv and DIR/summary.json",
+    )
+    parser.add_argument(
         "--show",
         type=int,
         default=50,
@@ -136,6 +141,13 @@ def _add_validate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
+    if args.to_parquet:  # out of core, in episode partitions: ipt_analytics/io/out_of_core.py
+        from ipt_analytics.io.out_of_core import cli_validate
+
+        try:
+            return cli_validate(args, _load_columns(args.columns))
+        except (FileNotFoundError, SchemaError, ValueError, TypeError, OSError) as exc:
+            raise InputError(str(exc)) from None
     return _report_validation(args, _read(args.file, args.columns, args.encoding))
 
 
@@ -189,10 +201,11 @@ def _add_summary_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--suppress",
         default="nhs_digital",
-        choices=[*POLICIES, "none"],
+        choices=[*SHARED_POLICIES, "none"],
         metavar="POLICY",
         help="small-cell suppression of the table: "
-        f"{', '.join(POLICIES)} (default nhs_digital), or none for internal working tables only",
+        f"{', '.join(SHARED_POLICIES)} (default nhs_digital), or none for internal working "
+        "tables only",
     )
     parser.add_argument(
         "--table-out",
@@ -313,6 +326,59 @@ def _run_summary(args: argparse.Namespace) -> int:
     return EXIT_DATA_PROBLEMS if data.n_rejected_rows else EXIT_OK
 
 
+# --- report -------------------------------------------------------------------------------
+
+
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "data", nargs="?", help="session data (.csv, .xlsx, .parquet); default: the bundled sample"
+    )
+    parser.add_argument(
+        "--quarter",
+        help="quarter to report, e.g. 2026Q2 (default: the latest complete quarter in the data)",
+    )
+    parser.add_argument("--out", metavar="DIR", help="output folder (default reports/<quarter>)")
+    parser.add_argument(
+        "--config",
+        metavar="REPORT.toml",
+        help="service config (TOML); default: "
+        "data/sample/report.toml for the sample, built-in defaults otherwise",
+    )
+    parser.add_argument(
+        "--suppress",
+        choices=[*SHARED_POLICIES, "none"],
+        metavar="POLICY",
+        help=f"small-cell policy: {', '.join(SHARED_POLICIES)} (default: the config's, "
+        "else nhs_digital), or none for an internal working copy",
+    )
+    parser.add_argument(
+        "--as-of",
+        metavar="DATE",
+        help="report date printed in the outputs "
+        "(default: the data's last date; the clock is never used)",
+    )
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from ipt_analytics.datasets.bundled import sample_sessions_path
+    from ipt_analytics.reporting.report.cli_support import run_report
+
+    try:
+        data = args.data or sample_sessions_path()
+        return run_report(
+            data,
+            sample=args.data is None,
+            quarter=args.quarter,
+            out=args.out,
+            config=args.config,
+            suppress=args.suppress,
+            as_of=args.as_of,
+            read=_read,
+        )
+    except (SchemaError, ValueError, OSError) as exc:
+        raise InputError(str(exc)) from None
+
+
 # --- synth --------------------------------------------------------------------------------
 
 
@@ -370,6 +436,11 @@ SUBCOMMANDS: dict[
         "validate a session file, then print clinical outcome rates by format (main job)",
         _add_summary_arguments,
         _run_summary,
+    ),
+    "report": (
+        "the quarterly quality-improvement report: HTML, XLSX, CSV and metrics.json",
+        _add_report_arguments,
+        _run_report,
     ),
     "synth": (
         "write the SYNTHETIC sample files (byte-identical on every run)",

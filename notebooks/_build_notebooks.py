@@ -723,7 +723,7 @@ qi = outcomes.drop(columns=["client_id"]).merge(
 ## Which episodes count, and in which quarter
 
 QI reports follow NHS England's computation of the NHS Talking Therapies measures (the SQL
-behind its dashboards, cited in `docs/definitions-outcomes.md`): an episode counts in the
+behind its dashboards, cited in `docs/definitions.md`): an episode counts in the
 quarter in which it **ended**, and only episodes that **finished a course of treatment** (an end
 recorded, not still ongoing, and at least two treatment contacts) enter the rates. Reliable
 improvement (`nhs_reliable_improvement`: PHQ-9 down by >= 6 or GAD-7 down by >= 4, without
@@ -848,6 +848,27 @@ info = shared.attrs["suppression"]
 print(f"policy {info['policy']}: {info['n_primary']} small cells and "
       f"{info['n_secondary']} complementary cells suppressed")
 shared[["site", "quarter", "finished", "improved", "improved_pct"]].head(12)"""),
+    md("""\
+## The whole quarterly report in one call
+
+`build_report` does all of the above for a quarter, suppressed and checked, and more: caseload,
+outcomes by format, problem area and site with the change from the previous quarter and the
+same quarter a year before, monthly p-charts with the start-of-extract months marked
+incomplete, Making Data Count icons, funnel plots of sites and therapists adjusted for
+baseline severity, model-adjusted trajectories, safety items and episodes to review
+(`docs/report.md`). `ipt-analytics report` on the command line writes the same report as
+HTML, XLSX, CSV and `metrics.json`."""),
+    code("""\
+from ipt_analytics.reporting.report import build_report
+
+report = build_report(data, quarter="2026Q2", config=SAMPLE / "report.toml")
+print(report)
+report.tables["outcomes"].query("breakdown == 'format' and outcome == 'nhs_reliable_improvement'")[
+    ["group", "n", "events", "rate_pct", "rate_ci_low", "rate_ci_high", "change_prev_pp"]]"""),
+    code("""\
+from IPython.display import SVG
+
+SVG(report.figures["p_chart_nhs_recovery"]["svg"])"""),
 ]
 
 # --------------------------------------------------------------------------------------------

@@ -274,7 +274,8 @@ def test_btheb_published_hsaur3_tables(btheb_fits, btheb_long):
 def nested():
     data = pd.read_csv(DATA / "nested.csv")
     return fit_quiet(data, "y ~ week", groups="client", re_formula="~week",
-                     vc={"therapist": "therapist", "group": "group_id"})  # fmt: skip
+                     vc={"therapist": "therapist", "group": "group_id"},
+                     missing_groups="no_effect")  # fmt: skip
 
 
 def test_nested_matches_lme4(nested):

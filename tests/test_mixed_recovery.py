@@ -50,7 +50,8 @@ def recovered():
               "internet": 0.07}  # fmt: skip
     data = prepare(simulate_scores(n_clients=500, n_weeks=12, seed=2024, format_shares=shares))
     res = fit_mixed(data, FORMULA, groups="client_id", re_formula="~week",
-                    vc={"therapist": "therapist_id", "group": "group_id"})  # fmt: skip
+                    vc={"therapist": "therapist_id", "group": "group_id"},
+                    missing_groups="no_effect")  # fmt: skip
     return data, res
 
 

@@ -25,8 +25,8 @@ NA = None
 EXPECTED = {
     # 0 shown; 1-7 "*"; nearest 5: 8,9,10,11,12 -> 10 (12 is 2 from 10, 3 from 15); 13 -> 15
     "nhs_digital": [0, NA, NA, NA, NA, 10, 10, 10, 10, 10, 15],
-    # < 5 (0 included) NULL; T-SQL INT division: 5 -> (5+2)/5 = 7/5 = 1 -> 5;
-    # 7 -> 9/5 = 1 -> 5; 8 -> 10/5 = 2 -> 10; 12 -> 14/5 = 2 -> 10; 13 -> 15/5 = 3 -> 15
+    # < 5 (0 included) NULL; ROUND(x/5.0,0)*5: 5 -> 1.0 -> 5; 7 -> 1.4 -> 1 -> 5;
+    # 8 -> 1.6 -> 2 -> 10; 12 -> 2.4 -> 2 -> 10; 13 -> 2.6 -> 3 -> 15
     "nhs_tt_dashboard": [NA, NA, NA, 5, 5, 10, 10, 10, 10, 10, 15],
     # no cell 1-10; 0 allowed; no rounding
     "cms": [0, NA, NA, NA, NA, NA, NA, NA, 11, 12, 13],
@@ -55,7 +55,7 @@ def test_presets_are_frozen_data_with_rules_and_citations():
     assert set(POLICIES) == set(EXPECTED)
     assert POLICIES["nhs_digital"].rounding == "nearest_5"
     assert "1-7 versus the legacy 1-5 is unverified" in POLICIES["nhs_digital"].note
-    assert "PDT_Combined_Rounding.sql" in POLICIES["nhs_tt_dashboard"].citation
+    assert "KM monthly update - Suppressed.sql" in POLICIES["nhs_tt_dashboard"].citation
     assert "resdac.org" in POLICIES["cms"].citation
     assert (POLICIES["pcornet"].min_shown, POLICIES["pedsnet"].min_shown) == (11, 5)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -64,17 +64,60 @@ def test_presets_are_frozen_data_with_rules_and_citations():
 
 def test_sql_rounding_reproduces_the_nhs_england_formula():
     tt = POLICIES["nhs_tt_dashboard"]
-    # CAST(ROUND((SUM(x)+2)/5,0)*5 AS INT) with INT x: / truncates, ROUND(int, 0) is a no-op.
-    # x = 12: (12+2)/5 = 14/5 = 2 (not 2.8), ROUND(2,0) = 2, 2*5 = 10.
-    # (Only with DECIMAL x would 2.8 ROUND to 3 and give 15.)
-    # x = 13: 15/5 = 3 -> 15; x = 17: 19/5 = 3 -> 15; x = 18: 20/5 = 4 -> 20;
-    # x = 22: 24/5 = 4 -> 20; x = 23: 25/5 = 5 -> 25; x = 1002: 1004/5 = 200 -> 1000
+    # ROUND(x/5.0,0)*5, SQL Server ROUND of a DECIMAL: half away from zero.
+    # x = 12: 2.4 -> 2 -> 10; 13: 2.6 -> 3 -> 15; 17: 3.4 -> 15; 18: 3.6 -> 20;
+    # 22: 4.4 -> 20; 23: 4.6 -> 25; 1002: 200.4 -> 1000
     hand = {12: 10, 13: 15, 17: 15, 18: 20, 22: 20, 23: 25, 1002: 1000}
     assert {x: tt.round(x) for x in hand} == hand
+    # x.5 after division: 2.5 -> 3 (not 2, Python's round-half-even), 7.5/5 = 1.5 -> 2,
+    # 12.5/5 = 2.5 -> 3, 17.5/5 = 3.5 -> 4; negative ties go away from zero too
+    halves = {2.5: 5, 7.5: 10, 12.5: 15, 17.5: 20, -12.5: -15}
+    assert {x: tt.round(x) for x in halves} == halves
+    assert round(12.5 / 5) * 5 == 10  # the Python rounding the policy must not use
     # for whole counts the formula is rounding to the nearest 5 (integers never tie)
     nearest = POLICIES["nhs_digital"]
     for x in range(0, 1001):
         assert tt.round(x) == nearest.round(x) == 5 * round(x / 5)
+
+
+def test_nhs_tt_dashboard_rates_use_unrounded_counts_and_blank_below_5():
+    # KM monthly update - Suppressed.sql: Percentage = num / den on the unrounded COUNTs,
+    # NULL when den < 5 or num < 5; counts < 5 NULL, else ROUND(x/5.0,0)*5.
+    t = pd.DataFrame({"den": [4, 5, 5, 12, 7, 52], "num": [4, 4, 5, 10, 0, 13]})
+    t["pct"] = 100 * t["num"] / t["den"]
+    out = suppress_table(t, count_columns=["den", "num"], policy="nhs_tt_dashboard",
+                         rate_columns={"pct": ("num", "den", 100)}, secondary=False)
+    # den 4 < 5: all blank; 4/5: num < 5 -> num and rate blank, den 5 shown as 5;
+    # 5/5: 100.0; 10/12: counts 10 and 10, rate 100 * 10 / 12 = 83.333... (not 100 from the
+    # rounded counts); 0/7: num 0 < 5 -> blank (zero not shown), den 7 -> 5;
+    # 13/52: counts 15 and 50, rate 25.0 (not 30.0 from the rounded counts)
+    assert out["den"].tolist() == [pd.NA, 5, 5, 10, 5, 50]
+    assert out["num"].tolist() == [pd.NA, pd.NA, 5, 10, pd.NA, 15]
+    got = [None if pd.isna(v) else float(v) for v in out["pct"]]
+    assert got[:2] == [None, None] and got[4] is None
+    assert got[2] == pytest.approx(100.0)
+    assert got[3] == pytest.approx(100 * 10 / 12)
+    assert got[5] == pytest.approx(25.0)
+    assert out["pct_suppressed"].tolist() == [True, True, False, False, True, False]
+    # the other rounding preset keeps rates from the rounded counts: 100 * 15 / 50 = 30.0
+    nd = suppress_table(t, count_columns=["den", "num"], policy="nhs_digital",
+                        rate_columns={"pct": ("num", "den", 100)}, secondary=False)
+    assert float(nd["pct"].iloc[5]) == pytest.approx(30.0)
+
+
+def test_nhs_tt_dashboard_rate_can_reveal_a_small_complement():
+    # Documented weakness of the NHS England rule: 10 of 12 recovered are shown as 10 and 10
+    # with 83.33%. A reader knows each true count is within +/-2 of its shown value and >= 5;
+    # only 10/12 gives 83.33% there, so the 2 not recovered are recovered by the reader.
+    t = pd.DataFrame({"den": [12], "num": [10]})
+    t["pct"] = 100 * t["num"] / t["den"]
+    out = suppress_table(t, count_columns=["den", "num"], policy="nhs_tt_dashboard",
+                         rate_columns={"pct": ("num", "den", 100)})
+    shown_n, shown_d, rate = int(out["num"].iat[0]), int(out["den"].iat[0]), out["pct"].iat[0]
+    fits = [(n, d) for d in range(shown_d - 2, shown_d + 3) for n in range(shown_n - 2, shown_n + 3)
+            if min(n, d) >= 5 and n <= d and abs(100 * n / d - rate) < 1e-9]
+    assert fits == [(10, 12)]
+    assert "check_no_disclosure does not model it" in POLICIES["nhs_tt_dashboard"].note
 
 
 def test_rates_follow_their_counts_and_are_recomputed_from_rounded_counts():

@@ -145,7 +145,7 @@ def _published(table: pd.DataFrame) -> pd.DataFrame:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cohorts(), st.sampled_from(["nhs_digital", "cms", "pedsnet", "nhs_tt_dashboard"]),
+@given(cohorts(), st.sampled_from(["nhs_digital", "cms", "pedsnet", "pcornet"]),
        st.sampled_from(["format", "site", "therapist_id"]))  # fmt: skip
 def test_shared_outputs_hold_no_identifier_and_no_recoverable_small_count(text, policy, by):
     with tempfile.TemporaryDirectory() as tmp:

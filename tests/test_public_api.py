@@ -12,6 +12,14 @@ def test_lazy_public_name_resolves(name):
     assert getattr(value, "__module__", ipt_analytics._LAZY[name]).startswith("ipt_analytics")
 
 
+def test_outcome_summary_is_public_and_lazy():
+    from ipt_analytics.reporting.summary import outcome_summary
+
+    assert "outcome_summary" in ipt_analytics.__all__
+    assert ipt_analytics.outcome_summary is outcome_summary
+    assert "outcome_summary" in dir(ipt_analytics)
+
+
 def test_unknown_name_raises_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         ipt_analytics.nope  # noqa: B018

@@ -95,3 +95,10 @@ def test_same_input_same_table():
     eps = episodes({"individual": (22, 13), "telehealth": (9, 2)})
     a, b = outcome_summary(eps), outcome_summary(eps)
     pd.testing.assert_frame_equal(a.table, b.table)
+
+
+def test_a_policy_whose_rates_reveal_hidden_counts_is_refused_for_shared_tables():
+    # nhs_tt_dashboard: 10 of 12 shown as counts 10 and 10 with 83.33% reveals the hidden 2
+    eps = pd.DataFrame({"format": ["individual"] * 12, "response": [True] * 10 + [False] * 2})
+    with pytest.raises(ValueError, match="nhs_tt_dashboard.*by difference.*nhs_digital"):
+        outcome_summary(eps, suppress="nhs_tt_dashboard")

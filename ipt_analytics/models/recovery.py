@@ -106,11 +106,17 @@ def _tag(level: float) -> str:
     return f"{pct:g}".replace(".", "_")
 
 
-def _client_moments(fit, rows: pd.DataFrame):
-    """Marginal mean, covariance and fixed design of one client's ratings (rows in order)."""
+def _client_moments(fit, rows: pd.DataFrame, grid=None, x=None):
+    """Marginal mean, covariance and fixed design of one client's ratings (rows in order).
+
+    ``grid`` and ``x`` (the rows' model grid and fixed design) may be passed when computed
+    for many clients at once: building the design through patsy per client dominated
+    :func:`flag_not_on_track` on large caseloads.
+    """
     model = fit.model
-    grid = fit.grid(rows)
-    x = np.asarray(model.fixed_design(grid), dtype=float)
+    if grid is None:
+        grid = fit.grid(rows)
+        x = np.asarray(model.fixed_design(grid), dtype=float)
     mu = x @ np.asarray(model.fe_params, dtype=float)
     g, names, extra, sigma2 = variance_parts(model)
     z = np.column_stack(
@@ -127,6 +133,13 @@ def _client_moments(fit, rows: pd.DataFrame):
             cov = cov + var * np.outer(ing, ing)
         else:
             cov = cov + var
+    for term_cov in getattr(model, "vc_cov", {}).values():
+        if term_cov.shape[0] > 1:  # e.g. a therapist random slope: Z_k G_k Z_k'
+            zk = np.column_stack([
+                np.ones(len(grid)) if n in ("Intercept", "(Intercept)") else grid[n].to_numpy(float)
+                for n in term_cov.index
+            ])  # fmt: skip
+            cov = cov + zk @ term_cov.to_numpy() @ zk.T
     return x, mu, cov
 
 
@@ -312,13 +325,25 @@ def flag_not_on_track(
     z = stats.norm.ppf(0.5 + level / 2.0)
     fixed = np.asarray(fit.model.cov_fixed, dtype=float) if fixed_uncertainty else None
     out = []
-    for ep, part in frame.groupby("episode_id", sort=True):
-        part = part.reset_index(drop=True)
+    frame = frame.sort_values(["episode_id", "session"], kind="stable").reset_index(drop=True)
+    if not conditional:
+        first = frame.groupby("episode_id", sort=False)["total"].transform("first")
+        frame["baseline"] = first.to_numpy(float) - spec.centres["baseline"]
+    # one grid and one fixed design for all episodes, sliced per episode below
+    grid_all = fit.grid(frame)
+    x_all = np.asarray(fit.model.fixed_design(grid_all), dtype=float)
+    bounds = np.flatnonzero(
+        frame["episode_id"].to_numpy()[1:] != frame["episode_id"].to_numpy()[:-1]
+    )
+    starts = np.r_[0, bounds + 1]
+    stops = np.r_[bounds + 1, len(frame)]
+    for a, b_ in zip(starts, stops, strict=True):
+        part = frame.iloc[a:b_].reset_index(drop=True)
+        ep = part["episode_id"].iloc[0]
         y = part["total"].to_numpy(float)
         base = y[0]
-        if not conditional:
-            part = part.assign(baseline=base - spec.centres["baseline"])
-        x, mu, cov = _client_moments(fit, part)
+        grid = grid_all.iloc[a:b_].reset_index(drop=True)
+        x, mu, cov = _client_moments(fit, part, grid=grid, x=x_all[a:b_])
         b = conditional_bands(mu, cov, base if conditional else None, levels=(level,),
                               fixed=fixed, xmat=x)  # fmt: skip
         upper = b["expected"] + z * b["sd"]

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ipt_analytics.errors import FitWarning
+from ipt_analytics.io.sources import is_source
 from ipt_analytics.models.emmeans import marginal_means
 from ipt_analytics.models.mixed import fit_mixed
 from ipt_analytics.models.trajectory_frame import (  # noqa: F401  (re-exported public names)
@@ -80,7 +81,10 @@ def fit_trajectory(
     Parameters
     ----------
     data : SessionData or pandas.DataFrame
-        A :class:`SessionData` or its canonical long table (``.sessions``).
+        A :class:`SessionData` or its canonical long table (``.sessions``); or that table as a
+        Parquet path/glob/directory, duckdb relation or Spark DataFrame (linear, log and
+        quadratic shapes without covariates/nest; see
+        :mod:`ipt_analytics.models.trajectory_source`).
     instrument : str
         Rows of this instrument are modelled (``total`` is the outcome).
     time : {"week", "session"}
@@ -108,10 +112,12 @@ def fit_trajectory(
     random : {"slope", "intercept"}
         Random intercept and slope per episode with their correlation (the slope on ``time``,
         or on ``log_time`` for the log shape), or a random intercept only.
-    nest : {"therapist", "group"} or list of them
+    nest : {"therapist", "therapist_slope", "group"} or list of them
         Adds a random intercept per ``therapist_id`` and/or per therapy group ``group_id``.
         Only ratings with a group_id (group-format sessions) get a group effect (partial
-        nesting; lme4: ``(0 + in_group | group_id)``).
+        nesting; lme4: ``(0 + in_group | group_id)``). ``"therapist_slope"``: a random
+        intercept AND slope per therapist, correlated (therapists differ in how fast their
+        clients improve; lme4: ``(time | therapist_id)``); instead of ``"therapist"``.
     reml : bool
         REML (default) or maximum likelihood (to compare fixed parts by likelihood).
     phases : dict, optional
@@ -142,6 +148,15 @@ def fit_trajectory(
     True
     """
 
+    if is_source(data):  # Parquet path, duckdb relation, Spark DataFrame: models/trajectory_source
+        from ipt_analytics.models.trajectory_source import trajectory_source
+
+        frame, spec = trajectory_source(data, instrument=instrument, time=time, shape=shape, by=by,
+                                        covariates=covariates, random=random, nest=nest,
+                                        reml=reml, phases=phases)  # fmt: skip
+        model = fit_mixed(frame, spec.formula, groups="episode_id", df_method=df_method,
+                          re_formula=spec.re_formula, reml=spec.reml)  # fmt: skip
+        return TrajectoryResult(model=model, data=data, spec=spec)
     frame, spec = model_frame(
         data,
         instrument=instrument,
@@ -156,22 +171,35 @@ def fit_trajectory(
     )
     # "therapy_group", not "group": the format vocabulary already has a level called group.
     vc = {_VC_LABEL[key]: _NEST[key] for key in spec.nest} or None
-    model = fit_mixed(
-        frame,
-        spec.formula,
-        groups="episode_id",
-        df_method=df_method,
-        re_formula=spec.re_formula,
-        vc=vc,
-        reml=spec.reml,
-    )
+    # partial nesting: rows outside a therapy group get no group effect
+    missing = "no_effect" if "group" in spec.nest else "drop"
+    if "therapist_slope" in spec.nest:
+        # lme4 syntax; the grouping columns are named as the variance components
+        frame = frame.assign(therapist=frame["therapist_id"])
+        terms = [f"({spec.re_formula} | episode_id)", f"({_slope_term(spec)} | therapist)"]
+        if "group" in spec.nest:
+            frame = frame.assign(therapy_group=frame["group_id"])
+            terms.append("(1 | therapy_group)")
+        model = fit_mixed(frame, " + ".join([spec.formula] + terms), reml=spec.reml,
+                          missing_groups=missing, df_method=df_method)  # fmt: skip
+    else:
+        model = fit_mixed(
+            frame,
+            spec.formula,
+            groups="episode_id",
+            df_method=df_method,
+            re_formula=spec.re_formula,
+            vc=vc,
+            reml=spec.reml,
+            missing_groups=missing,
+        )
     own = []
     if "group" in spec.nest and frame["group_id"].nunique() < 5:
         own.append(
             f"only {frame['group_id'].nunique()} therapy groups: the group variance is poorly "
             "estimated."
         )
-    if "therapist" in spec.nest and frame["therapist_id"].nunique() < 5:
+    if {"therapist", "therapist_slope"} & set(spec.nest) and frame["therapist_id"].nunique() < 5:
         own.append(
             f"only {frame['therapist_id'].nunique()} therapists: the therapist variance is "
             "poorly estimated."
@@ -179,6 +207,10 @@ def fit_trajectory(
     for text in own:
         warnings.warn(f"fit_trajectory(): {text}", FitWarning, stacklevel=2)
     return TrajectoryResult(model=model, data=frame, spec=spec, own_warnings=tuple(own))
+
+
+def _slope_term(spec) -> str:
+    return "log_time" if spec.shape == "log" else "time"
 
 
 class TrajectoryResult:
@@ -274,8 +306,8 @@ class TrajectoryResult:
         head = [
             f"Trajectory of {s.instrument} total: shape {s.shape}, time in "
             f"{'weeks' if s.time == 'week' else 'sessions completed'}",
-            f"{'REML' if s.reml else 'ML'}; {len(self.data)} ratings, "
-            f"{self.data['episode_id'].nunique()} episodes",
+            f"{'REML' if s.reml else 'ML'}; {self.model.nobs} ratings, "
+            f"{self.model.ngroups['episode_id']} episodes",
         ]
         if s.phases:
             head.append(f"phases: {s.phases}")

@@ -35,9 +35,11 @@ _FACTOR_LEVELS = {"format": FORMAT_LEVELS, "problem_area": PROBLEM_AREA_LEVELS}
 _SHAPES = ("linear", "log", "quadratic", "piecewise")
 _TIMES = ("week", "session")
 _RANDOM = ("intercept", "slope")
-_NEST = {"therapist": "therapist_id", "group": "group_id"}
+#: "therapist_slope": therapist random intercept and slope on the same time term as the
+#: episode's, correlated (lme4: ``(time | therapist_id)``)
+_NEST = {"therapist": "therapist_id", "therapist_slope": "therapist_id", "group": "group_id"}
 #: variance-component labels of the nesting factors in fitted models and summaries
-_VC_LABEL = {"therapist": "therapist", "group": "therapy_group"}
+_VC_LABEL = {"therapist": "therapist", "therapist_slope": "therapist", "group": "therapy_group"}
 #: IPT phase defaults (Swartz, UpToDate 14680: initial up to 3 sessions, termination 2-4)
 DEFAULT_PHASES = {"initial": 3, "termination": 3}
 _PHASE_TERMS = ("initial", "middle", "termination")
@@ -257,6 +259,9 @@ def model_frame(data, **options) -> tuple[pd.DataFrame, TrajectorySpec]:
         raise _err("random", random, f"one of {list(_RANDOM)}")
     by = _as_tuple(opts["by"], "by", tuple(_FACTOR_LEVELS))
     nest = _as_tuple(opts["nest"], "nest", tuple(_NEST))
+    if "therapist" in nest and "therapist_slope" in nest:
+        raise _err("nest", opts["nest"], "'therapist' or 'therapist_slope', not both",
+                   "'therapist_slope' includes the therapist random intercept.")  # fmt: skip
     covariates = tuple(
         dict.fromkeys(
             (opts["covariates"],)
@@ -421,6 +426,9 @@ def lme4_formula(spec: TrajectorySpec) -> str:
     parts = [spec.formula, f"({re} | episode_id)"]
     if "therapist" in spec.nest:
         parts.append("(1 | therapist_id)")
+    if "therapist_slope" in spec.nest:
+        slope = "log_time" if spec.shape == "log" else "time"
+        parts.append(f"({slope} | therapist_id)")
     if "group" in spec.nest:
         parts.append("(0 + in_group | group_id)")
     return " + ".join(parts)

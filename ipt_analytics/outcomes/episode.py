@@ -20,6 +20,7 @@ from ipt_analytics.instruments.table import (
     get_instrument,
     get_remission_rule,
 )
+from ipt_analytics.io.sources import is_source
 from ipt_analytics.outcomes import change as ch
 from ipt_analytics.outcomes import early_response as er
 from ipt_analytics.outcomes import nhs_tt
@@ -161,7 +162,9 @@ def episode_outcomes(
     data : SessionData or pandas.DataFrame
         Validated session data, or the canonical long sessions table (columns
         ``episode_id, session, instrument, total`` at least; ``week``, ``end_reason`` and the
-        episode attributes when available).
+        episode attributes when available); that table may also be a Parquet
+        path/glob/directory, duckdb relation or Spark DataFrame, computed in partitions of
+        whole episodes (:mod:`ipt_analytics.outcomes.episode_source`).
     instrument : str
         Instrument whose totals define the outcomes (``phq9``, ``gad7``, ``qids_sr16``,
         ``cudos``). Remission cut-off and thresholds come from :mod:`ipt_analytics.instruments`.
@@ -258,6 +261,11 @@ def episode_outcomes(
     >>> o[["episode_id", "change", "response", "remission", "dropout"]].values.tolist()
     [['e1', -10.0, True, False, False], ['e2', nan, <NA>, <NA>, True]]
     """
+    if is_source(data):  # Parquet path, duckdb relation, Spark DataFrame: partitions of episodes
+        options = {k: v for k, v in locals().items() if k != "data"}
+        from ipt_analytics.outcomes.episode_source import episode_outcomes_source
+
+        return episode_outcomes_source(data, compute=episode_outcomes, **options)
     fn = "episode_outcomes"
     inst = get_instrument(instrument)
     sessions, episodes = sessions_and_episodes(data, fn)

@@ -10,20 +10,31 @@ written as ``-3``). The rule applies to column names as well.
 
 Writers: :func:`write_csv` (UTF-8, ``\\n`` line ends, no index) and :func:`write_xlsx` (one
 sheet per table, via openpyxl). Both neutralise and then write; both turn an unwritable path
-into an :class:`OSError` whose message names the path.
+into an :class:`OSError` whose message names the path. Both are deterministic: the same
+tables give byte-identical files (openpyxl stamps the save time into ``docProps/core.xml`` and
+every zip member; the workbook is rewritten with fixed times).
 
 Reference: OWASP, "CSV Injection", https://owasp.org/www-community/attacks/CSV_Injection
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import zipfile
 from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["FORMULA_PREFIXES", "neutralise", "neutralise_text", "write_csv", "write_xlsx"]
+
+#: fixed time for workbook properties and zip members (zip dates start in 1980)
+_FIXED_TIME = datetime(2000, 1, 1)
+_ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP list).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -86,7 +97,7 @@ def _writable(path) -> str:
     return path
 
 
-def write_csv(frame: pd.DataFrame, path) -> None:
+def write_csv(frame: pd.DataFrame, path) -> Path:
     """Write ``frame`` as UTF-8 CSV (no index, ``\\n`` line ends) after :func:`neutralise`.
 
     Raises
@@ -100,7 +111,7 @@ def write_csv(frame: pd.DataFrame, path) -> None:
     >>> import tempfile, pathlib
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     p = pathlib.Path(tmp) / "t.csv"
-    ...     write_csv(pd.DataFrame({"site": ["+cmd|x"], "n": [-1]}), p)
+    ...     _ = write_csv(pd.DataFrame({"site": ["+cmd|x"], "n": [-1]}), p)
     ...     p.read_text()
     "site,n\\n'+cmd|x,-1\\n"
     """
@@ -111,11 +122,15 @@ def write_csv(frame: pd.DataFrame, path) -> None:
             fh.write(text)
     except OSError as exc:
         raise OSError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+    return Path(path)
 
 
-def write_xlsx(sheets: Mapping[str, pd.DataFrame] | pd.DataFrame, path) -> None:
+def write_xlsx(
+    sheets: Mapping[str, pd.DataFrame] | pd.DataFrame, path, notes: pd.DataFrame | None = None
+) -> Path:
     """Write one sheet per table (``{sheet name: frame}``, or one frame) after
-    :func:`neutralise`.
+    :func:`neutralise`, plus a last sheet ``notes`` when given; byte-identical for the same
+    tables (fixed workbook times and zip timestamps).
 
     Raises
     ------
@@ -127,19 +142,46 @@ def write_xlsx(sheets: Mapping[str, pd.DataFrame] | pd.DataFrame, path) -> None:
     >>> import tempfile, pathlib
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     p = pathlib.Path(tmp) / "t.xlsx"
-    ...     write_xlsx({"rates": pd.DataFrame({"site": ["=1+2"], "n": [4]})}, p)
+    ...     _ = write_xlsx({"rates": pd.DataFrame({"site": ["=1+2"], "n": [4]})}, p)
     ...     pd.read_excel(p, sheet_name="rates").to_dict("list")
     {'site': ["'=1+2"], 'n': [4]}
     """
     path = _writable(path)
     if isinstance(sheets, pd.DataFrame):
         sheets = {"Sheet1": sheets}
+    items = list(sheets.items()) + ([("notes", notes)] if notes is not None else [])
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for name, frame in items:
+            safe = neutralise(frame)
+            # openpyxl cannot store pandas' nullable NA: write an empty cell
+            safe = safe.astype(object).where(safe.notna(), None)
+            safe.to_excel(writer, sheet_name=str(name)[:31], index=False)
+        writer.book.properties.creator = "ipt_analytics"
+        writer.book.properties.created = _FIXED_TIME
     try:
-        with pd.ExcelWriter(path, engine="openpyxl") as writer:
-            for name, frame in sheets.items():
-                safe = neutralise(frame)
-                # openpyxl cannot store pandas' nullable NA: write an empty cell
-                safe = safe.astype(object).where(safe.notna(), None)
-                safe.to_excel(writer, sheet_name=str(name)[:31], index=False)
+        with open(path, "wb") as fh:
+            fh.write(_fixed_zip(buffer.getvalue()))
     except OSError as exc:
         raise OSError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+    return Path(path)
+
+
+def _fixed_zip(data: bytes) -> bytes:
+    """The workbook rewritten with fixed member timestamps and fixed core-property dates."""
+    stamp = _FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                # openpyxl stamps the save time as dcterms:modified
+                body = re.sub(
+                    rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + stamp, body
+                )
+            fixed = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            dst.writestr(fixed, body)
+    return out.getvalue()

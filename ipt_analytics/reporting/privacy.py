@@ -42,9 +42,12 @@ class SuppressionPolicy:
     rule: str
     min_shown: int
     zero_shown: bool
-    rounding: str | None  # None, "nearest_5" or "tsql_plus2_div5"
+    rounding: str | None  # None, "nearest_5" or "tsql_round_div5"
     citation: str
     note: str = ""
+    # where a rounding policy's rates come from: the published (rounded) counts, or the true
+    # (unrounded) counts as in NHS England's suppressed dashboard query
+    rates_from: str = "rounded"
 
     def is_sensitive(self, count: float) -> bool:
         return (count == 0 and not self.zero_shown) or 0 < count < self.min_shown
@@ -52,18 +55,18 @@ class SuppressionPolicy:
     def round(self, count: int) -> int:
         """Published value of a shown count.
 
-        ``tsql_plus2_div5`` reproduces ``CAST(ROUND((SUM(x)+2)/5,0)*5 AS INT)``: ``SUM`` of an
-        INT column is INT, so ``/`` is integer division truncating toward zero and ``ROUND(.,0)``
-        of an integer changes nothing; for counts >= 0 this is ``(x + 2) // 5 * 5``, which equals
-        rounding to the nearest 5 (integers never tie). Were the column DECIMAL, (12+2)/5 = 2.8
-        would round to 3 and give 15, so this rests on the counts being INT.
+        ``nearest_5`` rounds to the nearest multiple of 5; ``tsql_round_div5`` reproduces
+        SQL Server's ``ROUND(x/5.0,0)*5``: ``x/5.0`` is a DECIMAL and ``ROUND`` of a DECIMAL
+        rounds half away from zero (a count of 12.5 would give 15, -12.5 -15). For whole
+        counts the two agree (an integer over 5 never ends in .5).
         """
         if self.rounding is None:
             return int(count)
         if self.rounding == "nearest_5":
             return int(math.floor(count / 5 + 0.5)) * 5
-        q = abs(count + 2) // 5  # T-SQL INT division truncates toward zero
-        return int(math.copysign(q, count + 2)) * 5
+        # tsql_round_div5: half away from zero, not to even as Python's round()
+        q = abs(count) / 5
+        return int(math.copysign(math.floor(q + 0.5), count)) * 5
 
 
 POLICIES: dict[str, SuppressionPolicy] = {
@@ -82,10 +85,25 @@ POLICIES: dict[str, SuppressionPolicy] = {
         ),
         SuppressionPolicy(
             "nhs_tt_dashboard",
-            "sub-national counts < 5 -> NULL; others ROUND((SUM(x)+2)/5,0)*5",
-            5, False, "tsql_plus2_div5",
-            "nhsengland/Talking-Therapies: 3. PDT_Combined_Rounding.sql",
-            "national counts are unrounded there; T-SQL INT division assumed (see round)",
+            "sub-national counts < 5 -> NULL; others ROUND(x/5.0,0)*5 (nearest 5, half away "
+            "from zero); percentages from the UNROUNDED counts, NULL when the numerator or "
+            "the denominator is < 5",
+            5, False, "tsql_round_div5",
+            # nhsengland/Talking-Therapies @ 8458b2e, 'Key Metrics Dashboard/KM monthly update
+            # - Suppressed.sql': counts l.230-235 (Count_Recovery: < 5 THEN NULL ELSE
+            # ROUND((COUNT(...)/5.0),0)*5), percentages l.265-307 (Percentage_Recovery,
+            # _ReliableRecovery, _ReliableDeterioration, _ReliableImprovement: NULL when the
+            # denominator < 5 or the numerator < 5, ELSE CAST(num AS float) / CAST(den AS float)
+            # on the unrounded COUNTs, not rounded). Lines are the Region block (l.205-526);
+            # the Sub-ICB and ICB blocks repeat it; the national block is unsuppressed.
+            "nhsengland/Talking-Therapies: Key Metrics Dashboard/KM monthly update - "
+            "Suppressed.sql (counts l.230-235, percentages l.265-307)",
+            "national counts are unrounded there. A percentage of unrounded counts shown next "
+            "to rounded counts can reveal the exact counts, and so a small complement (e.g. "
+            "12 finished, 10 recovered: counts 10 and 10, rate 83.3% -> only 10/12 fits, so 2 "
+            "did not recover); NHS England accepts this for its management dashboards; "
+            "check_no_disclosure does not model it",
+            rates_from="unrounded",
         ),
         SuppressionPolicy(
             "cms",
@@ -219,7 +237,9 @@ def suppress_table(table: pd.DataFrame, *, count_columns: Sequence[str], policy=
     policy : name in :data:`POLICIES` or a :class:`SuppressionPolicy`.
     rate_columns : ``{rate: (numerator, denominator)}`` or ``(numerator, denominator, scale)``
         (scale 100 for percentages). A rate whose numerator or denominator is suppressed is
-        suppressed; with a rounding policy it is recomputed from the rounded counts.
+        suppressed; with a rounding policy it is recomputed from the counts: the rounded ones
+        (``nhs_digital``), or the unrounded ones (``nhs_tt_dashboard``, as NHS England's
+        query; such a rate can give away the exact counts, see that policy's ``note``).
     denominators : ``{count: denominator}``; the count is also suppressed when its denominator
         is, and ``denominator - count`` is treated as a hidden cell of the same margin.
     by, totals : rows in each ``by`` group sum to a known total: ``totals`` names a boolean
@@ -285,7 +305,8 @@ def suppress_table(table: pd.DataFrame, *, count_columns: Sequence[str], policy=
         mask = (out[f"{num}_suppressed"] | out[f"{den}_suppressed"]).to_numpy()
         values = pd.array(pd.to_numeric(table[rate]), dtype="Float64")
         if pol.rounding:
-            n_, d_ = out[num].astype("Float64"), out[den].astype("Float64")
+            src = out if pol.rates_from == "rounded" else work.set_axis(out.index)
+            n_, d_ = src[num].astype("Float64"), src[den].astype("Float64")
             values = (scale * n_ / d_.where(d_ != 0, pd.NA)).array
         out[rate] = pd.array(values, dtype="Float64")
         out.loc[mask, rate] = pd.NA
@@ -308,6 +329,11 @@ def check_no_disclosure(table: pd.DataFrame, *, policy=None, count_columns=None,
     repeated single-unknown elimination over every margin (exact for unrounded policies; for
     rounding policies a margin with one unknown is solved by interval arithmetic, each shown
     count being within +/-2 of its true value).
+
+    Not modelled: a rate computed from *unrounded* counts (policy ``nhs_tt_dashboard``, as
+    NHS England's suppressed dashboard query) shown beside rounded counts can pin down the
+    exact counts, and with them a small complement (denominator minus numerator); this check
+    does not look for that. Use ``nhs_digital`` (rates from rounded counts) where that matters.
 
     The policy and the table's structure (``count_columns``, ``rate_columns``,
     ``denominators``, ``by``, ``totals``, ``row_totals``; as for :func:`suppress_table`) can be

@@ -193,6 +193,10 @@ def _with_intervals(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+#: suppression presets allowed for shared outputs: rates from the published (rounded) counts
+SHARED_POLICIES = tuple(name for name, pol in POLICIES.items() if pol.rates_from == "rounded")
+
+
 def outcome_summary(
     outcomes: pd.DataFrame, *, by: str = "format", suppress: str = "nhs_digital"
 ) -> OutcomeSummary:
@@ -238,6 +242,15 @@ def outcome_summary(
         raise ValueError(
             f"outcome_summary(): suppress={suppress!r} is not known; use one of "
             f"{', '.join(POLICIES)} or 'none'"
+        )
+    if suppress != "none" and POLICIES[suppress].rates_from != "rounded":
+        # percentages from unrounded counts beside rounded counts can reveal a hidden count by
+        # difference (10 of 12 shown as 10, 10, 83.3%): not allowed in a shared output
+        raise ValueError(
+            f"outcome_summary(): suppress={suppress!r} reproduces NHS England's dashboards, whose "
+            "percentages come from unrounded counts and can reveal a small count by "
+            "difference; it is not used for shared outputs. Fix: use a rounding preset such "
+            "as 'nhs_digital'"
         )
     _check_by(by, outcomes.columns)
     instrument = str(outcomes["instrument"].iloc[0]) if "instrument" in outcomes and len(

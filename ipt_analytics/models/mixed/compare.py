@@ -11,14 +11,16 @@ from scipy import stats
 __all__ = ["compare_models"]
 
 
-def compare_models(first, second) -> pd.DataFrame:
+def compare_models(first, second, *, refit: bool = True) -> pd.DataFrame:
     """Likelihood-ratio test of two fits of nested models to the same rows.
 
-    Rows are ordered by the number of parameters (smaller model first). REML fits whose
-    fixed effects differ are refitted by ML first (REML likelihoods are not comparable
-    then), as lme4's ``anova()`` does; ``DataFrame.attrs["note"]`` says so. The test
-    statistic is referred to a chi-square with df = difference in parameters; for a
-    variance on its boundary this p-value is conservative.
+    As lme4's ``anova()``: with ``refit=True`` (default) every REML fit is first refitted
+    by maximum likelihood, and ``DataFrame.attrs["note"]`` says so; ``refit=False``
+    compares the fits as they are (REML likelihoods are comparable only when both
+    models have the same fixed effects, e.g. to test a variance component; the note
+    says so otherwise). Rows are ordered by the number of parameters (smaller model
+    first). The statistic is referred to a chi-square with df = difference in
+    parameters; for a variance on its boundary this p-value is conservative.
 
     Returns
     -------
@@ -40,12 +42,21 @@ def compare_models(first, second) -> pd.DataFrame:
     note = ""
     fits = [first, second]
     if any(f.reml for f in fits):
-        same_fixed = list(first.fe_params.index) == list(second.fe_params.index)
-        if not (first.reml and second.reml and same_fixed):
+        if refit:
             with _warnings.catch_warnings():
                 _warnings.simplefilter("ignore")
                 fits = [f.refit(reml=False) if f.reml else f for f in fits]
-            note = "REML fits with different fixed effects were refitted by ML before the test."
+            note = (
+                "REML fits were refitted by ML before the test (as lme4's anova() does; "
+                "refit=False compares the REML fits)."
+            )
+        elif list(first.fe_params.index) != list(second.fe_params.index) or not all(
+            f.reml for f in fits
+        ):
+            note = (
+                "refit=False: REML likelihoods of models with different fixed effects (or a "
+                "REML with an ML fit) are not comparable; this test is not valid."
+            )
     fits.sort(key=lambda f: f.npar)
     rows = []
     for i, f in enumerate(fits):

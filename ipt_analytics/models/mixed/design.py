@@ -1,9 +1,11 @@
 """Model matrices for :func:`ipt_analytics.models.mixed.fit_mixed` (formula -> arrays).
 
 The fixed part is built by patsy exactly as statsmodels builds it, so term names
-match ``statsmodels.formula.api`` (``"week:C(format)[T.group]"``). The random part is
-``re_formula`` evaluated per row; the grouping factor and the extra variance
-components (``vc``) become integer codes.
+match ``statsmodels.formula.api`` (``"week:C(format)[T.group]"``). The random part is a
+list of terms (:class:`~ipt_analytics.models.mixed.formula.ReTerm`, from lme4 syntax or
+from ``groups``/``re_formula``/``vc``): the first (the factor with most levels) is the
+engine's main factor (``zg``, ``g_codes``), every other term gives integer level codes and
+its own design columns (``vc_codes``, ``vc_z``).
 
 Internally the engine works on a linearly re-parametrised problem: continuous
 columns of X and of the random-effects design are centred (when an intercept is
@@ -21,8 +23,9 @@ import pandas as pd
 import patsy
 
 from ipt_analytics.errors import SchemaError
+from ipt_analytics.models.mixed.formula import ReTerm
 
-__all__ = ["Design", "build_design", "fixed_rows"]
+__all__ = ["Design", "build_design", "fixed_rows", "factor_labels"]
 
 
 @dataclass
@@ -45,6 +48,33 @@ class Design:
     z_design_info: object = None
     rows: pd.Index = field(default_factory=lambda: pd.Index([]))
     n_dropped: int = 0
+    n_rows: int = 0  # rows of the data given
+    na_groups: dict = field(default_factory=dict)  # grouping column -> rows dropped for it
+    terms: list = field(default_factory=list)  # ReTerm per random term, main factor first
+    vc_z: list = field(default_factory=list)  # per other term: its design columns (n x q_k)
+    vc_z_names: list = field(default_factory=list)
+    vc_design_infos: list = field(default_factory=list)
+
+    def __getstate__(self):
+        return _drop_patsy(self.__dict__)
+
+
+def _drop_patsy(state: dict) -> dict:
+    """Design state without patsy's DesignInfo objects, which refuse to be pickled."""
+    return {**state, "design_info": None, "z_design_info": None, "vc_design_infos": None}
+
+
+def rebuild_design_info(design: Design, data: pd.DataFrame, formula: str):
+    """Restore the patsy DesignInfo objects of an unpickled design from its own rows."""
+    _, x_df = patsy.dmatrices(formula, data, NA_action="raise", return_type="dataframe")
+    z_dfs = [patsy.dmatrix("~ " + t.lhs, data, NA_action="raise", return_type="dataframe")
+             for t in design.terms]  # fmt: skip
+    names = [list(z.columns) for z in z_dfs]
+    if list(x_df.columns) != design.x_names or names != [design.z_names] + design.vc_z_names:
+        raise ValueError("unpickling a MixedResult: the stored rows no longer give its design.")
+    design.design_info = x_df.design_info
+    design.z_design_info = z_dfs[0].design_info
+    design.vc_design_infos = [z.design_info for z in z_dfs[1:]]
 
 
 def _re_formula_text(re_formula: str) -> str:
@@ -85,43 +115,126 @@ def _check_columns(data: pd.DataFrame, cols: dict) -> None:
             )
 
 
+def factor_labels(frame: pd.DataFrame, factors: tuple) -> pd.Series:
+    """The grouping factor of a term: one column, or the combination ``a:b`` of several.
+
+    A combination is missing when any of its columns is missing; its label joins the
+    labels with ``":"`` (as lme4's ``interaction()`` levels).
+    """
+    if len(factors) == 1:
+        return frame[factors[0]]
+    parts = [frame[f] for f in factors]
+    miss = np.logical_or.reduce([p.isna().to_numpy() for p in parts])
+    out = parts[0].astype(str)
+    for part in parts[1:]:
+        out = out + ":" + part.astype(str)
+    return out.where(~miss)
+
+
+def old_api_terms(groups: str, re_formula: str, vc: dict | None) -> list:
+    """``groups=``, ``re_formula=``, ``vc=`` as random-effects terms (the same model)."""
+    lhs = _re_formula_text(re_formula).lstrip("~").strip()
+    terms = [ReTerm(lhs, (groups,), groups)]
+    terms += [ReTerm("1", (col,), name) for name, col in (vc or {}).items()]
+    return terms
+
+
+def _patsy(formula_text: str, frame: pd.DataFrame, what: str):
+    try:
+        return patsy.dmatrix(formula_text, frame, NA_action="drop", return_type="dataframe")
+    except patsy.PatsyError as exc:
+        raise SchemaError(
+            f"fit_mixed(): could not build {what} from {formula_text!r}: {exc}. Check the "
+            "column names and the formula syntax."
+        ) from exc
+
+
+def _order_terms(terms: list, data: pd.DataFrame, reorder: bool) -> list:
+    """lme4's order (decreasing number of levels, stable); ``||`` pieces of the first
+    factor merged into one term with a diagonal covariance (fitted in per-level blocks)."""
+    if reorder:
+        nlev = [factor_labels(data, t.factors).nunique() for t in terms]
+        order = sorted(range(len(terms)), key=lambda k: -nlev[k])
+        terms = [terms[k] for k in order]
+    main = terms[0]
+    if main.diag:
+        same = [t for t in terms if t.diag and t.factors == main.factors]
+        if len(same) > 1:
+            cols = [t.lhs.split("+", 1)[1].strip() for t in same if t.lhs != "1"]
+            lhs = " + ".join((["1"] if any(t.lhs == "1" for t in same) else ["0"]) + cols)
+            merged = ReTerm(lhs, main.factors, main.name, True)
+            terms = [merged] + [t for t in terms if not (t.diag and t.factors == main.factors)]
+    return terms
+
+
 def build_design(
-    data: pd.DataFrame, formula: str, groups: str, re_formula: str, vc: dict | None
+    data: pd.DataFrame,
+    formula: str,
+    groups: str | None,
+    re_formula: str | None,
+    vc: dict | None,
+    missing_groups: str = "drop",
+    terms: list | None = None,
 ) -> Design:
     """Build the (scaled) arrays of the model; rows with missing values are dropped.
 
+    The random part is either ``terms`` (:class:`ReTerm` list from an lme4-style formula,
+    put in lme4's order: the factor with most levels first) or the older ``groups``,
+    ``re_formula`` and ``vc`` (the same model, written differently). The first term is
+    the engine's main factor (per-level blocks); the others enter the Schur complement.
+
     Rows missing the outcome, a fixed-effects variable, a random-effects variable
-    or the `groups` factor are dropped (counted in ``n_dropped``). A missing value
-    in a `vc` column is NOT a reason to drop: that row simply gets no effect for
-    that factor (e.g. ``group_id`` exists only for group-format sessions).
+    or any grouping factor are dropped, as lme4's default ``na.action = na.omit``
+    does; ``n_dropped`` counts them and ``na_groups`` says how many otherwise complete
+    rows each grouping column removed. With ``missing_groups="no_effect"`` a missing
+    value in the grouping column of a term other than the first is NOT a reason to
+    drop: that row gets no effect for that factor (e.g. ``group_id`` exists only for
+    group-format sessions; lme4: ``(0 + in_group | group_id)`` with a filled-in id).
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"fit_mixed(): data must be a pandas DataFrame, got {type(data).__name__}")
-    vc = dict(vc or {})
-    _check_columns(data, {"groups": groups, **{f"vc[{k!r}]": v for k, v in vc.items()}})
-    re_text = _re_formula_text(re_formula)
+    reorder = terms is not None
+    if terms is None:
+        vc = dict(vc or {})
+        _check_columns(data, {"groups": groups, **{f"vc[{k!r}]": v for k, v in vc.items()}})
+        terms = old_api_terms(groups, re_formula, vc)
+    else:
+        cols = {f"grouping factor of {t.label}": f for t in terms for f in t.factors}
+        _check_columns(data, cols)
+    terms = _order_terms(list(terms), data, reorder)
     try:
         y_df, x_df = patsy.dmatrices(formula, data, NA_action="drop", return_type="dataframe")
-        z_df = patsy.dmatrix(re_text, data, NA_action="drop", return_type="dataframe")
     except patsy.PatsyError as exc:
         raise SchemaError(
-            f"fit_mixed(): could not build the model from formula={formula!r}, "
-            f"re_formula={re_formula!r}: {exc}. Check the column names and the formula syntax."
+            f"fit_mixed(): could not build the model from formula={formula!r}: {exc}. Check "
+            "the column names and the formula syntax."
         ) from exc
-    keep = x_df.index.intersection(z_df.index)
-    keep = keep[data.loc[keep, groups].notna().to_numpy()]
+    keep = x_df.index
+    z_dfs = [_patsy("~ " + t.lhs, data, f"the term {t.label}") for t in terms]
+    for z_df in z_dfs:
+        keep = keep.intersection(z_df.index)
+    required = terms[:1] if missing_groups == "no_effect" else terms
+    grouping = list(dict.fromkeys(f for t in required for f in t.factors))
+    na_groups = {}
+    for col in grouping:  # counted on the rows complete otherwise
+        miss = data.loc[keep, col].isna().to_numpy()
+        if miss.any():
+            na_groups[col] = int(miss.sum())
+    keep = keep[data.loc[keep, grouping].notna().all(axis=1).to_numpy()]
     if keep.size == 0:
         raise SchemaError("fit_mixed(): no complete rows left after dropping missing values.")
     sub = data.loc[keep]
-    if not keep.equals(x_df.index):  # rebuild so that factor levels reflect the rows kept
+    if keep.size != len(data):
+        # rebuilt from the rows kept, so that factor levels and stateful transforms
+        # (center(), standardize()) depend on those rows only: a pickled fit rebuilds the
+        # same design from its stored rows (see MixedResult.__setstate__)
         y_df, x_df = patsy.dmatrices(formula, sub, NA_action="raise", return_type="dataframe")
-    if not keep.equals(z_df.index):
-        z_df = patsy.dmatrix(re_text, sub, NA_action="raise", return_type="dataframe")
+        z_dfs = [patsy.dmatrix("~ " + t.lhs, sub, NA_action="raise", return_type="dataframe")
+                 for t in terms]  # fmt: skip
     x_raw = np.asarray(x_df, dtype=float)
     if y_df.shape[1] != 1:
         raise SchemaError(f"fit_mixed(): formula={formula!r} must have a single numeric outcome.")
     x_names = list(x_df.columns)
-    z_names = list(z_df.columns)
     if x_raw.shape[1] == 0:
         raise SchemaError("fit_mixed(): the fixed part has no columns; use e.g. 'y ~ 1'.")
     rank = np.linalg.matrix_rank(x_raw)
@@ -131,20 +244,34 @@ def build_design(
             f"(rank {rank} < {x_raw.shape[1]} columns: {', '.join(x_names)}). Remove aliased "
             "terms or factor levels that never occur."
         )
+    for term, z_df in zip(terms, z_dfs, strict=True):
+        if z_df.shape[1] == 0:
+            raise SchemaError(f"fit_mixed(): the random-effects term {term.label} has no columns.")
+    main, z_df = terms[0], z_dfs[0]
     z_raw = np.asarray(z_df, dtype=float)
-    if z_raw.shape[1] == 0:
-        raise SchemaError(f"fit_mixed(): re_formula={re_formula!r} has no columns.")
-    g_codes, g_levels = pd.factorize(sub[groups], sort=True)
-    vc_codes, vc_levels = [], []
-    for name, col in vc.items():
-        codes, levels = pd.factorize(sub[col], sort=True)  # NaN -> -1
+    z_names = list(z_df.columns)
+    g_codes, g_levels = pd.factorize(factor_labels(sub, main.factors), sort=True)
+    vc_codes, vc_levels, vc_z = [], [], []
+    for term, zk in zip(terms[1:], z_dfs[1:], strict=True):
+        codes, levels = pd.factorize(factor_labels(sub, term.factors), sort=True)  # NaN -> -1
         if levels.size == 0:
-            raise SchemaError(f"fit_mixed(): vc[{name!r}] column {col!r} has no observed levels.")
+            raise SchemaError(f"fit_mixed(): the grouping factor of {term.label} has no levels.")
         vc_codes.append(codes.astype(np.int64))
         vc_levels.append(np.asarray(levels))
+        vc_z.append(np.asarray(zk, dtype=float))
+    for term, n_levels in zip(terms, [g_levels.size] + [lv.size for lv in vc_levels],
+                              strict=True):  # fmt: skip
+        # lme4's checks (mkReTrms, checkNlevels): such a variance is not identifiable
+        if n_levels < 2 or n_levels >= keep.size:
+            raise SchemaError(
+                f"fit_mixed(): the grouping factor of {term.label} has {n_levels} level(s) in "
+                f"the {keep.size} rows used; a random effect needs at least 2 levels and fewer "
+                "levels than rows. Drop that term or check the grouping column."
+            )
     xi, zi = _intercept_col(x_names), _intercept_col(z_names)
     x_map = _scale_map(x_raw, xi is not None, xi)
-    z_map = _scale_map(z_raw, zi is not None, zi)  # z_scaled = z_raw @ z_map
+    # an uncorrelated (||) main term: scale only, because centring would correlate it
+    z_map = _scale_map(z_raw, zi is not None and not main.diag, zi)  # z_scaled = z_raw @ z_map
     return Design(
         y=np.asarray(y_df, dtype=float)[:, 0],
         x=x_raw @ x_map,
@@ -153,7 +280,7 @@ def build_design(
         g_levels=np.asarray(g_levels),
         vc_codes=vc_codes,
         vc_levels=vc_levels,
-        vc_names=list(vc),
+        vc_names=[t.name for t in terms[1:]],
         x_names=x_names,
         z_names=z_names,
         x_map=x_map,
@@ -162,6 +289,12 @@ def build_design(
         design_info=x_df.design_info,
         rows=keep,
         n_dropped=int(len(data) - keep.size),
+        n_rows=int(len(data)),
+        na_groups=na_groups,
+        terms=terms,
+        vc_z=vc_z,
+        vc_z_names=[list(z.columns) for z in z_dfs[1:]],
+        vc_design_infos=[z.design_info for z in z_dfs[1:]],
     )
 
 

@@ -15,9 +15,14 @@ _DF_LABELS = {
 
 
 def _header(res) -> list:
+    engine = (
+        "statsmodels MixedLM, checked with the exact profiled deviance"
+        if res.engine == "statsmodels"
+        else "ipt_analytics exact profiled deviance (lme4 formulation)"
+    )
     return [
-        f"Linear mixed model fitted by {'REML' if res.reml else 'maximum likelihood'} "
-        f"(engine: {res.engine})",
+        f"Linear mixed model fitted by {'REML' if res.reml else 'maximum likelihood'}",
+        f"Engine: {engine}; optimiser: {res.optimizer} ({len(res.optinfo)} optimiser steps)",
         f"Model: {res.model_label}",
         f"Observations: {res.nobs}; groups: "
         + ", ".join(f"{k} {v}" for k, v in res.ngroups.items()),

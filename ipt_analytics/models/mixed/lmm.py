@@ -3,14 +3,17 @@
 Model: ``y = X beta + Z_g b_g + Z_v b_v + e`` with ``e ~ N(0, sigma^2 I)``,
 ``b = Lambda(theta) u`` and ``u ~ N(0, sigma^2 I)`` (Bates, Maechler, Bolker & Walker
 2015, J Stat Softw 67(1), section 3). ``Lambda`` is block diagonal: one lower
-triangular ``q x q`` factor ``T`` shared by every level of the grouping factor, and
-one multiple ``lambda_k`` of the identity per extra variance component.
+triangular ``q x q`` factor ``T`` shared by every level of the main grouping factor
+(diagonal for an uncorrelated ``(x || g)`` term), and for every other term k one lower
+triangular ``q_k x q_k`` factor ``T_k`` per level (``q_k = 1``: a multiple ``lambda_k``
+of the identity, e.g. a therapist random intercept).
 
 Penalised least squares is solved by block elimination instead of a general sparse
 Cholesky: the grouping-factor block of ``Lambda'Z'Z Lambda + I`` is block diagonal
 (one ``q x q`` block per level: batched dense Cholesky, vectorised over levels), and
 the remaining unknowns (vc random effects and beta) form a dense Schur complement of
-size ``K`` = vc levels + fixed effects. The vc columns enter through the few
+size ``K`` = columns of the other terms (levels x q_k) + fixed effects, limited to
+:data:`MAX_SCHUR_COLUMNS` other columns. The vc columns enter through the few
 (level of ``groups``, vc level) pairs that actually co-occur, stored sparsely. All
 cross-products are computed once, so one deviance evaluation costs about
 ``O(G q^3 + G q p^2 + P q + K^3)`` (P = co-occurring pairs), independent of the number
@@ -19,8 +22,9 @@ numpy's batched products of tiny matrices are slow.
 
 Speed: L-BFGS-B gets the exact gradient of the profiled criterion
 (:meth:`Problem.deviance_and_gradient`, one pass instead of ``2 n_theta + 1``
-finite-difference evaluations), and evaluations are memoised, so the repeated points of
-the checks and of the Satterthwaite derivatives (e.g. sigma moved alone) cost nothing.
+finite-difference evaluations, for every structure), and evaluations are memoised, so the
+repeated points of the checks and of the Satterthwaite derivatives (e.g. sigma moved alone)
+cost nothing.
 
 Design choices that keep the answer exact rather than approximately right: y is
 residualised on X (an exact shift of beta) to avoid cancellation in the penalised
@@ -37,11 +41,15 @@ from scipy.linalg.lapack import dpotrf as _potrf
 from scipy.linalg.lapack import dtrtri as _trtri
 from scipy.linalg.lapack import dtrtrs as _trtrs
 
+from ipt_analytics.errors import SchemaError
 from ipt_analytics.models.mixed.design import Design
 
-__all__ = ["Problem", "optimize_theta", "check_optimum"]
+__all__ = ["Problem", "optimize_theta", "check_optimum", "MAX_SCHUR_COLUMNS"]
 
 _LOG2PI = np.log(2.0 * np.pi)
+#: largest number of random-effect columns outside the main factor (levels x columns per
+#: level, all other terms): the Schur complement is dense, (m + p)^2 memory, (m + p)^3 work
+MAX_SCHUR_COLUMNS = 5000
 
 
 def _tri_index(q: int):
@@ -61,35 +69,68 @@ class Problem:
         # Residualising y on X shifts beta only (exact) and avoids cancellation in y'y - ...
         self.beta_shift = np.linalg.lstsq(x, design.y, rcond=None)[0]
         y = design.y - x @ self.beta_shift
-        self.tri = _tri_index(self.q)
+        terms = getattr(design, "terms", None) or []
+        main_diag = bool(terms) and terms[0].diag
+        # an uncorrelated (||) main term: only the diagonal of T is free
+        self.tri = [(i, i) for i in range(self.q)] if main_diag else _tri_index(self.q)
         self.n_tri = len(self.tri)
-        self.n_vc = len(design.vc_codes)
+        vc_z = list(getattr(design, "vc_z", None) or [])
+        if len(vc_z) != len(design.vc_codes):  # a Design built by hand: intercepts only
+            vc_z = [np.ones((self.n, 1)) for _ in design.vc_codes]
+        self.vc_q = [int(z.shape[1]) for z in vc_z]
+        self.vc_tri = [_tri_index(qk) for qk in self.vc_q]
+        # general: some other term has several columns (its T_k mixes them); otherwise
+        # every other term is one scaled column per level (the fast, analytic-gradient path)
+        self.general = any(qk > 1 for qk in self.vc_q)
+        self.n_vc = sum(len(tk) for tk in self.vc_tri)
         self.n_theta = self.n_tri + self.n_vc
-        self.lower = np.array([0.0 if i == j else -np.inf for i, j in self.tri] + [0.0] * self.n_vc)
-        sizes = [lv.size for lv in design.vc_levels]
+        lower = [0.0 if i == j else -np.inf for i, j in self.tri]
+        for tk in self.vc_tri:
+            lower += [0.0 if i == j else -np.inf for i, j in tk]
+        self.lower = np.array(lower)
+        sizes = [lv.size * qk for lv, qk in zip(design.vc_levels, self.vc_q, strict=True)]
         self.vc_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.m = int(self.vc_offsets[-1])
-        self.vc_of_col = np.repeat(np.arange(self.n_vc), sizes).astype(np.int64)
+        if self.m > MAX_SCHUR_COLUMNS:
+            names = ", ".join(f"{n!r} ({s} columns)" for n, s in zip(design.vc_names, sizes,
+                                                                        strict=True))  # fmt: skip
+            raise SchemaError(
+                f"fit_mixed(): the random-effects terms besides the main factor {names} have "
+                f"{self.m} columns in all (levels x columns per level); this engine keeps "
+                f"them in a dense matrix and allows at most {MAX_SCHUR_COLUMNS}. Drop random "
+                "slopes on those factors, merge sparse levels, or fit this design in lme4."
+            )
+        self.vc_of_col = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
         q, p, m = self.q, self.p, self.m
         self.c = self._by_group(zg[:, :, None] * zg[:, None, :], g)  # (G, q, q)
         self.zx = self._by_group(zg[:, :, None] * x[:, None, :], g)  # (G, q, p)
         self.zy = self._by_group(zg * y[:, None], g)  # (G, q)
-        # vc part, stored sparsely: one entry per (level of groups, vc level) that co-occur
+        # other terms, stored sparsely: one entry per (level of groups, column) that co-occur.
+        # A "family" is one design column j of one term k: rows with a level l of that term
+        # put the value z_k[row, j] into column offset_k + l q_k + j.
+        fams = []
+        for k, codes in enumerate(design.vc_codes):
+            ok = codes >= 0
+            for jj in range(self.vc_q[k]):
+                col = np.full(self.n, -1, dtype=np.int64)
+                col[ok] = self.vc_offsets[k] + codes[ok] * self.vc_q[k] + jj
+                fams.append((col, np.where(ok, vc_z[k][:, jj], 0.0)))
         keys, zrows = [], []
         vv = np.zeros((m, m))
         vx = np.zeros((m, p))
         vy = np.zeros(m)
-        for k, codes in enumerate(design.vc_codes):
-            ok = codes >= 0
-            col = codes[ok] + self.vc_offsets[k]
-            keys.append(g[ok] * m + col)
-            zrows.append(zg[ok])
-            vx += np.stack([np.bincount(col, weights=x[ok, j], minlength=m) for j in range(p)], 1)
-            vy += np.bincount(col, weights=y[ok], minlength=m)
-            for k2, codes2 in enumerate(design.vc_codes):
-                both = ok & (codes2 >= 0)
-                pair = (codes[both] + self.vc_offsets[k], codes2[both] + self.vc_offsets[k2])
-                np.add.at(vv, pair, 1.0)
+        for col, w in fams:
+            ok = col >= 0
+            c_ok, w_ok = col[ok], w[ok]
+            keys.append(g[ok] * m + c_ok)
+            zrows.append(zg[ok] * w_ok[:, None])
+            vx += np.stack(
+                [np.bincount(c_ok, weights=w_ok * x[ok, j], minlength=m) for j in range(p)], 1
+            )
+            vy += np.bincount(c_ok, weights=w_ok * y[ok], minlength=m)
+            for col2, w2 in fams:
+                both = ok & (col2 >= 0)
+                np.add.at(vv, (col[both], col2[both]), w[both] * w2[both])
         if m:
             uniq, inv = np.unique(np.concatenate(keys), return_inverse=True)
             zcat = np.concatenate(zrows)
@@ -102,6 +143,8 @@ class Problem:
             )
             self.pp_a, self.pp_b = _pairs_within_groups(self.pair_g)
             self.pp_flat = self.pair_col[self.pp_a] * m + self.pair_col[self.pp_b]
+        if self.general:
+            self._lambda_template()
         self.rr = np.block([[vv, vx], [vx.T, x.T @ x]])
         self.ry = np.concatenate([vy, x.T @ y])
         self.yy = float(y @ y)
@@ -113,6 +156,9 @@ class Problem:
         self.zx_rows = np.ascontiguousarray(self.zx.transpose(1, 0, 2).reshape(-1, p))
         self._cache: dict = {}
         self.reml_offset = -2.0 * np.log(abs(np.linalg.det(design.x_map)))
+
+    def __getstate__(self):
+        return {**self.__dict__, "_cache": {}}  # memoised evaluations: not worth storing
 
     def _by_group(self, arr: np.ndarray, g: np.ndarray) -> np.ndarray:
         out = np.zeros((self.n_groups,) + arr.shape[1:])
@@ -129,6 +175,53 @@ class Problem:
 
     def join(self, t: np.ndarray, lam: np.ndarray) -> np.ndarray:
         return np.concatenate([[t[i, j] for i, j in self.tri], lam])
+
+    def term_factors(self, lam: np.ndarray) -> list:
+        """The relative factors T_k (q_k x q_k, lower) of the other terms from ``lam``."""
+        out, pos = [], 0
+        for qk, tk in zip(self.vc_q, self.vc_tri, strict=True):
+            t = np.zeros((qk, qk))
+            for i, j in tk:
+                t[i, j] = lam[pos]
+                pos += 1
+            out.append(t)
+        return out
+
+    def _lambda_template(self) -> None:
+        """Pair indices of each term with several columns, in (group, level, column) order.
+
+        Every (group, level) block of term k holds all its q_k columns (each row adds all
+        of them), consecutive in the sorted pair order, so Lambda_v acts on a block as
+        one small matrix product.
+        """
+        col_term = self.vc_of_col[self.pair_col]
+        self._pair_idx = [np.flatnonzero(col_term == k) for k in range(len(self.vc_q))]
+
+    def _mix_pairs(self, arr: np.ndarray, tks: list) -> np.ndarray:
+        """Per-(group, column) rows times Lambda_v: ``out[(g,l,j')] = sum_j arr[(g,l,j)]
+        T_k[j, j']`` within each (group, level) block."""
+        out = np.empty_like(arr)
+        for idx, qk, tk in zip(self._pair_idx, self.vc_q, tks, strict=True):
+            blk = arr[idx].reshape(-1, qk, arr.shape[1])
+            out[idx] = np.einsum("ji,bjq->biq", tk, blk).reshape(-1, arr.shape[1])
+        return out
+
+    def right_lambda(self, mat: np.ndarray, tks: list) -> np.ndarray:
+        """``mat @ Lambda_v`` for a dense (r x m) ``mat``: column blocks times T_k."""
+        out = np.empty_like(mat)
+        r = mat.shape[0]
+        for k, (qk, tk) in enumerate(zip(self.vc_q, tks, strict=True)):
+            lo, hi = self.vc_offsets[k], self.vc_offsets[k + 1]
+            out[:, lo:hi] = (mat[:, lo:hi].reshape(r, -1, qk) @ tk).reshape(r, hi - lo)
+        return out
+
+    def lambda_times(self, vec: np.ndarray, tks: list) -> np.ndarray:
+        """``Lambda_v @ vec`` (the random effects b_v from the spherical u_v)."""
+        out = np.empty_like(vec)
+        for k, (qk, tk) in enumerate(zip(self.vc_q, tks, strict=True)):
+            lo, hi = self.vc_offsets[k], self.vc_offsets[k + 1]
+            out[lo:hi] = (vec[lo:hi].reshape(-1, qk) @ tk.T).ravel()
+        return out
 
     # -- core evaluation ---------------------------------------------------------------
     def evaluate(self, t: np.ndarray, lam: np.ndarray, full: bool = False) -> dict | None:
@@ -175,10 +268,22 @@ class Problem:
             w[i] = acc
         wf = w.reshape(q * G, k)
         gram = wf.T @ wf
-        colscale = np.concatenate([lam[self.vc_of_col], np.ones(p)])
-        h_mat = self.rr * np.outer(colscale, colscale)
-        h_mat[self._mdiag, self._mdiag] += 1.0
-        h_vec = colscale * self.ry
+        if self.general:
+            tks = self.term_factors(lam)
+            colscale = None
+            h_mat = np.empty_like(self.rr)
+            a_vv = self.right_lambda(self.rr[:m, :m], tks)  # rr_vv Lambda
+            h_mat[:m, :m] = self.right_lambda(np.ascontiguousarray(a_vv.T), tks).T
+            h_mat[:m, m:] = self.right_lambda(np.ascontiguousarray(self.rr[m:, :m]), tks).T
+            h_mat[m:, :m] = h_mat[:m, m:].T
+            h_mat[m:, m:] = self.rr[m:, m:]
+            h_mat[self._mdiag, self._mdiag] += 1.0
+            h_vec = np.concatenate([self.right_lambda(self.ry[None, :m], tks)[0], self.ry[m:]])
+        else:
+            colscale = np.concatenate([lam[self.vc_of_col], np.ones(p)])
+            h_mat = self.rr * np.outer(colscale, colscale)
+            h_mat[self._mdiag, self._mdiag] += 1.0
+            h_vec = colscale * self.ry
         h_mat[m:, m:] -= gram[:p, :p]
         h_vec[m:] -= gram[:p, p]
         if m:
@@ -190,7 +295,10 @@ class Problem:
                 for j in range(1, i + 1):
                     acc += linv[i][j][self.pair_g] * rt[:, j]
                 wv_raw[:, i] = acc
-            wv = wv_raw * lam[self.vc_of_col][self.pair_col, None]
+            if self.general:  # wv = (L^-1 T' Z_g'Z_v) Lambda_v, mixing a level's columns
+                wv = self._mix_pairs(wv_raw, tks)
+            else:
+                wv = wv_raw * lam[self.vc_of_col][self.pair_col, None]
             h_mat[:m, :m] -= np.bincount(
                 self.pp_flat, weights=(wv[self.pp_a] * wv[self.pp_b]).sum(axis=1),
                 minlength=m * m,
@@ -214,7 +322,9 @@ class Problem:
             "pwrss": pwrss,
         }
         if work:  # intermediates for the analytic gradient
-            out["_work"] = (linv, w, wv if m else None, wv_raw if m else None, lh, z, colscale)
+            extra = (tks, a_vv) if self.general else None
+            out["_work"] = (linv, w, wv if m else None, wv_raw if m else None, lh, z, colscale,
+                            extra)  # fmt: skip
         if full:
             sol, _ = _trtrs(lh, z, lower=1, trans=1)
             lx_inv, _ = _trtri(lh[m:, m:], lower=1)
@@ -229,7 +339,7 @@ class Problem:
             out["beta"] = sol[m:] + self.beta_shift
             out["rx_inv"] = lx_inv.T @ lx_inv  # (RX'RX)^-1: cov(beta_scaled) / sigma^2
             out["b_groups"] = u_g @ t.T
-            out["b_vc"] = lam[self.vc_of_col] * sol[:m]
+            out["b_vc"] = self.lambda_times(sol[:m], self.term_factors(lam))
         return out
 
     # -- analytic gradient -------------------------------------------------------------
@@ -281,7 +391,8 @@ class Problem:
         return crit, grad
 
     def _gradient_parts(self, t, lam, work, pwrss, reml):
-        linv, w, wv, wv_raw, lh, z, colscale = work
+        linv, w, wv, wv_raw, lh, z, colscale, extra = work
+        tks, a_vv = extra if extra is not None else (None, None)
         m, p = self.m, self.p
         G, q = self.n_groups, self.q
         kuse = m + p if reml else m  # the log-det differentiated: M (REML) or L alone (ML)
@@ -299,7 +410,7 @@ class Problem:
                 resid[:, i] -= np.bincount(self.pair_g, weights=contrib[:, i], minlength=G)
         u_g = np.einsum("gji,gj->gi", pinv, resid)  # L^-T (w - W sol)
         tu = u_g @ t.T  # b_g = T u_g
-        bv = lam[self.vc_of_col] * sol[:m]  # b_v
+        bv = self.lambda_times(sol[:m], tks) if tks is not None else lam[self.vc_of_col] * sol[:m]
         # Z_g'r and Z_v'r, r = y - Z b - X beta
         zr = (self.zxy_t @ np.append(-sol[m:], 1.0)).T - np.einsum("gij,gj->gi", self.c, tu)
         if m:
@@ -308,7 +419,18 @@ class Problem:
                 zr[:, i] -= np.bincount(self.pair_g, weights=rb[:, i], minlength=G)
             zvr = self.ry[:m] - self.rr[:m, :m] @ bv - self.rr[:m, m:] @ sol[m:]
             zvr -= self.pair_ind @ np.einsum("ki,ki->k", self.pair_r, tu[self.pair_g])
-            g_lam = -2.0 * np.bincount(self.vc_of_col, weights=zvr * sol[:m], minlength=self.n_vc)
+            if tks is None:
+                g_lam = -2.0 * np.bincount(self.vc_of_col, weights=zvr * sol[:m],
+                                           minlength=self.n_vc)  # fmt: skip
+            else:  # d pwrss / d T_k[i, j] = -2 sum_l (Z_v'r)[(l, i)] u[(l, j)]
+                g_lam = np.zeros(self.n_vc)
+                pos = 0
+                for k, (qk, tk) in enumerate(zip(self.vc_q, self.vc_tri, strict=True)):
+                    lo, hi = self.vc_offsets[k], self.vc_offsets[k + 1]
+                    gm = zvr[lo:hi].reshape(-1, qk).T @ sol[lo:hi].reshape(-1, qk)
+                    for i, j in tk:
+                        g_lam[pos] = -2.0 * gm[i, j]
+                        pos += 1
         else:
             g_lam = np.zeros(0)
         g_t = -2.0 * (zr.T @ u_g)
@@ -322,10 +444,13 @@ class Problem:
             wd[:, m:] = w[:, :, :p].reshape(q * G, p)
             ed[:, m:] = self.zx_rows
         if m:
-            lam_pair = lam[self.vc_of_col][self.pair_col]
+            if tks is None:
+                pr_lam = self.pair_r * lam[self.vc_of_col][self.pair_col][:, None]
+            else:
+                pr_lam = self._mix_pairs(self.pair_r, tks)  # Z_g'Z_v Lambda_v
             for i in range(q):
                 wd[i * G + self.pair_g, self.pair_col] = wv[:, i]
-                ed[i * G + self.pair_g, self.pair_col] = self.pair_r[:, i] * lam_pair
+                ed[i * G + self.pair_g, self.pair_col] = pr_lam[:, i]
         tc = (self.c.reshape(G * q, q) @ t).reshape(G, q, q).transpose(0, 2, 1)  # T'C_g
         mid = pinv @ tc
         if kuse:
@@ -349,9 +474,19 @@ class Problem:
             rows = wd[self.pair_g] * wv_raw[:, 0, None]  # sum_g W_g' W_raw,g, by pairs
             for i in range(1, q):
                 rows += wd[i * G + self.pair_g] * wv_raw[:, i, None]
-            nq = colscale[:kuse, None] * self.rr[:kuse, :m] - (self.pair_ind @ rows).T
-            diag = np.einsum("lk,kl->l", h_inv[:m], nq)  # diag of H^-1 (N - Q)
-            g_lam += 2.0 * np.bincount(self.vc_of_col, weights=diag, minlength=self.n_vc)
+            if tks is None:
+                nq = colscale[:kuse, None] * self.rr[:kuse, :m] - (self.pair_ind @ rows).T
+                diag = np.einsum("lk,kl->l", h_inv[:m], nq)  # diag of H^-1 (N - Q)
+                g_lam += 2.0 * np.bincount(self.vc_of_col, weights=diag, minlength=self.n_vc)
+            else:
+                # N = Lambda_full' [Z_v X]'Z_v; d log det = 2 sum_l (H^-1 (N - Q))[(l,j), (l,i)]
+                nq = np.concatenate([a_vv.T, self.rr[m:kuse, :m]]) - (self.pair_ind @ rows).T
+                pos = 0
+                for k, (qk, tk) in enumerate(zip(self.vc_q, self.vc_tri, strict=True)):
+                    base = self.vc_offsets[k] + np.arange(self.design.vc_levels[k].size) * qk
+                    for i, j in tk:
+                        g_lam[pos] += 2.0 * np.einsum("lk,kl->", h_inv[base + j], nq[:, base + i])
+                        pos += 1
         return g_t, g_lam
 
     def criterion(self, parts: dict | None, reml: bool) -> float:
@@ -374,7 +509,9 @@ class Problem:
         return self.criterion(self.evaluate(t, lam), reml)
 
     def start(self) -> np.ndarray:
-        return self.join(np.eye(self.q), np.ones(self.n_vc))
+        lam = np.concatenate([[1.0 if i == j else 0.0 for i, j in tk] for tk in self.vc_tri]
+                             or [np.zeros(0)])  # fmt: skip
+        return self.join(np.eye(self.q), lam)
 
 
 def _pairs_within_groups(pair_g: np.ndarray):
@@ -478,14 +615,65 @@ def _newton_polish(f, x: np.ndarray, lower: np.ndarray, iters: int = 5) -> np.nd
     return best
 
 
-def optimize_theta(problem: Problem, reml: bool, start: np.ndarray | None = None):
-    """Minimise the profiled criterion over theta; fall back to more optimisers if needed.
+def boundary_mask(problem, theta: np.ndarray, tol: float = 1e-4) -> np.ndarray:
+    """Parameters sitting on their lower bound 0 (diagonal of a relative factor)."""
+    return np.isfinite(problem.lower) & (np.asarray(theta) <= problem.lower + tol)
 
-    Sequence: bounded L-BFGS-B (exact gradient), a finite-difference
-    Newton polish, then the lme4-style checks; only if these fail, bounded Nelder-Mead
-    and Powell runs from the best point so far (each polished again). The point with the
-    lowest criterion wins. Returns (theta, criterion, info) where info lists each
-    optimiser's outcome.
+
+def _second_order_trouble(f, x: np.ndarray, lower: np.ndarray) -> tuple[bool, np.ndarray | None]:
+    """(needs a restart, a descent direction or None) at the point ``x``.
+
+    The profiled criterion is defined for any real theta, so its Hessian is taken over
+    ALL parameters, including those on the bound. A parameter on the bound always asks
+    for restarts: there the first-order change along the even directions (a diagonal
+    element of the relative factor) is exactly zero, so a saddle such as "slope variance
+    carried by a perfect correlation" looks stationary to a projected-gradient test.
+    """
+    at_bound = np.isfinite(lower) & (x <= lower + 1e-4)
+    _, hess = _fd_grad_hess(f, x, np.ones(x.size, bool), h=1e-4)
+    if not np.all(np.isfinite(hess)):
+        return bool(at_bound.any()), None
+    ev, vec = np.linalg.eigh(hess)
+    neg = ev.min() < -1e-6 * max(1.0, abs(ev).max())
+    return bool(at_bound.any() or neg), (vec[:, 0] if neg else None)
+
+
+def _restart_points(problem, best: np.ndarray, direction: np.ndarray | None) -> list:
+    """Deterministic interior starts around ``best`` (perturbed, bound parameters lifted)."""
+    lower = problem.lower
+    diag = np.isfinite(lower)
+    at_bound = diag & (best <= lower + 1e-4)
+    scale = max(1.0, float(np.max(np.abs(best))))
+    points = []
+    if direction is not None:
+        for s in (0.1, -0.1, 0.3, -0.3):
+            points.append(best + s * scale * direction)
+    for s in (0.05, 0.3, 1.0):
+        z = best.copy()
+        z[at_bound] = s * scale
+        points.append(z)
+    points.append(problem.start())
+    rng = np.random.default_rng(20261130)  # fixed: the same data give the same fit
+    for _ in range(3):
+        z = best * np.exp(rng.normal(0.0, 0.5, best.size)) + rng.normal(0.0, 0.1, best.size)
+        z[diag] = np.maximum(np.abs(z[diag]), 0.02 * scale)
+        points.append(z)
+    return [np.maximum(z, lower) for z in points]
+
+
+def optimize_theta(problem: Problem, reml: bool, start: np.ndarray | None = None):
+    """Minimise the profiled criterion over theta and make sure the result is a minimum.
+
+    Sequence: bounded L-BFGS-B (exact gradient), a finite-difference Newton polish,
+    then a second-order check over all parameters (:func:`_second_order_trouble`).
+    When a parameter sits on its bound or the Hessian has a negative eigenvalue, the
+    optimisation is restarted from deterministic perturbed interior points (along the
+    negative-curvature direction, with the bound parameters lifted, from lme4's default
+    start and from three seeded random perturbations) and the lowest criterion wins:
+    a boundary (singular) estimate is kept only when no interior start does better
+    (restarts stop after four in a row that end at the same criterion).
+    Only if the lme4-style checks still fail, bounded Nelder-Mead and Powell runs follow.
+    Returns (theta, criterion, info) where info lists each optimiser's outcome.
     """
 
     def f(th):
@@ -505,13 +693,29 @@ def optimize_theta(problem: Problem, reml: bool, start: np.ndarray | None = None
         if fx < fbest:
             best, fbest = x, fx
 
-    res = optimize.minimize(
-        lambda th: problem.deviance_and_gradient(th, reml), x0, method="L-BFGS-B", jac=True,
-        bounds=bounds,
-        options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9},
-    )  # fmt: skip
-    consider("L-BFGS-B", res.x, res.success, res.message)
-    consider("Newton polish", _newton_polish(f, best, lower), True, "finite-difference Newton")
+    def lbfgs(x_start, name):
+        res = optimize.minimize(
+            lambda th: problem.deviance_and_gradient(th, reml), x_start, method="L-BFGS-B",
+            jac=True, bounds=bounds, options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9},
+        )  # fmt: skip
+        before = fbest
+        consider(name, res.x, res.success, res.message)
+        consider("Newton polish", _newton_polish(f, best, lower), True, "finite-difference Newton")
+        return res, before - fbest
+
+    res, _ = lbfgs(x0, "L-BFGS-B")
+    trouble, direction = _second_order_trouble(f, best, lower)
+    if trouble:
+        idle = 0
+        for k, z in enumerate(_restart_points(problem, best, direction)):
+            _, gain = lbfgs(z, f"L-BFGS-B restart {k + 1}")
+            idle = 0 if gain > 1e-7 else idle + 1
+            if gain > 1e-7 and not boundary_mask(problem, best).any():
+                trouble, direction = _second_order_trouble(f, best, lower)
+                if not trouble:
+                    break  # an interior minimum better than the boundary point
+            if idle >= 4:
+                break  # four different starts back at the same point: a true boundary
     ok, _ = check_optimum(problem, best, reml)
     if not ok or not res.success:
         for method in ("Nelder-Mead", "Powell"):
