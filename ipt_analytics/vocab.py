@@ -244,7 +244,17 @@ def normalise_labels(
         blank = blank or str(label).strip() == "" or fold_label(label) in missing
         canon[k] = np.nan if blank else table.get(fold_label(label), np.nan)
         bad[k] = not blank and canon[k] is np.nan
-    mapped = pd.Series(canon[codes] if len(codes) else [], index=values.index, dtype="str")
+    # spread back through codes into the distinct canonical values, so that no Python string
+    # is made per row
+    known = pd.Series(canon, dtype=object).notna().to_numpy()
+    canon_codes, canon_values = pd.factorize(pd.Series(canon[known], dtype=object))
+    per_unique = np.full(len(uniques), -1, dtype=np.int64)
+    per_unique[known] = canon_codes
+    cats = pd.Index(np.asarray(canon_values, dtype=object), dtype="str")
+    mapped = pd.Series(
+        pd.Categorical.from_codes(per_unique[codes] if len(codes) else [], categories=cats),
+        index=values.index,
+    ).astype("str")
     return mapped, pd.Series(bad[codes] if len(codes) else [], index=values.index, dtype=bool)
 
 

@@ -92,8 +92,15 @@ def parse_dates(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     return (
         pd.Series(dates.to_numpy()[codes], index=text.index, dtype="datetime64[ns]"),
         pd.Series(bad.to_numpy()[codes], index=text.index, dtype=bool),
-        pd.Series(message.to_numpy()[codes], index=text.index, dtype="str"),
+        _spread_text(message, codes, text.index),
     )
+
+
+def _spread_text(distinct: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """``distinct[codes]`` as a categorical column (no Python string per row)."""
+    own, values = pd.factorize(distinct.astype("str"), use_na_sentinel=False)
+    cats = pd.Index(np.asarray(values, dtype=object), dtype="str")
+    return pd.Series(pd.Categorical.from_codes(own[codes], categories=cats), index=index)
 
 
 def _parse_distinct_dates(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:

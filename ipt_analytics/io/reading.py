@@ -6,7 +6,8 @@ as written instead of being coerced or dropped by a reader.
 
 Accepted sources: CSV (comma, semicolon or tab separated, detected from the header line;
 UTF-8 with or without a byte-order mark, or the ``encoding`` given), ``.xlsx``/``.xlsm``
-(first sheet, via openpyxl; a note names any other sheets),
+(first sheet, via calamine, or openpyxl for a workbook with formulas or error cells; a
+note names any other sheets),
 ``.parquet`` (via pyarrow) and pandas DataFrames. Row numbers are spreadsheet-style: the
 header is row 1, so the first data row is 2 (for a DataFrame, position + 2). Entirely blank
 lines are not data rows; they are skipped and counted, and numbering still follows the file.
@@ -32,6 +33,7 @@ without a cached value (the file was written by a program that does not calculat
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as _dt
 import io
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from ipt_analytics.errors import SchemaError
 from ipt_analytics.instruments.table import INSTRUMENTS
@@ -113,8 +116,8 @@ class RawInput:
     Attributes
     ----------
     frame : DataFrame
-        One row per non-blank input row; every column ``str`` ('' for blank) except
-        ``source_row`` (int).
+        One row per non-blank input row; every column text ('' for blank; categorical,
+        with ``str`` categories) except ``source_row`` (int).
     layout : str
         ``"long"`` (an ``instrument`` column) or ``"wide"`` (instrument-prefixed columns).
     source : str
@@ -194,11 +197,30 @@ def _cell_to_str(x) -> str:
     return str(x)
 
 
+def _text_categorical(col: pd.Series) -> bool:
+    return (
+        isinstance(col.dtype, pd.CategoricalDtype)
+        and not col.hasnans
+        and pd.api.types.infer_dtype(col.cat.categories) in ("string", "empty")
+    )
+
+
+def _strip_categories(col: pd.Series) -> pd.Series:
+    stripped = pd.Series(col.cat.categories.astype("str")).str.strip(STRIPPED)
+    new_codes, new_values = pd.factorize(stripped, use_na_sentinel=False)
+    codes = new_codes[col.cat.codes.to_numpy()]
+    cats = pd.Index(np.asarray(new_values, dtype=object), dtype="str")
+    return pd.Series(pd.Categorical.from_codes(codes, categories=cats), index=col.index)
+
+
 def _to_text(df: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for i, _name in enumerate(df.columns):
         col = df.iloc[:, i]
         kind = col.dtype.kind
+        if _text_categorical(col):
+            out[i] = _strip_categories(col)  # trimmed once per distinct value
+            continue
         if isinstance(col.dtype, pd.StringDtype) or (
             kind == "O" and pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty")
         ):
@@ -273,7 +295,14 @@ def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, lis
     sep = max(counts, key=lambda s: counts[s])
     if counts[sep] == 0:
         sep = ","
-    fast = _unquoted_csv(text, sep)
+    if encoding is None:  # the bytes are the text: no copy (without the byte-order mark)
+        utf8 = memoryview(data)[3:] if data.startswith(codecs.BOM_UTF8) else memoryview(data)
+    else:
+        utf8 = memoryview(text.encode("utf-8"))
+    fast = _arrow_csv(utf8, header, sep)
+    del utf8
+    if fast is None:
+        fast = _unquoted_csv(text, sep)
     if fast is not None:
         return fast
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
@@ -291,6 +320,72 @@ def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, lis
             'quote inside it doubled: "")'
         ) from None
     return _rectangular(records, sep)
+
+
+def _fields_per_line(buf: np.ndarray, sep: str) -> np.ndarray | None:
+    """Number of ``sep``-separated fields on each line of UTF-8 bytes (a trailing line break
+    ends the last line); ``None`` if a carriage return stands alone (a line break to some
+    readers, not to others). Counted in blocks of lines so that no array is as long as the
+    file."""
+    if np.count_nonzero(buf == 13) != np.count_nonzero((buf[:-1] == 13) & (buf[1:] == 10)):
+        return None
+    breaks = np.flatnonzero(buf == 10)
+    starts = np.r_[0, breaks + 1]
+    if starts[-1] == len(buf):  # the file ends with a line break: no line after it
+        starts = starts[:-1]
+    ends = np.r_[starts[1:], len(buf)]
+    fields = np.empty(len(starts), dtype=np.int64)
+    code = ord(sep)
+    block = max(1, len(starts) * (1 << 23) // max(len(buf), 1))  # lines per ~8 MB
+    for a in range(0, len(starts), block):
+        b = min(a + block, len(starts))
+        lo, hi = starts[a], ends[b - 1]
+        is_sep = (buf[lo:hi] == code).view(np.uint8)
+        fields[a:b] = np.add.reduceat(is_sep, starts[a:b] - lo, dtype=np.int64) + 1
+    return fields
+
+
+def _arrow_csv(utf8: memoryview, header: str, sep: str) -> tuple[pd.DataFrame, list] | None:
+    """Fastest path, for a file without quotes whose every line has the header's number of
+    fields: pyarrow's CSV reader, every column as text (no value is converted or dropped).
+    ``None`` when another reader is needed (quotes, rows of another length, blank lines)."""
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    buf = np.frombuffer(utf8, dtype=np.uint8)
+    if len(buf) == 0 or np.count_nonzero(buf == ord('"')):
+        return None
+    fields = _fields_per_line(buf, sep)
+    if fields is None or len(fields) < 2 or (fields != fields[0]).any():
+        return None
+    del buf
+    names = header.rstrip("\r").split(sep)
+    width = len(names)
+    if int(fields[0]) != width:
+        return None
+    auto = [f"f{i}" for i in range(width)]
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(utf8),
+            read_options=pa_csv.ReadOptions(column_names=auto, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(delimiter=sep, quote_char=False,
+                                              escape_char=False, newlines_in_values=False,
+                                              ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(
+                # read straight into codes + distinct values: no string per cell in memory
+                column_types={c: pa.dictionary(pa.int32(), pa.string()) for c in auto},
+                null_values=[],
+                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )  # fmt: skip
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    if table.num_rows != len(fields) - 1:
+        return None
+    body = table.to_pandas()
+    del table
+    pa.default_memory_pool().release_unused()  # give the parser's buffers back
+    body.columns = [name if name != "" else f"Unnamed: {i}" for i, name in enumerate(names)]
+    return body, []
 
 
 def _unquoted_csv(text: str, sep: str) -> tuple[pd.DataFrame, list] | None:
@@ -358,7 +453,74 @@ def _sheet_rows(book) -> list:
     return rows
 
 
-def _read_excel(path: str, notes: list) -> tuple[pd.DataFrame, list]:
+_FORMULA_OR_ERROR = re.compile(rb"<(?:\w+:)?f[\s>/]|\st=[\"']e[\"']")
+
+
+def _has_formula_or_error(path: str) -> bool:
+    """Whether any worksheet of the workbook holds a formula or an error cell (a scan of the
+    sheets' XML, in blocks; no cell is parsed)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                continue
+            with archive.open(name) as member:
+                tail = b""
+                while block := member.read(1 << 22):
+                    if _FORMULA_OR_ERROR.search(tail + block):
+                        return True
+                    tail = block[-16:]
+    return False
+
+
+def _read_excel_calamine(path: str, notes: list) -> tuple[pd.DataFrame, list]:
+    """First sheet of a workbook through calamine (fast, Rust).
+
+    calamine reads an error cell and a formula without a cached value as an empty cell, so
+    a workbook holding any formula or error cell is read by :func:`_read_excel_openpyxl`,
+    which tells them apart and names them (``spreadsheet_error``); the others, typically
+    large exports of values, are read here.
+    """
+    if _has_formula_or_error(path):
+        return _read_excel_openpyxl(path, notes)
+    from python_calamine import CalamineWorkbook
+
+    book = CalamineWorkbook.from_path(path)
+    try:
+        sheets = list(book.sheet_names)
+        values = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    finally:
+        book.close()
+    _note_other_sheets(path, sheets, notes)
+    grid = pd.DataFrame(values, dtype=object)
+    del values
+    filled = (grid.ne("") & grid.notna()).to_numpy()
+    if not filled.any() or not any(str(v).strip() for v in grid.to_numpy()[filled]):
+        _empty_sheet(path, sheets[0])
+    last_row = int(np.flatnonzero(filled.any(axis=1))[-1])
+    last_col = int(np.flatnonzero(filled.any(axis=0))[-1])
+    grid = grid.iloc[: last_row + 1, : last_col + 1]
+    return _with_header(grid.mask(~filled[: last_row + 1, : last_col + 1], None)), []
+
+
+def _note_other_sheets(path: str, sheets: list, notes: list) -> None:
+    if len(sheets) > 1:
+        notes.append(
+            f"{os.path.basename(path)!r} has {len(sheets)} sheets ({', '.join(sheets)}); only "
+            f"the first, {sheets[0]!r}, was read. To read another sheet, load it with "
+            "pandas.read_excel(path, sheet_name=...) and pass the DataFrame."
+        )
+
+
+def _empty_sheet(path: str, sheet: str) -> None:
+    raise ValueError(
+        f"read_sessions(): the first sheet ({sheet!r}) of {path!r} is empty; expected "
+        "a header row and data. Fix: put the data on the first sheet, or pass a DataFrame."
+    )
+
+
+def _read_excel_openpyxl(path: str, notes: list) -> tuple[pd.DataFrame, list]:
     """First sheet of a workbook with cached values; formulas without one are recorded.
 
     openpyxl gives the value a spreadsheet program last calculated (``data_only``); a formula
@@ -374,17 +536,9 @@ def _read_excel(path: str, notes: list) -> tuple[pd.DataFrame, list]:
         values = _sheet_rows(book[sheets[0]])
     finally:
         book.close()
-    if len(sheets) > 1:
-        notes.append(
-            f"{os.path.basename(path)!r} has {len(sheets)} sheets ({', '.join(sheets)}); only "
-            f"the first, {sheets[0]!r}, was read. To read another sheet, load it with "
-            "pandas.read_excel(path, sheet_name=...) and pass the DataFrame."
-        )
+    _note_other_sheets(path, sheets, notes)
     if not any(v is not None and str(v).strip() for r in values for v in r):
-        raise ValueError(
-            f"read_sessions(): the first sheet ({sheets[0]!r}) of {path!r} is empty; expected "
-            "a header row and data. Fix: put the data on the first sheet, or pass a DataFrame."
-        )
+        _empty_sheet(path, sheets[0])
     book = load_workbook(path, read_only=True, data_only=False)
     try:
         formulas = _sheet_rows(book[sheets[0]])
@@ -401,6 +555,10 @@ def _read_excel(path: str, notes: list) -> tuple[pd.DataFrame, list]:
                      "calculate)")
                 )  # fmt: skip
     return _with_header(pd.DataFrame(values, dtype=object)), problems
+
+
+#: The reader of ``.xlsx``/``.xlsm`` files.
+_read_excel = _read_excel_calamine
 
 
 def _read_path(path: str, encoding: str | None, notes: list) -> tuple[pd.DataFrame, list]:
@@ -524,9 +682,7 @@ def _apply_columns(text: pd.DataFrame, columns: dict | None) -> tuple[pd.DataFra
             f"read_sessions(): more than one input column maps to {dupes} "
             f"(columns: {original}). Fix: drop or rename the extra column(s)."
         )
-    text = text.copy()
-    text.columns = renamed
-    return text, header_names
+    return text.set_axis(renamed, axis=1), header_names  # no copy of the data
 
 
 def _check_wide_columns(names: list[str]) -> None:
@@ -609,7 +765,8 @@ def read_raw(source, *, columns: dict | None = None, encoding: str | None = None
     blank = (text[data_cols] == "").all(axis=1) if data_cols else pd.Series(True, text.index)
     blank &= ~text["source_row"].isin([c[0] for c in cells])
     n_blank = int(blank.sum())
-    text = text.loc[~blank].reset_index(drop=True)
+    if n_blank:  # selecting rows copies every column: only when there is something to drop
+        text = text.loc[~blank].reset_index(drop=True)
     cells += _error_values(text, header_names)
     cell_problems = _cell_frame(cells).sort_values("source_row", kind="stable")
 
@@ -648,6 +805,11 @@ def read_raw(source, *, columns: dict | None = None, encoding: str | None = None
     ignored = [header_names.get(c, c) for c in text.columns if c not in known]
     if text.empty:
         notes.append(f"{label} has column names but no data rows: nothing to analyse.")
+    # codes into each column's distinct values: a tenth of the memory of the text itself
+    text = pd.DataFrame(
+        {i: col if name == "source_row" else _categorical(col)
+         for i, (name, col) in enumerate(text.items())}
+    ).set_axis(list(text.columns), axis=1)  # fmt: skip
     return RawInput(text, layout, label, header_names, ignored, n_blank, notes,
                     cell_problems.reset_index(drop=True))  # fmt: skip
 
@@ -663,12 +825,25 @@ def _error_values(text: pd.DataFrame, header_names: dict) -> list:
         if not hit.any():
             continue
         name = header_names.get(col, col)
+        if isinstance(text[col].dtype, pd.CategoricalDtype) and "" not in text[col].cat.categories:
+            text[col] = text[col].cat.add_categories([""])
         for row, value in zip(text["source_row"].to_numpy()[hit], text[col].to_numpy()[hit],
                               strict=True):  # fmt: skip
             found.append((int(row), name, value, "spreadsheet_error",
                           f"the cell holds the spreadsheet error value {value}, not a value"))
         text.loc[hit, col] = ""
     return found
+
+
+def _categorical(column: pd.Series) -> pd.Categorical:
+    """A text column as codes into its distinct values (factorised once; every later take,
+    comparison and per-value parse then works on small integer codes)."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype="str"))
+
+
+def _constant(value: str, n: int) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([value]))
 
 
 def to_long(raw: RawInput) -> tuple[pd.DataFrame, np.ndarray]:
@@ -679,45 +854,56 @@ def to_long(raw: RawInput) -> tuple[pd.DataFrame, np.ndarray]:
     long : DataFrame
         Columns ``source_row``, ``instrument`` (as written for a long file; the canonical
         code for a wide file), the shared columns, ``total``, ``item_1 .. item_18``; absent
-        columns are filled with ''.
+        columns are filled with ''. Text columns are categorical (codes into the distinct
+        values as written, each category a ``str``).
     no_ratings : ndarray of int
         Source rows of a wide file without any rating (no item and no total of any
         instrument); they yield no administration.
     """
     frame = raw.frame
-    shared = {c: frame[c] if c in frame.columns else "" for c in SHARED_COLUMNS}
-    blank = pd.Series("", index=frame.index, dtype="str")
+    columns = ["source_row", "instrument", *SHARED_COLUMNS, "total", *ITEM_COLUMNS]
+    n = len(frame)
+    needed = set(columns) if raw.layout == "long" else {*SHARED_COLUMNS}
+    needed |= {c for c in frame.columns if _WIDE.match(c)} if raw.layout == "wide" else set()
+    cats = {c: _categorical(frame[c]) for c in frame.columns if c in needed}
     if raw.layout == "long":
-        parts = {"source_row": frame["source_row"], "instrument": frame["instrument"], **shared}
-        for c in ["total", *ITEM_COLUMNS]:
-            parts[c] = frame[c] if c in frame.columns else blank
+        parts = {"source_row": frame["source_row"].to_numpy(dtype=np.int64)}
+        for c in columns[1:]:
+            parts[c] = cats[c] if c in cats else _constant("", n)
         return pd.DataFrame(parts), np.array([], dtype=np.int64)
 
-    pieces = []
-    any_rating = pd.Series(False, index=frame.index)
+    selections, names = [], []
+    any_rating = np.zeros(n, dtype=bool)
     for name in INSTRUMENTS:
         cols = [c for c in frame.columns if c.startswith(name + "_") and _WIDE.match(c)]
         cols = [c for c in cols if _WIDE.match(c).group(1) == name]
         if not cols:
             continue
-        given = (frame[cols] != "").any(axis=1)
+        given = np.zeros(n, dtype=bool)
+        for c in cols:
+            given |= np.asarray(cats[c] != "", dtype=bool)
         any_rating |= given
-        sub = frame.loc[given]
-        parts = {"source_row": sub["source_row"], "instrument": name}
-        parts.update({c: sub[c] if c in sub.columns else "" for c in SHARED_COLUMNS})
-        parts["total"] = sub[f"{name}_total"] if f"{name}_total" in sub.columns else ""
-        for item in ITEM_COLUMNS:
-            col = f"{name}_{item[5:]}"
-            parts[item] = sub[col] if col in sub.columns else ""
-        pieces.append(pd.DataFrame(parts, index=sub.index))
-    columns = ["source_row", "instrument", *SHARED_COLUMNS, "total", *ITEM_COLUMNS]
-    if pieces:
-        long = pd.concat(pieces).sort_values("source_row", kind="stable")
-    else:
-        long = pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
-    long = long[columns].reset_index(drop=True)
-    long["source_row"] = long["source_row"].astype(np.int64)
-    for c in columns[1:]:
-        long[c] = long[c].astype("str")
-    no_ratings = frame.loc[~any_rating, "source_row"].to_numpy(dtype=np.int64)
-    return long, no_ratings
+        selections.append(np.flatnonzero(given))
+        names.append(name)
+    no_ratings = frame["source_row"].to_numpy(dtype=np.int64)[~any_rating]
+    if not selections:
+        empty = {c: pd.Series(dtype="category") for c in columns[1:]}
+        return pd.DataFrame({"source_row": np.array([], dtype=np.int64), **empty}), no_ratings
+    rows = np.concatenate(selections)
+    order = np.argsort(rows, kind="stable")  # by input row, instruments in table order
+    rows = rows[order]
+    parts = {"source_row": frame["source_row"].to_numpy(dtype=np.int64)[rows]}
+    parts["instrument"] = pd.Categorical.from_codes(
+        np.repeat(np.arange(len(names), dtype=np.int8), [len(s) for s in selections])[order],
+        categories=pd.Index(names, dtype="str"),
+    )
+    for c in SHARED_COLUMNS:
+        parts[c] = cats[c].take(rows) if c in cats else _constant("", len(rows))
+    for c in ["total", *ITEM_COLUMNS]:
+        wide = [f"{name}_{c if c == 'total' else c[5:]}" for name in names]
+        pieces = [
+            cats[w].take(sel) if w in cats else _constant("", len(sel))
+            for w, sel in zip(wide, selections, strict=True)
+        ]
+        parts[c] = union_categoricals(pieces).take(order)
+    return pd.DataFrame(parts), no_ratings

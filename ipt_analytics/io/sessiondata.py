@@ -227,7 +227,17 @@ def _episodes(sessions: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sessions(clean: pd.DataFrame) -> pd.DataFrame:
-    s = clean.copy()
+    # sort first, on the keys as they will be written, then convert column by column: one
+    # copy of the compact validated table instead of a converted copy and a sorted copy
+    keys = pd.DataFrame(
+        {"episode_id": clean["episode_id"].astype("str"),
+         "session": clean["session"].astype(np.int64),
+         "instrument": clean["instrument"].astype("str")}
+    )  # fmt: skip
+    keys.index = np.arange(len(keys))
+    order = keys.sort_values(["episode_id", "session", "instrument"], kind="stable").index
+    del keys
+    s = clean.iloc[order.to_numpy()]
     s["session"] = s["session"].astype(np.int64)
     s["source_row"] = s["source_row"].astype(np.int64)
     s["week"] = _weeks(s)
@@ -248,7 +258,6 @@ def _sessions(clean: pd.DataFrame) -> pd.DataFrame:
     ]:
         s[col] = s[col].astype("str")
     s["date"] = s["date"].astype("datetime64[ns]")
-    s = s.sort_values(["episode_id", "session", "instrument"], kind="stable")
     return s[SESSION_COLUMNS].reset_index(drop=True)
 
 
@@ -354,6 +363,7 @@ def read_sessions(
             problems=result.problems,
         )
     sessions = _sessions(result.clean)
+    result.clean = None  # the sessions table replaces it: free the memory before episodes
     notes = list(raw.notes) + list(result.notes)
     n_no_week = int(sessions["week"].isna().sum())
     if n_no_week:

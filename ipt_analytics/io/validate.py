@@ -261,7 +261,7 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     item_bad = np.zeros(len(long), dtype=bool)
     for j, col in enumerate(ITEM_COLUMNS, start=1):
         if not (long[col] != "").any():  # column absent or empty: nothing to check
-            out[col] = np.nan
+            out[col] = np.float32(np.nan)
             continue
         value, blank, non_numeric = to_numbers(long[col])
         _, whole = parse_numbers(long[col], SIGNED_WHOLE_NUMBER)
@@ -270,13 +270,14 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
         pr.add(non_numeric | fractional, col, "non_numeric",
                "item answers are whole numbers written with ASCII digits 0-9")  # fmt: skip
         beyond = ~blank & (j > n_items)
-        pr.add(beyond, col, "unexpected_item", label + f" has fewer than {j} items")
+        if beyond.any():  # messages are built only where needed (a string per row is slow)
+            pr.add(beyond, col, "unexpected_item", label + f" has fewer than {j} items")
         out_of_range = (
             ~fractional & ~beyond & ((value < item_min) | (value > item_max))
         ).to_numpy()
         pr.add(out_of_range, col, "item_out_of_range", item_msg)
         item_bad |= (non_numeric | fractional | beyond).to_numpy() | out_of_range
-        out[col] = value.where(~beyond)
+        out[col] = value.where(~beyond).astype(np.float32)  # whole numbers: exact
 
     total, total_blank, total_nonnum = to_numbers(long["total"])
     total_min = _instrument_facts(code, "total_min")
@@ -284,7 +285,8 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     pr.add(total_nonnum, "total", "non_numeric", "the total must be a plain number")
     fraction = total.notna() & (total != np.floor(total))
     whole_only = (code != "phq9") & fraction
-    pr.add(whole_only, "total", "non_numeric", label + " totals are whole numbers")
+    if whole_only.any():
+        pr.add(whole_only, "total", "non_numeric", label + " totals are whole numbers")
     not_prorated = (code == "phq9") & fraction & ~is_prorated_phq9(total)
     pr.add(
         not_prorated,
@@ -296,23 +298,24 @@ def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     )
     whole_only |= not_prorated
     total_oor = ((total < total_min) | (total > total_max)).to_numpy()
-    qids_msg = np.where(
-        code == "qids_sr16",
-        " (sum of 9 domain scores; a plain sum of the 16 items is not a QIDS-SR16 score)",
-        "",
-    )
-    pr.add(
-        total_oor,
-        "total",
-        "total_out_of_range",
-        _by_instrument(
-            code,
-            {k: f"{v.label} totals are {v.total_min}-{v.total_max}"
-             for k, v in INSTRUMENTS.items()},  # fmt: skip
+    if total_oor.any():
+        qids_msg = np.where(
+            code == "qids_sr16",
+            " (sum of 9 domain scores; a plain sum of the 16 items is not a QIDS-SR16 score)",
             "",
         )
-        + qids_msg,
-    )
+        pr.add(
+            total_oor,
+            "total",
+            "total_out_of_range",
+            _by_instrument(
+                code,
+                {k: f"{v.label} totals are {v.total_min}-{v.total_max}"
+                 for k, v in INSTRUMENTS.items()},  # fmt: skip
+                "",
+            )
+            + qids_msg,
+        )
     total_ok = total.notna() & ~total_oor & ~whole_only
 
     _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_rounding)
@@ -363,7 +366,7 @@ def _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_roundi
         rows = (code == name).to_numpy() & ~item_bad
         if not rows.any():
             continue
-        sub = out.loc[rows, inst.item_columns]
+        sub = out.loc[rows, inst.item_columns].astype(float)
         scored = score_items(sub, inst, prorate_rounding=prorate_rounding)
         given = total[rows]
         given_ok = total_ok[rows]
@@ -382,16 +385,17 @@ def _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_roundi
         hi = np.where(prorated, np.ceil(unrounded), exact) if prorating else exact
         g = given.to_numpy()
         mismatch = given_ok.to_numpy() & ~no_items & ~partial & ((g < lo - 1e-9) | (g > hi + 1e-9))
-        mask = _spread(rows, mismatch)
-        scored_txt = pd.Series(exact, index=idx).map("{:g}".format)
-        msg = pd.Series("", index=long.index)
-        msg.loc[idx] = (
-            "given total differs from the total scored from the items ("
-            + scored_txt
-            + np.where(prorated, ", prorated", "")
-            + ")"
-        )
-        pr.add(mask, "total", "total_mismatch", msg)
+        if mismatch.any():
+            mask = _spread(rows, mismatch)
+            scored_txt = pd.Series(exact, index=idx).map("{:g}".format)
+            msg = pd.Series("", index=long.index)
+            msg.loc[idx] = (
+                "given total differs from the total scored from the items ("
+                + scored_txt
+                + np.where(prorated, ", prorated", "")
+                + ")"
+            )
+            pr.add(mask, "total", "total_mismatch", msg)
 
         missing_msg = pd.Series("", index=long.index)
         if partial.any():
@@ -431,6 +435,8 @@ def _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_roundi
         if inst.safety_item is not None:
             safety[no_items] = pd.NA
         out.loc[idx, "safety_flag"] = safety
+    for col in ["severity", "scoring_rule"]:  # a handful of labels: codes, not strings
+        out[col] = out[col].astype("category")
 
 
 def _flag_rows(out: pd.DataFrame, keep: np.ndarray, column: str, reason: str, messages):
@@ -459,7 +465,7 @@ def _signature(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 def _conflicts(out, row_ok, value_cols):
     """Stage 2: same (episode, session, instrument) with different values."""
-    live = out.loc[row_ok]
+    live = _live(out, row_ok, ["episode_id", "session", "instrument", *value_cols])
     sig = _signature(live, value_cols)
     key = ["episode_id", "session", "instrument"]
     n_sig = sig.groupby([live[k] for k in key]).transform("nunique")
@@ -479,19 +485,54 @@ def _conflicts(out, row_ok, value_cols):
     return frames
 
 
+def _live(out, row_ok, columns):
+    """The rows still accepted, with only the columns a stage needs (a stage never copies
+    the whole table)."""
+    columns = list(dict.fromkeys([*columns, "source_row"]))
+    return out.loc[row_ok, columns] if not row_ok.all() else out[columns]
+
+
+def _missing_as_value(column: pd.Series, codes: np.ndarray) -> np.ndarray:
+    """Codes in which a missing value is one more value, the text ``<missing>`` (as in the
+    messages); a cell holding that very text is the same value."""
+    missing = codes < 0
+    if not missing.any():
+        return codes
+    literal = np.flatnonzero((column.astype("str") == "<missing>").to_numpy(dtype=bool))
+    codes = codes.copy()
+    codes[missing] = codes[literal[0]] if len(literal) else codes.max() + 1
+    return codes
+
+
+def _several_values(group: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Whether each row's group (``group`` codes, -1 for no group: never) holds more than one
+    distinct value (``codes``; -1 missing, not counted): the group's smallest and largest
+    code differ. One vectorised pass, no sort and no groupby per column."""
+    n_groups = int(group.max()) + 1 if len(group) else 0
+    keep = group >= 0
+    g = group[keep]
+    low = np.full(n_groups, np.iinfo(np.int64).max, dtype=np.int64)
+    high = np.full(n_groups, -1, dtype=np.int64)
+    np.minimum.at(low, g, np.where(codes[keep] < 0, np.iinfo(np.int64).max, codes[keep]))
+    np.maximum.at(high, g, codes[keep])
+    several = low < high
+    return np.where(keep, several[np.maximum(group, 0)] if n_groups else False, False)
+
+
 def _group_conflicts(out, row_ok, by, attrs, reason, what):
-    live = out.loc[row_ok]
+    live = _live(out, row_ok, [*by, *attrs])
     frames = []
-    keys = [live[k] for k in by]
+    if live.empty:
+        return frames
+    group = live.groupby(by, sort=False).ngroup().to_numpy(dtype=np.int64)  # -1: a key missing
     for col in attrs:
-        if live[col].nunique(dropna=False) <= 1:  # one value everywhere: no conflict possible
+        # codes of the values (-1: missing) stand for their text: equal text, equal value
+        codes = pd.factorize(live[col])[0].astype(np.int64)
+        if len(codes) and codes.min() == codes.max():  # one value everywhere: no conflict
             continue
-        text = live[col].astype("str")
-        if reason == "episode_conflict" and col != "client_id":
-            n = text.where(live[col].notna()).groupby(keys).transform("nunique")
-        else:
-            n = text.fillna("<missing>").groupby(keys).transform("nunique")
-        bad = live.loc[(n > 1).to_numpy()]
+        if not (reason == "episode_conflict" and col != "client_id"):
+            codes = _missing_as_value(live[col], codes)
+        bad = live.loc[_several_values(group, codes)]
         for key, grp in bad.groupby(by, sort=True):
             key = key if isinstance(key, tuple) else (key,)
             values = sorted(grp[col].astype("str").fillna("<missing>").unique())
@@ -528,7 +569,7 @@ def _in_every_lis(dates: list) -> list[bool]:
 
 
 def _secondary_same(out, row_ok):
-    live = out.loc[row_ok]
+    live = _live(out, row_ok, ["episode_id", "problem_area", "secondary_problem_area"])
     primary = live.groupby("episode_id")["problem_area"].transform("first")
     same = live["secondary_problem_area"].notna() & (live["secondary_problem_area"] == primary)
     if not same.any():
@@ -545,7 +586,7 @@ def _secondary_same(out, row_ok):
 def _date_order(out, row_ok):
     """Stage 6 in linear time: one grouped pass finds the out-of-order episodes; only their
     sessions are then examined (one groupby over that subset, not a rescan per episode)."""
-    live = out.loc[row_ok & out["date"].notna().to_numpy()]
+    live = _live(out, row_ok & out["date"].notna().to_numpy(), ["episode_id", "session", "date"])
     if live.empty:
         return []
     per_session = live.groupby(["episode_id", "session"], sort=True)["date"].first().reset_index()
@@ -604,23 +645,23 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
         if c in out.columns
     ]
     stage_checks = [
-        lambda ok: _conflicts(out, ok, value_cols),
-        lambda ok: _group_conflicts(
-            out,
+        lambda frame, ok: _conflicts(frame, ok, value_cols),
+        lambda frame, ok: _group_conflicts(
+            frame,
             ok,
             ["episode_id", "session"],
             _SESSION_ATTRS,
             "session_conflict",
             "episode/session",
         ),
-        lambda ok: _group_conflicts(
-            out, ok, ["episode_id"], _EPISODE_ATTRS, "episode_conflict", "episode"
+        lambda frame, ok: _group_conflicts(
+            frame, ok, ["episode_id"], _EPISODE_ATTRS, "episode_conflict", "episode"
         ),
-        lambda ok: _secondary_same(out, ok),
-        lambda ok: _date_order(out, ok),
+        lambda frame, ok: _secondary_same(frame, ok),
+        lambda frame, ok: _date_order(frame, ok),
     ]
     for check in stage_checks:
-        found = check(row_ok)
+        found = check(out, row_ok)
         if found:
             problems.extend(found)
             rows = set(out.loc[np.concatenate([f["idx"].to_numpy() for f in found]), "source_row"])
@@ -633,7 +674,8 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
     dup = live.duplicated(["episode_id", "session", "instrument"], keep="first")
     kept_rows = set(live.loc[~dup, "source_row"])
     collapsed = set(live.loc[dup, "source_row"]) - kept_rows
-    clean = live.loc[~dup].copy()
+    clean = live.loc[~dup] if dup.any() else live
+    del live, out, stage_checks  # the working table is no longer needed: free it now
 
     no_rat = pd.DataFrame(
         {
