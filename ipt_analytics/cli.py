@@ -352,6 +352,13 @@ def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "else nhs_digital), or none for an internal working copy",
     )
     parser.add_argument(
+        "--columns",
+        metavar="MAP",
+        help='your column names mapped onto the contract: inline JSON such as '
+        '\'{"PatientID": "client_id"}\' or a JSON file',
+    )
+    parser.add_argument("--encoding", help="text encoding of a CSV file (default: detected)")
+    parser.add_argument(
         "--as-of",
         metavar="DATE",
         help="report date printed in the outputs "
@@ -373,7 +380,7 @@ def _run_report(args: argparse.Namespace) -> int:
             config=args.config,
             suppress=args.suppress,
             as_of=args.as_of,
-            read=_read,
+            read=lambda path, _columns: _read(path, args.columns, args.encoding),
         )
     except (SchemaError, ValueError, OSError) as exc:
         raise InputError(str(exc)) from None

@@ -199,3 +199,18 @@ def test_the_dashboard_preset_is_refused_for_the_report():
 
     with pytest.raises(SchemaError, match="nhs_tt_dashboard.*by difference.*nhs_digital"):
         load_config(None, suppression="nhs_tt_dashboard")
+
+
+def test_cli_report_takes_a_column_mapping_and_an_encoding(tmp_path):
+    # a service's own column names reach the report through --columns (inline JSON)
+    from ipt_analytics.cli import main
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample" / "sessions.csv"
+    frame = pd.read_csv(sample, dtype=str, keep_default_na=False)
+    path = tmp_path / "service.csv"
+    frame.rename(columns={"client_id": "PatientID"}).to_csv(path, index=False, encoding="latin-1")
+    code = main(["report", str(path), "--columns", '{"PatientID": "client_id"}',
+                 "--encoding", "latin-1", "--out", str(tmp_path / "out"), "--quarter", "2026Q2",
+                 "--as-of", "2026-07-01"])  # fmt: skip
+    assert code == 0
+    assert (tmp_path / "out" / "report.html").is_file()
