@@ -215,3 +215,15 @@ def test_warnings_quoting_identifiers_are_withheld():
     assert out[-1] == "the model fitted without warnings"
     assert len(out) == 2 and all(MARK not in m for m in out)
     assert "withheld" in out[0]
+
+
+def test_therapist_codes_never_read_like_the_services_own_ids():
+    # sample therapist IDs are T01..T30: codes in the same form and sorted order would publish
+    # them (T17 coded T17), so the codes follow frequency and a hash and change prefix on a clash
+    from ipt_analytics.reporting.privacy import local_codes as therapist_codes
+
+    ids = pd.Series([f"T{k:02d}" for k in range(1, 31) for _ in range(k % 4 + 1)])
+    codes = therapist_codes(ids, prefix="T")
+    assert not set(codes) & set(ids)
+    assert codes.nunique() == 30
+    assert therapist_codes(ids, prefix="T").equals(codes)  # deterministic

@@ -475,5 +475,14 @@ def local_codes(values: pd.Series, *, prefix: str = "T") -> pd.Series:
     order = sorted(counts.index, key=lambda v: (-counts[v],
                                                 hashlib.sha256(v.encode()).hexdigest()))
     width = len(str(len(order)))
-    key = {v: f"{prefix}{k:0{width}d}" for k, v in enumerate(order, start=1)}
+    raw = set(order)
+    # a code that reads like an identifier of the same service (therapist "T17" coded "T17")
+    # would publish it, or pin one therapist's results on another: change the prefix instead
+    for lead in (prefix, f"{prefix}-", f"local-{prefix}"):
+        key = {v: f"{lead}{k:0{width}d}" for k, v in enumerate(order, start=1)}
+        if not raw & set(key.values()):
+            break
+    else:
+        raise ValueError(f"local_codes(): every code with prefix {prefix!r} is also a raw value; "
+                         "choose another prefix")  # fmt: skip
     return text.map(lambda v: np.nan if v is None else key[str(v)])

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ipt_analytics.instruments.table import INSTRUMENTS, get_instrument
+from ipt_analytics.reporting.privacy import local_codes as therapist_codes
 from ipt_analytics.reporting.report.config import OUTCOMES
 from ipt_analytics.reporting.report.periods import quarter_bounds
 from ipt_analytics.reporting.report.shield import add_rates, protect
@@ -78,7 +79,8 @@ def episode_frame(data, outcomes: pd.DataFrame, site_names: dict | None = None) 
     ep = ep.merge(outcomes[list(dict.fromkeys(keep))], on="episode_id", how="left")
     codes = local_codes(ep["site"], "Site ", site_names)
     ep["site"] = [codes.get(str(v), "unknown") if pd.notna(v) else "unknown" for v in ep["site"]]
-    ep["therapist"] = ep["therapist_id"].map(local_codes(ep["therapist_id"], "T"))
+    # therapists: codes by frequency and a hash, never in the IDs' own order or form
+    ep["therapist"] = therapist_codes(ep["therapist_id"], prefix="T")
     ep = ep.drop(columns=["therapist_id"])
     ep["problem_area"] = (
         ep["problem_area"].astype(object).where(ep["problem_area"].notna(), "unknown")
