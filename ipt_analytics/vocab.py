@@ -22,6 +22,7 @@ __all__ = [
     "alias_table",
     "fold_label",
     "lookup_label",
+    "normalise_distinct",
     "normalise_labels",
 ]
 
@@ -232,18 +233,9 @@ def normalise_labels(
     >>> canon.isna().tolist(), bad.tolist()
     ([False, True], [False, False])
     """
-    _lookup(vocabulary)
     # fold the distinct labels only, then spread back (columns hold few distinct labels)
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    table = _LOOKUPS[vocabulary]
-    missing = {fold_label(m) for m in missing_labels}
-    canon = np.empty(len(uniques), dtype=object)
-    bad = np.zeros(len(uniques), dtype=bool)
-    for k, label in enumerate(uniques):
-        blank = label is None or (isinstance(label, float) and np.isnan(label))
-        blank = blank or str(label).strip() == "" or fold_label(label) in missing
-        canon[k] = np.nan if blank else table.get(fold_label(label), np.nan)
-        bad[k] = not blank and canon[k] is np.nan
+    canon, bad = normalise_distinct(uniques, vocabulary, missing_labels=missing_labels)
     # spread back through codes into the distinct canonical values, so that no Python string
     # is made per row
     known = pd.Series(canon, dtype=object).notna().to_numpy()
@@ -256,6 +248,30 @@ def normalise_labels(
         index=values.index,
     ).astype("str")
     return mapped, pd.Series(bad[codes] if len(codes) else [], index=values.index, dtype=bool)
+
+
+def normalise_distinct(
+    labels, vocabulary: str, *, missing_labels: tuple[str, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`normalise_labels` of distinct labels, as arrays (canonical or NaN, unknown).
+
+    Examples
+    --------
+    >>> canon, bad = normalise_distinct(["F2F", "", "blended"], "format")
+    >>> canon.tolist(), bad.tolist()
+    (['individual', nan, nan], [False, False, True])
+    """
+    _lookup(vocabulary)
+    table = _LOOKUPS[vocabulary]
+    missing = {fold_label(m) for m in missing_labels}
+    canon = np.empty(len(labels), dtype=object)
+    bad = np.zeros(len(labels), dtype=bool)
+    for k, label in enumerate(labels):
+        blank = label is None or (isinstance(label, float) and np.isnan(label))
+        blank = blank or str(label).strip() == "" or fold_label(label) in missing
+        canon[k] = np.nan if blank else table.get(fold_label(label), np.nan)
+        bad[k] = not blank and canon[k] is np.nan
+    return canon, bad
 
 
 def alias_table() -> pd.DataFrame:

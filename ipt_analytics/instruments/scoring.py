@@ -12,10 +12,22 @@ import pandas as pd
 
 from ipt_analytics.instruments.table import Instrument, get_instrument
 
-__all__ = ["PRORATE_ROUNDING", "safety_flags", "score_items", "severity_bands"]
+__all__ = [
+    "PRORATE_ROUNDING",
+    "SCORING_REASONS",
+    "SCORING_RULES",
+    "safety_flags",
+    "score_items",
+    "score_matrix",
+    "severity_bands",
+]
 
 #: Accepted values of ``prorate_rounding``.
 PRORATE_ROUNDING = ("none", "round_half_up", "floor", "ceil")
+#: Scoring rules, indexed by the codes :func:`score_matrix` returns.
+SCORING_RULES = np.array(["sum", "domain_max_sum", "prorated_mean", "not_scored"], dtype=object)
+#: Reasons for no total, indexed by the codes :func:`score_matrix` returns ("" = scored).
+SCORING_REASONS = np.array(["", "too_many_missing_items", "all_items_missing"], dtype=object)
 
 
 def severity_bands(totals, instrument: str | Instrument) -> np.ndarray:
@@ -184,6 +196,54 @@ def score_items(
             f"Accepted: {', '.join(PRORATE_ROUNDING)}."
         )
     x = _item_matrix(items, inst)
+    total, n_missing, rule, reason = score_matrix(x, inst, prorate_rounding=prorate_rounding)
+    safety = safety_flags(x, inst)
+
+    return pd.DataFrame(
+        {
+            "total": total.astype(float),
+            "n_items_missing": n_missing.astype(int),
+            "scoring_rule": pd.array(SCORING_RULES[rule], dtype="str"),
+            "severity": severity_bands(total, inst),
+            "safety_flag": safety,
+            "reason": pd.array(SCORING_REASONS[reason], dtype="str"),
+        },
+        index=items.index,
+    )
+
+
+def score_matrix(
+    x: np.ndarray, instrument: str | Instrument, *, prorate_rounding: str = "none"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The arithmetic of :func:`score_items` on a checked item matrix, as arrays.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, n_items)
+        Item answers in form order, whole numbers in the item range, NaN when unanswered
+        (not checked here: :func:`score_items` checks them, the validator has).
+    instrument : str or Instrument
+    prorate_rounding : str
+        As in :func:`score_items`.
+
+    Returns
+    -------
+    total : ndarray of float
+    n_missing : ndarray of int
+        Missing items among those in the total.
+    rule : ndarray of int8
+        Codes into :data:`SCORING_RULES`.
+    reason : ndarray of int8
+        Codes into :data:`SCORING_REASONS`.
+
+    Examples
+    --------
+    >>> x = np.ones((2, 9)); x[1, 0] = np.nan
+    >>> total, n_missing, rule, reason = score_matrix(x, "phq9")
+    >>> total.tolist(), n_missing.tolist(), SCORING_RULES[rule].tolist()
+    ([9.0, 9.0], [0, 1], ['sum', 'prorated_mean'])
+    """
+    inst = get_instrument(instrument)
     in_total = x[:, [i - 1 for i in inst.total_items]]
     missing = np.isnan(in_total)
     n_missing = missing.sum(axis=1)
@@ -198,7 +258,7 @@ def score_items(
         total = domain_scores.sum(axis=1)
     else:
         total = np.nansum(in_total, axis=1)
-    rule = np.full(len(x), inst.scoring_rule, dtype=object)
+    rule = np.full(len(x), list(SCORING_RULES).index(inst.scoring_rule), dtype=np.int8)
     total = np.where(complete, total, np.nan)
 
     can_prorate = (~complete) & (n_missing <= inst.max_missing_items)
@@ -206,24 +266,11 @@ def score_items(
         answered = n_total_items - n_missing[can_prorate]
         prorated = np.nansum(in_total[can_prorate], axis=1) * n_total_items / answered
         total[can_prorate] = _round(prorated, prorate_rounding)
-        rule[can_prorate] = "prorated_mean"
+        rule[can_prorate] = 2
 
     scored = complete | can_prorate
-    rule[~scored] = "not_scored"
-    reason = np.full(len(x), "", dtype=object)
-    reason[~scored] = "too_many_missing_items"
-    reason[all_missing] = "all_items_missing"
-
-    safety = safety_flags(x, inst)
-
-    return pd.DataFrame(
-        {
-            "total": total.astype(float),
-            "n_items_missing": n_missing.astype(int),
-            "scoring_rule": pd.array(rule, dtype="str"),
-            "severity": severity_bands(total, inst),
-            "safety_flag": safety,
-            "reason": pd.array(reason, dtype="str"),
-        },
-        index=items.index,
-    )
+    rule[~scored] = 3
+    reason = np.zeros(len(x), dtype=np.int8)
+    reason[~scored] = 1
+    reason[all_missing] = 2
+    return total.astype(float), n_missing.astype(int), rule, reason

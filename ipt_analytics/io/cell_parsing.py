@@ -26,6 +26,8 @@ __all__ = [
     "exact_decimal",
     "is_prorated_phq9",
     "parse_dates",
+    "parse_distinct_dates",
+    "parse_distinct_numbers",
     "parse_numbers",
     "to_numbers",
 ]
@@ -65,7 +67,21 @@ def parse_numbers(text: pd.Series, pattern: str) -> tuple[pd.Series, pd.Series]:
     Works on the distinct values (rating columns hold a handful), then spreads them back.
     """
     codes, uniques = pd.factorize(text, use_na_sentinel=False)
-    uniq = pd.Series(uniques, dtype="str")
+    value, match = parse_distinct_numbers(uniques, pattern)
+    index = text.index
+    return pd.Series(value[codes], index=index), pd.Series(match[codes], index=index)
+
+
+def parse_distinct_numbers(values, pattern: str) -> tuple[np.ndarray, np.ndarray]:
+    """(value, matches) of distinct texts, as arrays (see :func:`parse_numbers`).
+
+    Examples
+    --------
+    >>> value, ok = parse_distinct_numbers(["3", "2.5", "x", "", "2.9999999999999999"], NUMBER)
+    >>> value.tolist()[:2], ok.tolist()
+    ([3.0, 2.5], [True, True, False, False, False])
+    """
+    uniq = pd.Series(np.asarray(values, dtype=object), dtype="str")
     match = uniq.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool).copy()
     value = pd.to_numeric(uniq.where(match), errors="coerce").to_numpy(dtype=float)
     # only numbers written with many digits can differ from the double they are read as;
@@ -73,9 +89,7 @@ def parse_numbers(text: pd.Series, pattern: str) -> tuple[pd.Series, pd.Series]:
     long_digits = (uniq.str.count("[0-9]").to_numpy() > 15) & (np.abs(value) < 2.0**53)
     for k in np.flatnonzero(match & long_digits):
         match[k] = exact_decimal(uniq.iat[k])
-    value = np.where(match, value, np.nan)
-    index = text.index
-    return pd.Series(value[codes], index=index), pd.Series(match[codes], index=index)
+    return np.where(match, value, np.nan), match
 
 
 def to_numbers(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -88,7 +102,7 @@ def to_numbers(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
 def parse_dates(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """(dates, bad, message) for a column of date text (parsed once per distinct value)."""
     codes, uniques = pd.factorize(text, use_na_sentinel=False)
-    dates, bad, message = _parse_distinct_dates(pd.Series(uniques, dtype="str"))
+    dates, bad, message = parse_distinct_dates(pd.Series(uniques, dtype="str"))
     return (
         pd.Series(dates.to_numpy()[codes], index=text.index, dtype="datetime64[ns]"),
         pd.Series(bad.to_numpy()[codes], index=text.index, dtype=bool),
@@ -103,7 +117,15 @@ def _spread_text(distinct: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.
     return pd.Series(pd.Categorical.from_codes(own[codes], categories=cats), index=index)
 
 
-def _parse_distinct_dates(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+def parse_distinct_dates(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(dates, bad, message) of distinct date texts (see :func:`parse_dates`).
+
+    Examples
+    --------
+    >>> dates, bad, message = parse_distinct_dates(pd.Series(["2025-02-03", "31/01/2025", "x"]))
+    >>> dates.dt.strftime("%Y-%m-%d").tolist()[:2], bad.tolist()
+    (['2025-02-03', '2025-01-31'], [False, False, True])
+    """
     blank = text == ""
     iso = text.str.extract("^" + _ISO + "$")[0]
     slash = text.str.extract("^" + _SLASH + "$")

@@ -296,11 +296,9 @@ def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, lis
     if counts[sep] == 0:
         sep = ","
     if encoding is None:  # the bytes are the text: no copy (without the byte-order mark)
-        utf8 = memoryview(data)[3:] if data.startswith(codecs.BOM_UTF8) else memoryview(data)
+        fast = _arrow_csv(data, 3 if data.startswith(codecs.BOM_UTF8) else 0, header, sep)
     else:
-        utf8 = memoryview(text.encode("utf-8"))
-    fast = _arrow_csv(utf8, header, sep)
-    del utf8
+        fast = _arrow_csv(text.encode("utf-8"), 0, header, sep)
     if fast is None:
         fast = _unquoted_csv(text, sep)
     if fast is not None:
@@ -322,51 +320,29 @@ def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, lis
     return _rectangular(records, sep)
 
 
-def _fields_per_line(buf: np.ndarray, sep: str) -> np.ndarray | None:
-    """Number of ``sep``-separated fields on each line of UTF-8 bytes (a trailing line break
-    ends the last line); ``None`` if a carriage return stands alone (a line break to some
-    readers, not to others). Counted in blocks of lines so that no array is as long as the
-    file."""
-    if np.count_nonzero(buf == 13) != np.count_nonzero((buf[:-1] == 13) & (buf[1:] == 10)):
-        return None
-    breaks = np.flatnonzero(buf == 10)
-    starts = np.r_[0, breaks + 1]
-    if starts[-1] == len(buf):  # the file ends with a line break: no line after it
-        starts = starts[:-1]
-    ends = np.r_[starts[1:], len(buf)]
-    fields = np.empty(len(starts), dtype=np.int64)
-    code = ord(sep)
-    block = max(1, len(starts) * (1 << 23) // max(len(buf), 1))  # lines per ~8 MB
-    for a in range(0, len(starts), block):
-        b = min(a + block, len(starts))
-        lo, hi = starts[a], ends[b - 1]
-        is_sep = (buf[lo:hi] == code).view(np.uint8)
-        fields[a:b] = np.add.reduceat(is_sep, starts[a:b] - lo, dtype=np.int64) + 1
-    return fields
-
-
-def _arrow_csv(utf8: memoryview, header: str, sep: str) -> tuple[pd.DataFrame, list] | None:
+def _arrow_csv(data: bytes, start: int, header: str, sep: str) -> tuple[pd.DataFrame, list] | None:
     """Fastest path, for a file without quotes whose every line has the header's number of
     fields: pyarrow's CSV reader, every column as text (no value is converted or dropped).
-    ``None`` when another reader is needed (quotes, rows of another length, blank lines)."""
+    ``None`` when another reader is needed (quotes, rows of another length, blank lines, a
+    carriage return standing alone, which is a line break to some readers, not to others).
+
+    pyarrow refuses a row with another number of fields than the header (a blank line is
+    such a row), so a file it reads whole has exactly one record per line; the line count
+    is checked against the rows read all the same."""
     import pyarrow as pa
     from pyarrow import csv as pa_csv
 
-    buf = np.frombuffer(utf8, dtype=np.uint8)
-    if len(buf) == 0 or np.count_nonzero(buf == ord('"')):
+    if len(data) <= start or data.find(b'"', start) >= 0:
         return None
-    fields = _fields_per_line(buf, sep)
-    if fields is None or len(fields) < 2 or (fields != fields[0]).any():
+    if data.find(b"\r", start) >= 0 and data.count(b"\r", start) != data.count(b"\r\n", start):
         return None
-    del buf
+    n_lines = data.count(b"\n", start) + (0 if data.endswith(b"\n") else 1)
     names = header.rstrip("\r").split(sep)
     width = len(names)
-    if int(fields[0]) != width:
-        return None
     auto = [f"f{i}" for i in range(width)]
     try:
         table = pa_csv.read_csv(
-            pa.py_buffer(utf8),
+            pa.py_buffer(memoryview(data)[start:]),
             read_options=pa_csv.ReadOptions(column_names=auto, skip_rows=1),
             parse_options=pa_csv.ParseOptions(delimiter=sep, quote_char=False,
                                               escape_char=False, newlines_in_values=False,
@@ -379,7 +355,7 @@ def _arrow_csv(utf8: memoryview, header: str, sep: str) -> tuple[pd.DataFrame, l
         )  # fmt: skip
     except (pa.ArrowInvalid, ValueError):
         return None
-    if table.num_rows != len(fields) - 1:
+    if table.num_rows != n_lines - 1 or n_lines < 2:
         return None
     body = table.to_pandas()
     del table
@@ -762,8 +738,12 @@ def read_raw(source, *, columns: dict | None = None, encoding: str | None = None
     ]
     text.insert(0, "source_row", np.arange(2, len(text) + 2, dtype=np.int64))
     data_cols = [c for c in text.columns if c != "source_row"]
-    blank = (text[data_cols] == "").all(axis=1) if data_cols else pd.Series(True, text.index)
-    blank &= ~text["source_row"].isin([c[0] for c in cells])
+    blank = np.ones(len(text), dtype=bool)
+    for col in data_cols:  # column by column, stopping once no row can be blank
+        blank &= np.asarray(text[col] == "", dtype=bool)
+        if not blank.any():
+            break
+    blank &= ~text["source_row"].isin([c[0] for c in cells]).to_numpy()
     n_blank = int(blank.sum())
     if n_blank:  # selecting rows copies every column: only when there is something to drop
         text = text.loc[~blank].reset_index(drop=True)
@@ -838,6 +818,12 @@ def _error_values(text: pd.DataFrame, header_names: dict) -> list:
 def _categorical(column: pd.Series) -> pd.Categorical:
     """A text column as codes into its distinct values (factorised once; every later take,
     comparison and per-value parse then works on small integer codes)."""
+    if (
+        isinstance(column.dtype, pd.CategoricalDtype)
+        and isinstance(column.cat.categories.dtype, pd.StringDtype)
+        and not column.hasnans
+    ):
+        return column.array  # already codes into distinct texts
     codes, uniques = pd.factorize(column, use_na_sentinel=False)
     return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype="str"))
 

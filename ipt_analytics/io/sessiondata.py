@@ -6,48 +6,17 @@ import html
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from ipt_analytics.errors import DataWarning, SchemaError
 from ipt_analytics.instruments.scoring import PRORATE_ROUNDING
-from ipt_analytics.io.reading import ATTRIBUTE_COLUMNS, IDENTITY_COLUMNS, ITEM_COLUMNS, read_raw
+from ipt_analytics.io.reading import read_raw
+from ipt_analytics.io.tables import EPISODE_COLUMNS, SESSION_COLUMNS, build_tables
 from ipt_analytics.io.validate import validate_raw
 
 __all__ = ["ON_ERROR", "SESSION_COLUMNS", "EPISODE_COLUMNS", "SessionData", "read_sessions"]
 
 ON_ERROR = ("raise", "quarantine")
-SESSION_COLUMNS = [
-    "source_row",
-    *IDENTITY_COLUMNS,
-    "week",
-    "instrument",
-    "total",
-    "severity",
-    "n_items_missing",
-    "scoring_rule",
-    "safety_flag",
-    *ATTRIBUTE_COLUMNS,
-    *ITEM_COLUMNS,
-]
-#: Text columns of the sessions and episodes tables (cast to the string dtype).
-_TEXT_ATTRIBUTES = [c for c in ATTRIBUTE_COLUMNS if c not in ("medication", "planned_sessions")]
-EPISODE_COLUMNS = [
-    "episode_id",
-    "client_id",
-    "start_date",
-    "end_date",
-    "format",
-    "problem_area",
-    "secondary_problem_area",
-    "therapist_id",
-    "site",
-    "group_id",
-    "planned_sessions",
-    "end_reason",
-    "n_sessions",
-    "medication",
-]
 _MAX_LISTED = 20
 
 
@@ -175,92 +144,6 @@ class SessionData:
         )
 
 
-def _weeks(sessions: pd.DataFrame) -> pd.Series:
-    """Weeks since the episode's first dated session; ``session - 1`` for undated episodes.
-
-    An undated rating inside an episode that has dates gets no week (NaN): ``session - 1``
-    would count sessions, not weeks, and silently mix the two units in one episode.
-    """
-    first = sessions.groupby("episode_id")["date"].transform("min")
-    week = (sessions["date"] - first).dt.total_seconds() / (7 * 86400)
-    undated_episode = first.isna()
-    return week.where(~undated_episode, sessions["session"] - 1).astype(float)
-
-
-def _mode(per_session: pd.DataFrame, column: str) -> pd.Series:
-    # most frequent non-missing value per episode; ties go to the value seen first
-    sub = per_session[["episode_id", "session", column]].dropna(subset=[column])
-    sub = sub.sort_values(["episode_id", "session"], kind="stable")
-    first = sub.drop_duplicates(["episode_id", column])  # earliest session of each value
-    counts = sub.groupby(["episode_id", column], sort=False).size()
-    keys = pd.MultiIndex.from_frame(first[["episode_id", column]])
-    first = first.assign(n=counts.reindex(keys).to_numpy())
-    first = first.sort_values(["episode_id", "n", "session"], ascending=[True, False, True])
-    return first.drop_duplicates("episode_id").set_index("episode_id")[column]
-
-
-def _episodes(sessions: pd.DataFrame) -> pd.DataFrame:
-    per_session = sessions.drop_duplicates(["episode_id", "session"])
-    g = per_session.groupby("episode_id", sort=True)
-    eps = pd.DataFrame(index=pd.Index(sorted(per_session["episode_id"].unique()), name=None))
-    eps["episode_id"] = eps.index
-    eps["client_id"] = g["client_id"].first()
-    eps["start_date"] = g["date"].min()
-    eps["end_date"] = g["date"].max()
-    for col in ["format", "therapist_id", "site", "group_id"]:
-        eps[col] = _mode(per_session, col)
-    for col in ["problem_area", "secondary_problem_area", "planned_sessions", "end_reason"]:
-        eps[col] = g[col].first()  # first non-missing; consistent after validation
-    eps["n_sessions"] = g["session"].nunique().astype(np.int64)
-    med = per_session["medication"]
-    any_true = med.fillna(False).astype(bool).groupby(per_session["episode_id"]).any()
-    any_known = med.notna().groupby(per_session["episode_id"]).any()
-    eps["medication"] = pd.array(
-        np.where(any_true, True, np.where(any_known, False, pd.NA)), dtype="boolean"
-    )
-    eps = eps.reset_index(drop=True)
-    for col in ["episode_id", "client_id", *_TEXT_ATTRIBUTES]:
-        if col in eps.columns:  # contact_type is per session, not per episode
-            eps[col] = eps[col].astype("str")
-    eps["planned_sessions"] = eps["planned_sessions"].astype(float)
-    return eps[EPISODE_COLUMNS]
-
-
-def _sessions(clean: pd.DataFrame) -> pd.DataFrame:
-    # sort first, on the keys as they will be written, then convert column by column: one
-    # copy of the compact validated table instead of a converted copy and a sorted copy
-    keys = pd.DataFrame(
-        {"episode_id": clean["episode_id"].astype("str"),
-         "session": clean["session"].astype(np.int64),
-         "instrument": clean["instrument"].astype("str")}
-    )  # fmt: skip
-    keys.index = np.arange(len(keys))
-    order = keys.sort_values(["episode_id", "session", "instrument"], kind="stable").index
-    del keys
-    s = clean.iloc[order.to_numpy()]
-    s["session"] = s["session"].astype(np.int64)
-    s["source_row"] = s["source_row"].astype(np.int64)
-    s["week"] = _weeks(s)
-    s["medication"] = s["medication"].map({"true": True, "false": False}).astype("boolean")
-    s["n_items_missing"] = s["n_items_missing"].astype(np.int64)
-    s["safety_flag"] = s["safety_flag"].astype("boolean")
-    s["total"] = s["total"].astype(float)
-    s["planned_sessions"] = s["planned_sessions"].astype(float)
-    for col in ITEM_COLUMNS:
-        s[col] = s[col].astype(float)
-    for col in [
-        "client_id",
-        "episode_id",
-        "instrument",
-        "severity",
-        "scoring_rule",
-        *_TEXT_ATTRIBUTES,
-    ]:
-        s[col] = s[col].astype("str")
-    s["date"] = s["date"].astype("datetime64[ns]")
-    return s[SESSION_COLUMNS].reset_index(drop=True)
-
-
 def _error_message(problems: pd.DataFrame, n_rows: int, source: str) -> str:
     head = (
         f"read_sessions(): {len(problems)} problem(s) in {n_rows} row(s) of {source}. "
@@ -362,8 +245,8 @@ def read_sessions(
             _error_message(result.problems, result.n_rejected_rows, raw.source),
             problems=result.problems,
         )
-    sessions = _sessions(result.clean)
-    result.clean = None  # the sessions table replaces it: free the memory before episodes
+    sessions, episodes = build_tables(result.frame, result.rows)
+    result.frame = None  # the tables replace it: free the memory
     notes = list(raw.notes) + list(result.notes)
     n_no_week = int(sessions["week"].isna().sum())
     if n_no_week:
@@ -376,7 +259,7 @@ def read_sessions(
         warnings.warn(note, DataWarning, stacklevel=2)
     return SessionData(
         sessions=sessions,
-        episodes=_episodes(sessions),
+        episodes=episodes,
         rejected=result.problems,
         n_input_rows=result.n_input_rows,
         n_accepted_rows=result.n_accepted_rows,

@@ -59,24 +59,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ipt_analytics.instruments.scoring import score_items, severity_bands
-from ipt_analytics.instruments.table import INSTRUMENTS
-from ipt_analytics.io.cell_parsing import (
-    SIGNED_WHOLE_NUMBER,
-    WHOLE_NUMBER,
-    is_prorated_phq9,
-    parse_dates,
-    parse_numbers,
-    to_numbers,
-)
+from ipt_analytics.io.coded import codes_of
 from ipt_analytics.io.reading import ITEM_COLUMNS, SHARED_COLUMNS, RawInput, to_long
-from ipt_analytics.vocab import (
-    COLUMN_VOCABULARY,
-    MISSING_LABELS,
-    OPTIONAL_LABEL_COLUMNS,
-    accepted_labels,
-    normalise_labels,
-)
+from ipt_analytics.io.row_checks import missing_marker, row_checks
 
 __all__ = ["REASONS", "ValidationResult", "validate_raw"]
 
@@ -106,18 +91,8 @@ REASONS: dict[str, str] = {
     "date_order": "correct the date or the session number",
 }
 
-#: Largest session number accepted (far above any course of therapy; guards typos).
-MAX_SESSIONS = 1000
 _SESSION_ATTRS = ["client_id", "date", "format", "therapist_id", "site", "group_id", "medication",
                   "contact_type"]  # fmt: skip
-#: Values that mean "not known" and are never an identifier (compared after trimming and
-#: upper-casing); a cell of only whitespace (any Unicode space) counts as blank too.
-ID_MISSING_MARKERS = frozenset(
-    ["NA", "N/A", "N.A.", "N/K", "NULL", "NIL", "NONE", "NAN", "-", "--", "---", "?",
-     ".", "MISSING", "UNKNOWN", "NOT KNOWN", "NOT RECORDED", "#N/A", "<NA>"]
-)  # fmt: skip
-_IDENTIFIERS = ["client_id", "episode_id", "therapist_id", "group_id"]
-_CONTROL = r"[\x00-\x1f\x7f-\x9f]"
 _EPISODE_ATTRS = [
     "client_id",
     "problem_area",
@@ -130,313 +105,15 @@ _EPISODE_ATTRS = [
 class ValidationResult:
     """Outcome of :func:`validate_raw` (consumed by :class:`~ipt_analytics.SessionData`)."""
 
-    def __init__(self, clean, problems, n_input, n_rejected, n_collapsed, notes):
-        self.clean = clean
+    def __init__(self, frame, rows, problems, n_input, n_rejected, n_collapsed, notes):
+        self.frame = frame  # the parsed rows, text as categoricals
+        self.rows = rows  # positions in ``frame`` of the accepted administrations
         self.problems = problems
         self.n_input_rows = n_input
         self.n_rejected_rows = n_rejected
         self.n_duplicates_collapsed = n_collapsed
         self.n_accepted_rows = n_input - n_rejected - n_collapsed
         self.notes = notes
-
-
-class _Problems:
-    """Collects problems as (long row index, canonical column, value, reason, message)."""
-
-    def __init__(self, long: pd.DataFrame):
-        self.long = long
-        self.parts: list[pd.DataFrame] = []
-
-    def add(self, mask, column, reason, message, value=None):
-        mask = np.asarray(mask, dtype=bool)
-        if not mask.any():
-            return
-        idx = np.flatnonzero(mask)
-        if value is None:
-            value = self.long[column] if column in self.long.columns else ""
-        val = value.to_numpy()[idx] if isinstance(value, pd.Series) else value
-        msg = np.asarray(message)[idx] if isinstance(message, pd.Series | np.ndarray) else message
-        self.parts.append(
-            pd.DataFrame(
-                {
-                    "idx": self.long.index.to_numpy()[idx],
-                    "column": column,
-                    "value": val,
-                    "reason": reason,
-                    "message": msg,
-                }
-            )
-        )
-
-    def rows(self) -> set:
-        if not self.parts:
-            return set()
-        idx = np.concatenate([p["idx"].to_numpy() for p in self.parts])
-        return set(self.long.loc[idx, "source_row"].tolist())
-
-
-def _by_instrument(code: pd.Series, values: dict, default):
-    """``values[code]`` for each row (``default`` for other codes), looked up once per
-    distinct code: a Series.map over a million text cells costs seconds."""
-    codes, uniques = pd.factorize(code, use_na_sentinel=False)
-    table = np.array([values.get(u, default) for u in uniques] or [default], dtype=object)
-    return pd.Series(table[codes] if len(codes) else [], index=code.index, dtype=object)
-
-
-def _instrument_facts(code: pd.Series, attr: str, default=np.nan) -> np.ndarray:
-    values = {name: getattr(inst, attr) for name, inst in INSTRUMENTS.items()}
-    return _by_instrument(code, values, default).to_numpy(dtype=float)
-
-
-def _row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
-    """Stage 1; returns problems and the parsed, scored frame."""
-    pr = _Problems(long)
-    out = pd.DataFrame(index=long.index)
-    out["source_row"] = long["source_row"]
-
-    has_episode = "episode_id" in raw.frame.columns
-    required = ["client_id", "session", "format"] + (["episode_id"] if has_episode else [])
-    if raw.layout == "long":
-        required.append("instrument")
-    marker = {c: _missing_marker(long[c]) for c in _IDENTIFIERS}
-    for col in required:
-        pr.add(long[col] == "", col, "missing_required", f"{col} is required")
-        if col in marker:
-            pr.add(
-                marker[col],
-                col,
-                "missing_required",
-                f"{col} is required; this is a missing-value marker, not an identifier",
-            )
-    for col in _IDENTIFIERS:
-        control = long[col].str.contains(_CONTROL, regex=True).to_numpy() & ~marker[col]
-        pr.add(control, col, "bad_identifier", f"{col} contains a control character",
-               value=long[col].map(ascii))  # fmt: skip
-
-    for col in ["client_id", "therapist_id", "site", "group_id"]:
-        blank = long[col] == ""
-        if col in marker:
-            blank = blank | marker[col]
-        out[col] = long[col].where(~blank, np.nan).astype("str")
-    episode = long["episode_id"] if has_episode else long["client_id"]
-    no_episode = (episode == "") | (marker["episode_id"] if has_episode else marker["client_id"])
-    out["episode_id"] = episode.where(~no_episode, np.nan).astype("str")
-
-    for col, vocabulary in COLUMN_VOCABULARY.items():
-        optional = col in OPTIONAL_LABEL_COLUMNS
-        canon, unknown = normalise_labels(
-            long[col], vocabulary, missing_labels=MISSING_LABELS if optional else ()
-        )
-        accepted = ", ".join(accepted_labels(vocabulary))
-        blank_ok = " or blank/'unknown' when not known" if optional else ""
-        pr.add(
-            unknown,
-            col,
-            "unknown_label",
-            f"not an accepted {col} label; accepted: {accepted} (or an alias){blank_ok}",
-        )
-        out[col] = canon
-    code = out["instrument"]
-
-    for col in ["session", "planned_sessions"]:
-        text = long[col]
-        value, whole = parse_numbers(text, WHOLE_NUMBER)
-        pr.add(~whole & (text != ""), col, "non_numeric", f"{col} must be a whole number >= 1")
-        out_of_range = whole & ((value < 1) | (value > MAX_SESSIONS))
-        pr.add(out_of_range, col, "value_out_of_range", f"{col} must be 1-{MAX_SESSIONS}")
-        out[col] = value
-
-    dates, bad, message = parse_dates(long["date"])
-    pr.add(bad, "date", "bad_date", message)
-    out["date"] = dates
-
-    item_min = _instrument_facts(code, "item_min")
-    item_max = _instrument_facts(code, "item_max")
-    n_items = _instrument_facts(code, "n_items", default=len(ITEM_COLUMNS))
-    label = _by_instrument(code, {k: v.label for k, v in INSTRUMENTS.items()}, "the instrument")
-    item_msg = _by_instrument(
-        code, {k: f"{v.label} items are {v.item_min}-{v.item_max}" for k, v in INSTRUMENTS.items()},
-        "",
-    )
-    item_bad = np.zeros(len(long), dtype=bool)
-    for j, col in enumerate(ITEM_COLUMNS, start=1):
-        if not (long[col] != "").any():  # column absent or empty: nothing to check
-            out[col] = np.float32(np.nan)
-            continue
-        value, blank, non_numeric = to_numbers(long[col])
-        _, whole = parse_numbers(long[col], SIGNED_WHOLE_NUMBER)
-        fractional = value.notna() & ~whole
-        value = value.where(~fractional)
-        pr.add(non_numeric | fractional, col, "non_numeric",
-               "item answers are whole numbers written with ASCII digits 0-9")  # fmt: skip
-        beyond = ~blank & (j > n_items)
-        if beyond.any():  # messages are built only where needed (a string per row is slow)
-            pr.add(beyond, col, "unexpected_item", label + f" has fewer than {j} items")
-        out_of_range = (
-            ~fractional & ~beyond & ((value < item_min) | (value > item_max))
-        ).to_numpy()
-        pr.add(out_of_range, col, "item_out_of_range", item_msg)
-        item_bad |= (non_numeric | fractional | beyond).to_numpy() | out_of_range
-        out[col] = value.where(~beyond).astype(np.float32)  # whole numbers: exact
-
-    total, total_blank, total_nonnum = to_numbers(long["total"])
-    total_min = _instrument_facts(code, "total_min")
-    total_max = _instrument_facts(code, "total_max")
-    pr.add(total_nonnum, "total", "non_numeric", "the total must be a plain number")
-    fraction = total.notna() & (total != np.floor(total))
-    whole_only = (code != "phq9") & fraction
-    if whole_only.any():
-        pr.add(whole_only, "total", "non_numeric", label + " totals are whole numbers")
-    not_prorated = (code == "phq9") & fraction & ~is_prorated_phq9(total)
-    pr.add(
-        not_prorated,
-        "total",
-        "non_numeric",
-        "a PHQ-9 total with decimals must be a prorated total (the sum of 7 or 8 answered "
-        "items x 9/7 or 9/8, e.g. 10.125 or 11.57); this value is not one (a percentage "
-        "or a typing error?)",
-    )
-    whole_only |= not_prorated
-    total_oor = ((total < total_min) | (total > total_max)).to_numpy()
-    if total_oor.any():
-        qids_msg = np.where(
-            code == "qids_sr16",
-            " (sum of 9 domain scores; a plain sum of the 16 items is not a QIDS-SR16 score)",
-            "",
-        )
-        pr.add(
-            total_oor,
-            "total",
-            "total_out_of_range",
-            _by_instrument(
-                code,
-                {k: f"{v.label} totals are {v.total_min}-{v.total_max}"
-                 for k, v in INSTRUMENTS.items()},  # fmt: skip
-                "",
-            )
-            + qids_msg,
-        )
-    total_ok = total.notna() & ~total_oor & ~whole_only
-
-    _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_rounding)
-    group = out["format"] == "group"
-    pr.add(
-        group & out["group_id"].isna(),
-        "group_id",
-        "group_without_group_id",
-        np.where(marker["group_id"], "format is group but group_id is a missing-value marker",
-                 "format is group but group_id is blank"),  # fmt: skip
-    )
-    return pr, out
-
-
-def _missing_marker(text: pd.Series) -> pd.Series:
-    """Cells holding a missing-value marker (``N/A``, ``NULL``, ``-``...) or only whitespace."""
-    codes, uniques = pd.factorize(text, use_na_sentinel=False)
-    folded = pd.Series(uniques, dtype="str").str.strip()
-    flags = ((folded == "") | folded.str.upper().isin(ID_MISSING_MARKERS)).to_numpy(dtype=bool)
-    flags = flags.copy()
-    flags &= pd.Series(uniques, dtype="str").to_numpy() != ""
-    return pd.Series(flags[codes] if len(codes) else [], index=text.index, dtype=bool)
-
-
-def _spread(rows: np.ndarray, sub_mask: np.ndarray) -> np.ndarray:
-    """Mask over all rows from a mask over the rows selected by ``rows``."""
-    mask = np.zeros(len(rows), dtype=bool)
-    mask[np.flatnonzero(rows)[sub_mask]] = True
-    return mask
-
-
-def _score(long, out, pr, total, total_ok, total_blank, item_bad, prorate_rounding):
-    """Score each instrument's rows whose items are usable; check given totals against them.
-
-    Items present: the scored total is kept and a given total must agree with it (for a
-    prorated PHQ-9, any value between the floor and ceiling of the exact prorated total).
-    No items: the given total is kept (``scoring_rule = "given_total"``).
-    """
-    code = out["instrument"]
-    for col in ["total", "severity", "scoring_rule"]:
-        out[col] = np.nan
-    out["total"] = out["total"].astype(float)
-    out["severity"] = out["severity"].astype(object)
-    out["scoring_rule"] = out["scoring_rule"].astype(object)
-    out["n_items_missing"] = 0
-    out["safety_flag"] = pd.array(np.zeros(len(out), dtype=bool), dtype="boolean")
-    for name, inst in INSTRUMENTS.items():
-        rows = (code == name).to_numpy() & ~item_bad
-        if not rows.any():
-            continue
-        sub = out.loc[rows, inst.item_columns].astype(float)
-        scored = score_items(sub, inst, prorate_rounding=prorate_rounding)
-        given = total[rows]
-        given_ok = total_ok[rows]
-        no_items = (scored["reason"] == "all_items_missing").to_numpy()
-        partial = (scored["reason"] == "too_many_missing_items").to_numpy()
-        idx = sub.index
-        prorated = (scored["scoring_rule"] == "prorated_mean").to_numpy()
-        exact = scored["total"].to_numpy()
-        if prorating := prorated.any():
-            sums = sub[[f"item_{i}" for i in inst.total_items]].sum(axis=1).to_numpy()
-            answered = len(inst.total_items) - scored["n_items_missing"].to_numpy()
-            unrounded = sums * len(inst.total_items) / np.maximum(answered, 1)
-        else:
-            unrounded = exact
-        lo = np.where(prorated, np.floor(unrounded), exact) if prorating else exact
-        hi = np.where(prorated, np.ceil(unrounded), exact) if prorating else exact
-        g = given.to_numpy()
-        mismatch = given_ok.to_numpy() & ~no_items & ~partial & ((g < lo - 1e-9) | (g > hi + 1e-9))
-        if mismatch.any():
-            mask = _spread(rows, mismatch)
-            scored_txt = pd.Series(exact, index=idx).map("{:g}".format)
-            msg = pd.Series("", index=long.index)
-            msg.loc[idx] = (
-                "given total differs from the total scored from the items ("
-                + scored_txt
-                + np.where(prorated, ", prorated", "")
-                + ")"
-            )
-            pr.add(mask, "total", "total_mismatch", msg)
-
-        missing_msg = pd.Series("", index=long.index)
-        if partial.any():
-            miss_cols = sub.loc[partial].isna()
-            miss_cols = miss_cols[[f"item_{i}" for i in inst.total_items]]
-            listed = miss_cols.apply(
-                lambda r: ", ".join(c[5:] for c in r.index[r.to_numpy()]), axis=1
-            )
-            rule = (
-                f"at most {inst.max_missing_items} may be missing"
-                if inst.max_missing_items
-                else "no missing-item rule exists, so no item may be missing"
-            )
-            missing_msg.loc[listed.index] = f"{inst.label} items " + listed + f" missing; {rule}"
-            mask = _spread(rows, partial)
-            first_missing = miss_cols.idxmax(axis=1)
-            for item_col in sorted(set(first_missing)):
-                pick = np.zeros(len(long), dtype=bool)
-                pick[long.index.get_indexer(first_missing.index[first_missing == item_col])] = True
-                pr.add(pick & mask, item_col, "too_many_missing_items", missing_msg, value="")
-
-        nothing = no_items & ~given_ok.to_numpy() & total_blank[rows].to_numpy()
-        mask = _spread(rows, nothing)
-        pr.add(mask, "total", "missing_required", f"{inst.label}: no items and no total", "")
-
-        final = np.where(no_items, g, exact)
-        final = np.where(no_items & ~given_ok.to_numpy(), np.nan, final)
-        rule = np.where(no_items, "given_total", scored["scoring_rule"].to_numpy())
-        final_ok = ~np.isnan(final) & (final >= inst.total_min) & (final <= inst.total_max)
-        final = np.where(final_ok, final, np.nan)
-        out.loc[idx, "total"] = final
-        out.loc[idx, "scoring_rule"] = rule
-        out.loc[idx, "severity"] = severity_bands(final, inst)
-        out.loc[idx, "n_items_missing"] = scored["n_items_missing"].to_numpy()
-        # a bare total says nothing about item 9: the flag is unknown, not False
-        safety = scored["safety_flag"].array.copy()
-        if inst.safety_item is not None:
-            safety[no_items] = pd.NA
-        out.loc[idx, "safety_flag"] = safety
-    for col in ["severity", "scoring_rule"]:  # a handful of labels: codes, not strings
-        out[col] = out[col].astype("category")
 
 
 def _flag_rows(out: pd.DataFrame, keep: np.ndarray, column: str, reason: str, messages):
@@ -463,17 +140,57 @@ def _signature(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     return pd.util.hash_pandas_object(frame[columns], index=False)
 
 
+def _key_codes(out: pd.DataFrame, column: str) -> np.ndarray:
+    """Integer codes of a key column (-1: missing): codes of a categorical, else the
+    values' own order."""
+    values = out[column]
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy()
+    return pd.factorize(values)[0]
+
+
+def _groups(out: pd.DataFrame, live: np.ndarray, by: list[str]):
+    """Groups of the live rows (positions ``live``) by the key columns ``by``: (positions
+    sorted by group, group number of each of them, start of each group in that order).
+    Rows with a missing key are in no group, as in a pandas groupby."""
+    keys = [_key_codes(out, c)[live] for c in by]
+    complete = np.logical_and.reduce([k >= 0 for k in keys])
+    keys = [k[complete] for k in keys]
+    rows = live[complete]
+    order = np.lexsort(keys[::-1]) if len(rows) else np.zeros(0, np.int64)  # stable
+    rows = rows[order]
+    keys = [k[order] for k in keys]
+    new = np.zeros(len(rows), dtype=bool)
+    if len(rows):
+        new[0] = True
+        for k in keys:
+            new[1:] |= k[1:] != k[:-1]
+    starts = np.flatnonzero(new)
+    return rows, np.cumsum(new) - 1, starts
+
+
+def _in_groups_of_several(out, live, by) -> np.ndarray:
+    """Positions of the live rows whose key (``by``) occurs more than once."""
+    rows, group, starts = _groups(out, live, by)
+    size = np.diff(np.r_[starts, len(rows)])
+    return np.sort(rows[size[group] > 1])
+
+
 def _conflicts(out, row_ok, value_cols):
-    """Stage 2: same (episode, session, instrument) with different values."""
-    live = _live(out, row_ok, ["episode_id", "session", "instrument", *value_cols])
-    sig = _signature(live, value_cols)
+    """Stage 2: same (episode, session, instrument) with different values. Only rows whose
+    key occurs more than once can conflict: their values are compared."""
     key = ["episode_id", "session", "instrument"]
-    n_sig = sig.groupby([live[k] for k in key]).transform("nunique")
+    shared = _in_groups_of_several(out, np.flatnonzero(row_ok), key)
+    if not len(shared):
+        return []
+    live = out.iloc[shared][list(dict.fromkeys([*key, *value_cols, "source_row"]))]
+    sig = _signature(live, value_cols)
+    n_sig = sig.groupby([live[k] for k in key], observed=True).transform("nunique")
     bad = live.loc[(n_sig > 1).to_numpy()]
     if bad.empty:
         return []
     frames = []
-    for (ep, sess, inst), grp in bad.groupby(key, sort=True):
+    for (ep, sess, inst), grp in bad.groupby(key, sort=True, observed=True):
         differing = [c for c in value_cols if grp[c].astype("str").nunique(dropna=False) > 1]
         rows = ", ".join(str(r) for r in sorted(grp["source_row"].unique()))
         msg = (
@@ -492,52 +209,44 @@ def _live(out, row_ok, columns):
     return out.loc[row_ok, columns] if not row_ok.all() else out[columns]
 
 
-def _missing_as_value(column: pd.Series, codes: np.ndarray) -> np.ndarray:
-    """Codes in which a missing value is one more value, the text ``<missing>`` (as in the
-    messages); a cell holding that very text is the same value."""
-    missing = codes < 0
-    if not missing.any():
-        return codes
-    literal = np.flatnonzero((column.astype("str") == "<missing>").to_numpy(dtype=bool))
-    codes = codes.copy()
-    codes[missing] = codes[literal[0]] if len(literal) else codes.max() + 1
+def _value_codes(column: pd.Series, missing_counts: bool) -> np.ndarray:
+    """Codes standing for the values (equal text, equal code; -1 missing). With
+    ``missing_counts``, a missing value is one more value, the text ``<missing>`` (as in
+    the messages); a cell holding that very text is the same value."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy().astype(np.int32)
+        categories = list(column.cat.categories)
+        literal = categories.index("<missing>") if "<missing>" in categories else len(categories)
+    else:  # dates and numbers: never the text <missing>
+        codes, uniques = pd.factorize(column)
+        codes = codes.astype(np.int32)
+        literal = len(uniques)
+    if missing_counts:
+        codes = np.where(codes < 0, literal, codes)
     return codes
 
 
-def _several_values(group: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Whether each row's group (``group`` codes, -1 for no group: never) holds more than one
-    distinct value (``codes``; -1 missing, not counted): the group's smallest and largest
-    code differ. One vectorised pass, no sort and no groupby per column."""
-    n_groups = int(group.max()) + 1 if len(group) else 0
-    keep = group >= 0
-    g = group[keep]
-    low = np.full(n_groups, np.iinfo(np.int64).max, dtype=np.int64)
-    high = np.full(n_groups, -1, dtype=np.int64)
-    np.minimum.at(low, g, np.where(codes[keep] < 0, np.iinfo(np.int64).max, codes[keep]))
-    np.maximum.at(high, g, codes[keep])
-    several = low < high
-    return np.where(keep, several[np.maximum(group, 0)] if n_groups else False, False)
-
-
 def _group_conflicts(out, row_ok, by, attrs, reason, what):
-    live = _live(out, row_ok, [*by, *attrs])
+    rows, group, starts = _groups(out, np.flatnonzero(row_ok), by)
     frames = []
-    if live.empty:
+    if not len(rows):
         return frames
-    group = live.groupby(by, sort=False).ngroup().to_numpy(dtype=np.int64)  # -1: a key missing
     for col in attrs:
-        # codes of the values (-1: missing) stand for their text: equal text, equal value
-        codes = pd.factorize(live[col])[0].astype(np.int64)
-        if len(codes) and codes.min() == codes.max():  # one value everywhere: no conflict
+        missing_counts = not (reason == "episode_conflict" and col != "client_id")
+        codes = _value_codes(out[col], missing_counts)[rows]
+        # a group holds several values when its smallest value code (missing not counted)
+        # is below its largest: one pass over the rows in group order
+        low = np.minimum.reduceat(np.where(codes < 0, np.iinfo(np.int32).max, codes), starts)
+        high = np.maximum.reduceat(codes, starts)
+        several = (low < high)[group]
+        if not several.any():
             continue
-        if not (reason == "episode_conflict" and col != "client_id"):
-            codes = _missing_as_value(live[col], codes)
-        bad = live.loc[_several_values(group, codes)]
-        for key, grp in bad.groupby(by, sort=True):
+        bad = out.iloc[np.sort(rows[several])][[*by, col, "source_row"]]
+        for key, grp in bad.groupby(by, sort=True, observed=True):
             key = key if isinstance(key, tuple) else (key,)
             values = sorted(grp[col].astype("str").fillna("<missing>").unique())
-            rows = ", ".join(str(r) for r in sorted(grp["source_row"].unique()))
-            msg = f"{what} {' '.join(map(str, key))} has different {col}: {values} (rows {rows})"
+            listed = ", ".join(str(r) for r in sorted(grp["source_row"].unique()))
+            msg = f"{what} {' '.join(map(str, key))} has different {col}: {values} (rows {listed})"
             pos = out.index.get_indexer(grp.index)
             frames.append(_flag_rows(out, pos, col, reason, msg))
     return frames
@@ -621,11 +330,12 @@ def _date_order(out, row_ok):
 def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> ValidationResult:
     """Validate and score a :class:`~ipt_analytics.io.reading.RawInput`.
 
-    Returns a :class:`ValidationResult` with the clean long frame (``clean``), the problem
-    table (``problems``: source_row, column, value, reason, message) and the row counts.
+    Returns a :class:`ValidationResult` with the parsed long frame (``frame``) and the
+    positions of its accepted rows (``rows``), the problem table (``problems``:
+    source_row, column, value, reason, message) and the row counts.
     """
     long, no_ratings = to_long(raw)
-    pr, out = _row_checks(long, raw, prorate_rounding)
+    pr, out = row_checks(long, raw, prorate_rounding)
     problems = list(pr.parts)
     notes = []
 
@@ -670,12 +380,19 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
 
     # exact duplicates: later copies of a (episode, session, instrument) are dropped; an
     # input row all of whose administrations were dropped is counted as collapsed
-    live = out.loc[row_ok]
-    dup = live.duplicated(["episode_id", "session", "instrument"], keep="first")
-    kept_rows = set(live.loc[~dup, "source_row"])
-    collapsed = set(live.loc[dup, "source_row"]) - kept_rows
-    clean = live.loc[~dup] if dup.any() else live
-    del live, out, stage_checks  # the working table is no longer needed: free it now
+    rows, group, starts = _groups(out, np.flatnonzero(row_ok), ["episode_id", "session",
+                                                               "instrument"])  # fmt: skip
+    later = np.ones(len(rows), dtype=bool)
+    later[starts] = False  # rows of a group are in input order: the first is kept
+    source = out["source_row"].to_numpy()  # non-decreasing: the long frame is in input order
+    kept = row_ok.copy()
+    kept[rows[later]] = False
+    keep = np.flatnonzero(kept)
+    dropped = np.unique(source[rows[later]])
+    found = np.searchsorted(source[keep], dropped)
+    still_kept = (found < len(keep)) & (source[keep][np.minimum(found, len(keep) - 1)] == dropped)
+    collapsed = set(dropped[~still_kept].tolist()) if len(keep) else set(dropped.tolist())
+    del stage_checks
 
     no_rat = pd.DataFrame(
         {
@@ -688,37 +405,49 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
     )
     table = _problem_table(problems, long, raw, pd.concat([cells, no_rat], ignore_index=True))
 
-    qids_bare = (clean["instrument"] == "qids_sr16") & (clean["scoring_rule"] == "given_total")
+    rule = out["scoring_rule"].iloc[keep]
+    qids_bare = np.asarray(out["instrument"].iloc[keep] == "qids_sr16", dtype=bool) & np.asarray(
+        rule == "given_total", dtype=bool
+    )
     if qids_bare.any():
         notes.append(
             f"{int(qids_bare.sum())} QIDS-SR16 total(s) were given without items; they "
             "cannot be checked to be sums of the 9 domain scores."
         )
-    slash = long.loc[clean.index, "date"].str.contains("/", regex=False)
+    date_codes, date_texts = codes_of(long["date"])
+    has_slash = np.array(["/" in t for t in date_texts] + [False], dtype=bool)
+    slash = has_slash[date_codes[out.index.to_numpy()[keep]]]
     if slash.any():
         # counted per input row: a wide row holds one date for several instruments
-        n_slash = clean.loc[slash.to_numpy(), "source_row"].nunique()
+        n_slash = _n_distinct_sorted(source[keep][slash])
         notes.append(
             f"{n_slash} date(s) written with slashes were read day first (DD/MM/YYYY,"
             " e.g. 03/04/2025 = 3 April 2025); if the file is month first, write the dates as "
             "YYYY-MM-DD."
         )
     optional_ids = [c for c in ("therapist_id", "group_id") if c in raw.frame.columns]
-    n_markers = {c: int(_missing_marker(long[c]).sum()) for c in optional_ids}
+    n_markers = {c: int(missing_marker(long[c]).sum()) for c in optional_ids}
     if any(n_markers.values()):
         listed = ", ".join(f"{n} {c}" for c, n in n_markers.items() if n)
         notes.append(
             f"missing-value markers (N/A, NULL, -, ...) read as blank, never as an "
             f"identifier: {listed} cell(s)."
         )
-    notes.extend(_overlapping_episodes(clean))
+    notes.extend(
+        _overlapping_episodes(out.iloc[keep][["client_id", "episode_id", "date", "source_row"]])
+    )
     n_input = len(raw.frame)
-    result = ValidationResult(clean, table, n_input, len(rejected), len(collapsed), notes)
-    if result.n_accepted_rows != clean["source_row"].nunique():
+    result = ValidationResult(out, keep, table, n_input, len(rejected), len(collapsed), notes)
+    if result.n_accepted_rows != _n_distinct_sorted(source[keep]):
         raise RuntimeError(  # pragma: no cover - internal accounting guard
             "validate_raw(): row accounting failed; please report this as a bug."
         )
     return result
+
+
+def _n_distinct_sorted(values: np.ndarray) -> int:
+    """Number of distinct values of a sorted array."""
+    return int(len(values) > 0) + int(np.count_nonzero(values[1:] != values[:-1]))
 
 
 def _overlapping_episodes(clean: pd.DataFrame) -> list[str]:

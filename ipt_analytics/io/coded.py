@@ -1,0 +1,136 @@
+"""Text columns as integer codes into their distinct values.
+
+A session file of a million rows holds a few hundred thousand identifiers and a handful of
+labels and item answers; every check of a text cell (is it blank, a number, a known label,
+a date) is therefore done once per distinct value and spread back to the rows through the
+codes, and tables are sorted, grouped and taken on the codes. Categories are kept in sorted
+order, so that the order of the codes is the order of the texts (a sort or a groupby on the
+codes gives what it gives on the strings), and text is materialised once, at the end
+(:func:`to_text`), by pyarrow from codes and categories rather than one Python string per
+row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["assemble_frame", "codes_of", "sorted_categorical", "text_from_codes", "to_text"]
+
+
+def codes_of(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, distinct values) of a text column; code -1 for a missing value.
+
+    Examples
+    --------
+    >>> codes, values = codes_of(pd.Series(["b", "a", "b", None]))
+    >>> codes.tolist(), values.tolist()
+    ([0, 1, 0, -1], ['b', 'a'])
+    """
+    # the codes keep their small integer type (a million int8 codes are 1 MB, as int64 8 MB:
+    # fresh memory costs more than the arithmetic on it)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), np.asarray(column.cat.categories, dtype=object)
+    codes, uniques = pd.factorize(column)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def sorted_categorical(codes: np.ndarray, values, index=None) -> pd.Series:
+    """Categorical Series of ``values[codes]`` (-1: missing) with sorted, distinct categories.
+
+    ``values`` may repeat a value (e.g. two spellings of one canonical label): the
+    categories are the distinct values, sorted, and the codes are remapped to them.
+
+    Examples
+    --------
+    >>> s = sorted_categorical(np.array([0, 1, 2, -1]), np.array(["b", "a", "b"], dtype=object))
+    >>> list(s.cat.categories), s.cat.codes.tolist()
+    (['a', 'b'], [1, 0, 1, -1])
+    """
+    values = np.asarray(values, dtype=object)
+    keep = pd.notna(values) if len(values) else np.zeros(0, dtype=bool)
+    # sorted as Python strings (code point order, as pandas sorts text); not through a
+    # fixed-width numpy string type, which would drop trailing NUL characters
+    cats, inverse = np.unique(values[keep], return_inverse=True)
+    remap = np.full(len(values) + 1, -1, dtype=np.int64)  # last slot: code -1 stays -1
+    remap[np.flatnonzero(keep)] = inverse.ravel()
+    new = remap[np.asarray(codes, dtype=np.int64)] if len(codes) else np.zeros(0, np.int64)
+    small = np.int8 if len(cats) < 127 else np.int32
+    categorical = pd.Categorical.from_codes(
+        new.astype(small), categories=pd.Index(cats.astype(object), dtype="str")
+    )
+    return pd.Series(categorical, index=index)
+
+
+def to_text(column: pd.Series) -> pd.Series:
+    """A categorical (or any text) column as pandas' ``str`` dtype, missing as NaN.
+
+    From codes and categories in one pyarrow call (no Python string per row).
+
+    Examples
+    --------
+    >>> to_text(pd.Series(pd.Categorical(["x", None, "y"]))).tolist()
+    ['x', nan, 'y']
+    """
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return column.astype("str")
+    array = text_from_codes(column.cat.codes.to_numpy(), column.cat.categories)
+    return pd.Series(array, index=column.index, name=column.name)
+
+
+def text_from_codes(codes: np.ndarray, categories) -> pd.api.extensions.ExtensionArray:
+    """``categories[codes]`` (-1: missing) as an array of pandas' ``str`` dtype.
+
+    Examples
+    --------
+    >>> list(text_from_codes(np.array([1, -1, 0]), ["a", "b"]))
+    ['b', nan, 'a']
+    """
+    import pyarrow as pa
+
+    categories = np.asarray(categories, dtype=object)
+    if len(categories) == 0:
+        return pd.array(np.full(len(codes), np.nan, dtype=object), dtype="str")
+    indices = pa.array(np.asarray(codes, dtype=np.int32), mask=np.asarray(codes) < 0)
+    dictionary = pa.array(categories, type=pa.large_string())
+    decoded = pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
+    return pd.array(decoded, dtype="str")
+
+
+def assemble_frame(columns: list[str], parts: list[tuple[list[str], object]]) -> pd.DataFrame:
+    """A DataFrame from ready-made column blocks, without copying them.
+
+    ``parts`` are ``(names, array)``: a 2-d numpy array of shape ``(len(names), n_rows)``
+    (one row per column, the layout pandas keeps a block of same-typed columns in) or a
+    1-d pandas extension array for one column. ``pd.DataFrame(dict)`` would copy every
+    numeric column into new blocks: at a million rows and twenty float columns that is
+    hundreds of megabytes written once more.
+
+    Examples
+    --------
+    >>> block = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> text = pd.array(["a", "b"], dtype="str")
+    >>> assemble_frame(["x", "t", "y"], [(["x", "y"], block), (["t"], text)])
+       x  t    y
+    0  1.0  a  3.0
+    1  2.0  b  4.0
+    """
+    from pandas.api.internals import create_dataframe_from_blocks
+
+    position = {name: k for k, name in enumerate(columns)}
+    blocks = []
+    n_rows = None
+    for names, array in parts:
+        placement = np.array([position[name] for name in names], dtype=np.intp)
+        if isinstance(array, np.ndarray) and array.ndim == 1:
+            array = array.reshape(1, -1)
+        rows = array.shape[-1] if isinstance(array, np.ndarray) else len(array)
+        if n_rows is not None and rows != n_rows:
+            raise ValueError(f"assemble_frame(): columns {names} have {rows} rows, not {n_rows}")
+        n_rows = rows
+        blocks.append((array, placement))
+    if sorted(p for _, p in blocks for p in p.tolist()) != list(range(len(columns))):
+        raise ValueError("assemble_frame(): the parts must give every column exactly once")
+    return create_dataframe_from_blocks(
+        blocks, index=pd.RangeIndex(n_rows or 0), columns=pd.Index(columns)
+    )

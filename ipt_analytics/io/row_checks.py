@@ -1,0 +1,457 @@
+"""Stage 1 of validation: the checks of each row on its own, and its parsing and scoring.
+
+Every text column arrives as codes into its distinct values (:mod:`~ipt_analytics.io.
+coded`). Each check is computed once per distinct value (or per instrument and distinct
+value, for the checks whose rule depends on the instrument) and read back for every row
+through the codes, so a million rows cost a few array look-ups per column, and a message is
+made only for the rows that have a problem. The reasons and their order are described in
+:mod:`ipt_analytics.io.validate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ipt_analytics.instruments.scoring import (
+    SCORING_REASONS,
+    SCORING_RULES,
+    safety_flags,
+    score_matrix,
+)
+from ipt_analytics.instruments.table import INSTRUMENTS
+from ipt_analytics.io.cell_parsing import (
+    NUMBER,
+    SIGNED_WHOLE_NUMBER,
+    WHOLE_NUMBER,
+    is_prorated_phq9,
+    parse_distinct_dates,
+    parse_distinct_numbers,
+)
+from ipt_analytics.io.coded import codes_of, sorted_categorical
+from ipt_analytics.io.reading import ITEM_COLUMNS, RawInput
+from ipt_analytics.vocab import (
+    COLUMN_VOCABULARY,
+    MISSING_LABELS,
+    OPTIONAL_LABEL_COLUMNS,
+    accepted_labels,
+    normalise_distinct,
+)
+
+__all__ = ["ID_MISSING_MARKERS", "MAX_SESSIONS", "Problems", "missing_marker", "row_checks"]
+
+#: Largest session number accepted (far above any course of therapy; guards typos).
+MAX_SESSIONS = 1000
+#: Values that mean "not known" and are never an identifier (compared after trimming and
+#: upper-casing); a cell of only whitespace (any Unicode space) counts as blank too.
+ID_MISSING_MARKERS = frozenset(
+    ["NA", "N/A", "N.A.", "N/K", "NULL", "NIL", "NONE", "NAN", "-", "--", "---", "?",
+     ".", "MISSING", "UNKNOWN", "NOT KNOWN", "NOT RECORDED", "#N/A", "<NA>"]
+)  # fmt: skip
+_IDENTIFIERS = ["client_id", "episode_id", "therapist_id", "group_id"]
+_CONTROL = r"[\x00-\x1f\x7f-\x9f]"
+
+
+class Lookup:
+    """Per-row values ``table[codes]``, gathered only for the rows that need them."""
+
+    def __init__(self, table, codes: np.ndarray):
+        self.table = np.asarray(table, dtype=object)
+        self.codes = codes
+
+    def at(self, idx: np.ndarray) -> np.ndarray:
+        return self.table[self.codes[idx]]
+
+
+class Problems:
+    """Collects problems as (long row index, canonical column, value, reason, message)."""
+
+    def __init__(self, long: pd.DataFrame):
+        self.long = long
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, mask, column, reason, message, value=None):
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        idx = np.flatnonzero(mask)
+        if value is None:
+            value = self.long[column] if column in self.long.columns else ""
+        self.parts.append(
+            pd.DataFrame(
+                {
+                    "idx": self.long.index.to_numpy()[idx],
+                    "column": column,
+                    "value": _at(value, idx),
+                    "reason": reason,
+                    "message": _at(message, idx),
+                }
+            )
+        )
+
+    def rows(self) -> set:
+        if not self.parts:
+            return set()
+        idx = np.concatenate([p["idx"].to_numpy() for p in self.parts])
+        return set(self.long.loc[idx, "source_row"].tolist())
+
+
+def _at(values, idx: np.ndarray):
+    """``values`` at the positions ``idx`` (a scalar stays a scalar)."""
+    if isinstance(values, Lookup):
+        return values.at(idx)
+    if isinstance(values, pd.Series):
+        return values.iloc[idx].to_numpy(dtype=object)
+    if isinstance(values, np.ndarray):
+        return values[idx]
+    return values
+
+
+def missing_marker(text: pd.Series) -> np.ndarray:
+    """Cells holding a missing-value marker (``N/A``, ``NULL``, ``-``...) or only whitespace.
+
+    Examples
+    --------
+    >>> missing_marker(pd.Series(["C1", "n/a", " ", ""])).tolist()
+    [False, True, True, False]
+    """
+    codes, uniques = codes_of(text)
+    flags = _marker_flags(uniques)
+    return flags[codes] if len(codes) else np.zeros(0, dtype=bool)
+
+
+def _marker_flags(uniques: np.ndarray) -> np.ndarray:
+    folded = pd.Series(uniques, dtype="str").str.strip()
+    flags = ((folded == "") | folded.str.upper().isin(ID_MISSING_MARKERS)).to_numpy(dtype=bool)
+    return flags & (pd.Series(uniques, dtype="str").to_numpy() != "")
+
+
+def _label_column(codes: np.ndarray, canon: np.ndarray, vocabulary: str) -> pd.Series:
+    """Canonical labels as a categorical whose categories are every label of the vocabulary
+    (sorted), so that two columns of one vocabulary compare directly."""
+    labels = sorted(accepted_labels(vocabulary))
+    position = {label: k for k, label in enumerate(labels)}
+    per_unique = np.array([position.get(c, -1) for c in canon] + [-1], dtype=np.int64)
+    small = per_unique[codes].astype(np.int8)
+    return pd.Series(pd.Categorical.from_codes(small, categories=pd.Index(labels, dtype="str")))
+
+
+class _Instruments:
+    """Per-row instrument facts through the instrument codes (-1: unknown instrument, whose
+    facts are the defaults in the last slot)."""
+
+    def __init__(self, instrument: pd.Series):
+        self.names = list(instrument.cat.categories)
+        self.codes = instrument.cat.codes.to_numpy().astype(np.int64)
+
+    def table(self, fact, default) -> np.ndarray:
+        values = [fact(INSTRUMENTS[n]) if n in INSTRUMENTS else default for n in self.names]
+        return np.array([*values, default], dtype=object)
+
+    def numbers(self, fact, default=np.nan) -> np.ndarray:
+        return self.table(fact, default).astype(float)
+
+    def lookup(self, fact, default) -> Lookup:
+        return Lookup(self.table(fact, default), self.codes)
+
+    def cells(self, codes: np.ndarray, n_values: int) -> np.ndarray:
+        """Position of each row's (instrument, value) pair in a raveled per-instrument table
+        (computed once per column, then shared by the look-ups of that column)."""
+        rows = np.where(self.codes < 0, len(self.names), self.codes)
+        return rows * n_values + codes
+
+    @staticmethod
+    def pairs(per_instrument: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        """``per_instrument[instrument, value]`` for each row (a 2-d table look-up)."""
+        return np.take(per_instrument.ravel(), cells)
+
+
+def _text_flags(uniques: np.ndarray, pattern: str) -> np.ndarray:
+    return pd.Series(uniques, dtype="str").str.contains(pattern, regex=True).to_numpy(bool)
+
+
+def row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
+    """Stage 1; returns the problems and the parsed, scored frame (text as categoricals)."""
+    pr = Problems(long)
+    out: dict = {"source_row": long["source_row"].to_numpy()}
+    coded = {c: codes_of(long[c]) for c in long.columns if c != "source_row"}
+    blank = {c: (u == "")[k] if len(u) else np.ones(len(k), bool) for c, (k, u) in coded.items()}
+
+    has_episode = "episode_id" in raw.frame.columns
+    required = ["client_id", "session", "format"] + (["episode_id"] if has_episode else [])
+    if raw.layout == "long":
+        required.append("instrument")
+    flags = {c: _marker_flags(coded[c][1]) for c in _IDENTIFIERS}
+    marker = {c: flags[c][coded[c][0]] for c in _IDENTIFIERS}
+    for col in required:
+        pr.add(blank[col], col, "missing_required", f"{col} is required")
+        if col in marker:
+            pr.add(
+                marker[col],
+                col,
+                "missing_required",
+                f"{col} is required; this is a missing-value marker, not an identifier",
+            )
+    for col in _IDENTIFIERS:
+        codes, uniques = coded[col]
+        control = (_text_flags(uniques, _CONTROL) & ~flags[col])[codes]
+        shown = Lookup([ascii(u) for u in uniques], codes)
+        pr.add(control, col, "bad_identifier", f"{col} contains a control character",
+               value=shown)  # fmt: skip
+
+    for col in ["client_id", "therapist_id", "site", "group_id"]:
+        codes, uniques = coded[col]
+        gone = blank[col] | marker[col] if col in marker else blank[col]
+        out[col] = sorted_categorical(np.where(gone, -1, codes), uniques)
+    episode = "episode_id" if has_episode else "client_id"
+    codes, uniques = coded[episode]
+    out["episode_id"] = sorted_categorical(
+        np.where(blank[episode] | marker[episode], -1, codes), uniques
+    )
+
+    for col, vocabulary in COLUMN_VOCABULARY.items():
+        optional = col in OPTIONAL_LABEL_COLUMNS
+        codes, uniques = coded[col]
+        canon, unknown = normalise_distinct(
+            uniques, vocabulary, missing_labels=MISSING_LABELS if optional else ()
+        )
+        accepted = ", ".join(accepted_labels(vocabulary))
+        blank_ok = " or blank/'unknown' when not known" if optional else ""
+        pr.add(
+            unknown[codes],
+            col,
+            "unknown_label",
+            f"not an accepted {col} label; accepted: {accepted} (or an alias){blank_ok}",
+        )
+        out[col] = _label_column(codes, canon, vocabulary)
+    inst = _Instruments(out["instrument"])
+
+    for col in ["session", "planned_sessions"]:
+        codes, uniques = coded[col]
+        value, whole = parse_distinct_numbers(uniques, WHOLE_NUMBER)
+        value, whole = value[codes], whole[codes]
+        pr.add(~whole & ~blank[col], col, "non_numeric", f"{col} must be a whole number >= 1")
+        out_of_range = whole & ((value < 1) | (value > MAX_SESSIONS))
+        pr.add(out_of_range, col, "value_out_of_range", f"{col} must be 1-{MAX_SESSIONS}")
+        out[col] = value
+
+    codes, uniques = coded["date"]
+    dates, bad, message = parse_distinct_dates(pd.Series(uniques, dtype="str"))
+    pr.add(bad.to_numpy(dtype=bool)[codes], "date", "bad_date",
+           Lookup(message.to_numpy(dtype=object), codes))  # fmt: skip
+    out["date"] = pd.Series(dates.to_numpy(dtype="datetime64[ns]")[codes] if len(codes) else
+                            np.zeros(0, "datetime64[ns]"))  # fmt: skip
+
+    item_bad = _item_checks(pr, out, coded, blank, inst)
+    total, total_ok = _total_checks(pr, coded, blank, inst)
+    _score(pr, out, inst, total, total_ok, blank["total"], item_bad, prorate_rounding)
+
+    group = np.asarray(out["format"] == "group", dtype=bool) & out["group_id"].isna().to_numpy()
+    pr.add(
+        group,
+        "group_id",
+        "group_without_group_id",
+        Lookup(["format is group but group_id is blank",
+                "format is group but group_id is a missing-value marker"],
+               marker["group_id"].astype(np.int64)),  # fmt: skip
+    )
+    frame = pd.DataFrame({k: (v.array if isinstance(v, pd.Series) else v) for k, v in out.items()})
+    return pr, frame.set_axis(long.index, axis=0)
+
+
+def _item_checks(pr, out, coded, blank, inst) -> np.ndarray:
+    """Items: whole numbers in the form's range, none beyond its last item."""
+    item_min = inst.numbers(lambda i: i.item_min)[:, None]
+    item_max = inst.numbers(lambda i: i.item_max)[:, None]
+    n_items = inst.numbers(lambda i: i.n_items, default=len(ITEM_COLUMNS))[:, None]
+    label = inst.table(lambda i: i.label, "the instrument")
+    item_msg = inst.lookup(lambda i: f"{i.label} items are {i.item_min}-{i.item_max}", "")
+    item_bad = np.zeros(len(inst.codes), dtype=bool)
+    for j, col in enumerate(ITEM_COLUMNS, start=1):
+        codes, uniques = coded[col]
+        if not (~blank[col]).any():  # column absent or empty: nothing to check
+            out[col] = np.full(len(codes), np.nan, dtype=np.float32)
+            continue
+        value, numeric = parse_distinct_numbers(uniques, NUMBER)
+        _, whole = parse_distinct_numbers(uniques, SIGNED_WHOLE_NUMBER)
+        empty = uniques == ""
+        non_numeric = ~empty & ~numeric
+        fractional = ~np.isnan(value) & ~whole
+        value = np.where(fractional, np.nan, value)
+        pr.add((non_numeric | fractional)[codes], col, "non_numeric",
+               "item answers are whole numbers written with ASCII digits 0-9")  # fmt: skip
+        beyond_tab = ~empty[None, :] & (j > n_items)  # (instrument, distinct value)
+        cells = inst.cells(codes, len(uniques))
+        beyond = inst.pairs(beyond_tab, cells)
+        if beyond.any():  # messages are built only where needed (a string per row is slow)
+            fewer = Lookup([f"{t} has fewer than {j} items" for t in label], inst.codes)
+            pr.add(beyond, col, "unexpected_item", fewer)
+        with np.errstate(invalid="ignore"):
+            oor_tab = ~fractional & ~beyond_tab & ((value < item_min) | (value > item_max))
+        out_of_range = inst.pairs(oor_tab, cells)
+        pr.add(out_of_range, col, "item_out_of_range", item_msg)
+        item_bad |= (non_numeric | fractional)[codes] | beyond | out_of_range
+        kept = np.where(beyond_tab, np.nan, value).astype(np.float32)  # whole numbers: exact
+        out[col] = inst.pairs(kept, cells)
+    return item_bad
+
+
+def _total_checks(pr, coded, blank, inst):
+    """Given totals: plain numbers, whole (PHQ-9: or a prorated value), in range."""
+    codes, uniques = coded["total"]
+    value, numeric = parse_distinct_numbers(uniques, NUMBER)
+    empty = uniques == ""
+    pr.add((~empty & ~numeric)[codes], "total", "non_numeric", "the total must be a plain number")
+    label = inst.table(lambda i: i.label, "the instrument")
+    is_phq9 = np.array([n == "phq9" for n in inst.names] + [False])[:, None]
+    with np.errstate(invalid="ignore"):
+        fraction = ~np.isnan(value) & (value != np.floor(value))
+        whole_only_tab = ~is_phq9 & fraction[None, :]
+        prorated = is_prorated_phq9(pd.Series(value)).to_numpy()
+        not_prorated_tab = is_phq9 & (fraction & ~prorated)[None, :]
+        total_min = inst.numbers(lambda i: i.total_min)[:, None]
+        total_max = inst.numbers(lambda i: i.total_max)[:, None]
+        oor_tab = (value < total_min) | (value > total_max)
+    cells = inst.cells(codes, len(uniques))
+    whole_only = inst.pairs(whole_only_tab, cells)
+    if whole_only.any():
+        pr.add(whole_only, "total", "non_numeric",
+               Lookup([f"{t} totals are whole numbers" for t in label], inst.codes))  # fmt: skip
+    pr.add(
+        inst.pairs(not_prorated_tab, cells),
+        "total",
+        "non_numeric",
+        "a PHQ-9 total with decimals must be a prorated total (the sum of 7 or 8 answered "
+        "items x 9/7 or 9/8, e.g. 10.125 or 11.57); this value is not one (a percentage "
+        "or a typing error?)",
+    )
+    total_oor = inst.pairs(oor_tab, cells)
+    if total_oor.any():
+        qids = " (sum of 9 domain scores; a plain sum of the 16 items is not a QIDS-SR16 score)"
+        pr.add(
+            total_oor,
+            "total",
+            "total_out_of_range",
+            inst.lookup(
+                lambda i: f"{i.label} totals are {i.total_min}-{i.total_max}"
+                + (qids if i.name == "qids_sr16" else ""),
+                "",
+            ),
+        )
+    ok_tab = ~np.isnan(value)[None, :] & ~oor_tab & ~whole_only_tab & ~not_prorated_tab
+    return value[codes], inst.pairs(ok_tab, cells)
+
+
+def _spread(rows: np.ndarray, sub_mask: np.ndarray, n: int) -> np.ndarray:
+    """Mask over all ``n`` rows from a mask over the rows at positions ``rows``."""
+    mask = np.zeros(n, dtype=bool)
+    mask[rows[sub_mask]] = True
+    return mask
+
+
+def _score(pr, out, inst, total, total_ok, total_blank, item_bad, prorate_rounding):
+    """Score each instrument's rows whose items are usable; check given totals against them.
+
+    Items present: the scored total is kept and a given total must agree with it (for a
+    prorated PHQ-9, any value between the floor and ceiling of the exact prorated total).
+    No items: the given total is kept (``scoring_rule = "given_total"``).
+    """
+    n = len(inst.codes)
+    final_total = np.full(n, np.nan)
+    rule_names = [*SCORING_RULES, "given_total"]
+    rule_code = np.full(n, -1, dtype=np.int64)
+    band_names = sorted({b for i in INSTRUMENTS.values() for b in i.band_labels})
+    band_code = np.full(n, -1, dtype=np.int64)
+    n_missing = np.zeros(n, dtype=np.int64)
+    safety = np.zeros(n, dtype=bool)
+    safety_na = np.zeros(n, dtype=bool)
+    for name, spec in INSTRUMENTS.items():  # in the table's order, as problems are listed
+        if name not in inst.names:
+            continue
+        k = inst.names.index(name)
+        rows = np.flatnonzero((inst.codes == k) & ~item_bad)
+        if not len(rows):
+            continue
+        x = np.column_stack([out[c][rows] for c in spec.item_columns]).astype(float)
+        exact, missing, rule, reason = score_matrix(x, spec, prorate_rounding=prorate_rounding)
+        given, given_ok = total[rows], total_ok[rows]
+        no_items = SCORING_REASONS[reason] == "all_items_missing"
+        partial = SCORING_REASONS[reason] == "too_many_missing_items"
+        prorated = SCORING_RULES[rule] == "prorated_mean"
+        lo, hi = exact, exact
+        if prorated.any():
+            in_total = x[:, [i - 1 for i in spec.total_items]]
+            answered = len(spec.total_items) - missing
+            unrounded = np.nansum(in_total, axis=1) * len(spec.total_items) / np.maximum(
+                answered, 1
+            )
+            lo = np.where(prorated, np.floor(unrounded), exact)
+            hi = np.where(prorated, np.ceil(unrounded), exact)
+        with np.errstate(invalid="ignore"):
+            mismatch = given_ok & ~no_items & ~partial & ((given < lo - 1e-9) | (given > hi + 1e-9))
+        if mismatch.any():
+            at = np.flatnonzero(mismatch)
+            message = np.full(n, "", dtype=object)
+            message[rows[at]] = [
+                f"given total differs from the total scored from the items ({t:g}"
+                + (", prorated" if p else "")
+                + ")"
+                for t, p in zip(exact[at], prorated[at], strict=True)
+            ]
+            pr.add(_spread(rows, mismatch, n), "total", "total_mismatch", message)
+        if partial.any():
+            _missing_items(pr, spec, x, rows, partial, n)
+        nothing = no_items & ~given_ok & total_blank[rows]
+        pr.add(_spread(rows, nothing, n), "total", "missing_required",
+               f"{spec.label}: no items and no total", "")  # fmt: skip
+
+        final = np.where(no_items, given, exact)
+        final = np.where(no_items & ~given_ok, np.nan, final)
+        with np.errstate(invalid="ignore"):
+            final_ok = ~np.isnan(final) & (final >= spec.total_min) & (final <= spec.total_max)
+        final = np.where(final_ok, final, np.nan)
+        final_total[rows] = final
+        rule_code[rows] = np.where(no_items, len(SCORING_RULES), rule)
+        bands = np.searchsorted(np.array([low for low, _, _ in spec.bands], dtype=float), final,
+                                side="right") - 1  # fmt: skip
+        band_index = np.array([band_names.index(b) for b in spec.band_labels])
+        band_code[rows] = np.where(
+            np.isnan(final), -1, band_index[np.clip(bands, 0, len(spec.bands) - 1)]
+        )
+        n_missing[rows] = missing
+        # a bare total says nothing about item 9: the flag is unknown, not False
+        flag = safety_flags(x, spec)
+        na = np.asarray(flag.isna(), dtype=bool)
+        if spec.safety_item is not None:
+            na = na | no_items
+        safety[rows] = np.asarray(flag.fillna(False), dtype=bool)
+        safety_na[rows] = na
+    out["total"] = final_total
+    # a handful of labels: codes, not strings
+    out["severity"] = sorted_categorical(band_code, band_names)
+    out["scoring_rule"] = sorted_categorical(rule_code, rule_names)
+    out["n_items_missing"] = n_missing
+    out["safety_flag"] = pd.arrays.BooleanArray(safety, safety_na)
+
+
+def _missing_items(pr, spec, x, rows, partial, n) -> None:
+    """``too_many_missing_items``, named at the first missing item, listing all of them."""
+    in_total = np.isnan(x[:, [i - 1 for i in spec.total_items]])
+    rule = (
+        f"at most {spec.max_missing_items} may be missing"
+        if spec.max_missing_items
+        else "no missing-item rule exists, so no item may be missing"
+    )
+    at = np.flatnonzero(partial)
+    message = np.full(n, "", dtype=object)
+    message[rows[at]] = [
+        f"{spec.label} items "
+        + ", ".join(str(spec.total_items[m]) for m in np.flatnonzero(in_total[a]))
+        + f" missing; {rule}"
+        for a in at
+    ]
+    first = np.array([spec.total_items[np.flatnonzero(in_total[a])[0]] for a in at])
+    for item in sorted(set(first.tolist()), key=lambda i: f"item_{i}"):
+        pick = np.zeros(n, dtype=bool)
+        pick[rows[at[first == item]]] = True
+        pr.add(pick, f"item_{item}", "too_many_missing_items", message, value="")

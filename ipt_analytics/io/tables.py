@@ -1,0 +1,222 @@
+"""The sessions and episodes tables, built from the validated rows.
+
+The validated frame holds its text as categoricals with sorted categories
+(:mod:`~ipt_analytics.io.coded`), so the sessions are sorted by the integer codes (the
+order of the text), each episode is a contiguous run of rows, and every per-episode value
+(first and last date, most frequent format, first recorded problem area...) is a segment
+operation on arrays. Text is materialised once, at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ipt_analytics.io.coded import assemble_frame, codes_of, text_from_codes
+from ipt_analytics.io.reading import ATTRIBUTE_COLUMNS, IDENTITY_COLUMNS, ITEM_COLUMNS
+
+__all__ = ["EPISODE_COLUMNS", "SESSION_COLUMNS", "build_tables"]
+
+SESSION_COLUMNS = [
+    "source_row",
+    *IDENTITY_COLUMNS,
+    "week",
+    "instrument",
+    "total",
+    "severity",
+    "n_items_missing",
+    "scoring_rule",
+    "safety_flag",
+    *ATTRIBUTE_COLUMNS,
+    *ITEM_COLUMNS,
+]
+#: Text columns of the sessions and episodes tables (cast to the string dtype).
+TEXT_ATTRIBUTES = [c for c in ATTRIBUTE_COLUMNS if c not in ("medication", "planned_sessions")]
+EPISODE_COLUMNS = [
+    "episode_id",
+    "client_id",
+    "start_date",
+    "end_date",
+    "format",
+    "problem_area",
+    "secondary_problem_area",
+    "therapist_id",
+    "site",
+    "group_id",
+    "planned_sessions",
+    "end_reason",
+    "n_sessions",
+    "medication",
+]
+_MODE_COLUMNS = ["format", "therapist_id", "site", "group_id"]
+_FIRST_COLUMNS = ["problem_area", "secondary_problem_area", "planned_sessions", "end_reason"]
+_NAT = np.iinfo(np.int64).min  # datetime64 NaT as int64
+
+
+def _ordered_codes(column: pd.Series) -> np.ndarray:
+    """Integer codes whose order is the order of the values (-1: missing)."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.categories.is_monotonic_increasing:
+        return column.cat.codes.to_numpy()
+    return pd.factorize(column, sort=True)[0]
+
+
+def build_tables(frame: pd.DataFrame, rows: np.ndarray | None = None):
+    """(sessions, episodes) from the validated rows: ``frame`` at positions ``rows`` (all
+    rows when ``None``; the rows are gathered once, in the order of the sessions table,
+    never copied as a whole first).
+
+    Sessions are sorted by episode_id, session and instrument (ties in input order); the
+    episode's ``format``, ``therapist_id``, ``site`` and ``group_id`` are its most frequent
+    session values (ties: the one seen first), the other attributes its first recorded
+    value; ``medication`` is True if any session says so, False if some say no and none
+    yes, missing otherwise.
+    """
+    rows = np.arange(len(frame)) if rows is None else np.asarray(rows, dtype=np.int64)
+    episode = _ordered_codes(frame["episode_id"])[rows]
+    session = frame["session"].to_numpy()[rows].astype(np.int64)
+    order = np.lexsort((_ordered_codes(frame["instrument"])[rows], session, episode))
+    pos = rows[order]
+    episode, session = episode[order], session[order]
+    if len(pos):
+        starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]])
+        # one row per (episode, session): its first instrument's row
+        per_session = np.flatnonzero(
+            np.r_[True, (episode[1:] != episode[:-1]) | (session[1:] != session[:-1])]
+        )
+    else:
+        starts = per_session = pos[:0]
+    episodes = _episodes(frame, pos, starts, per_session)
+    return _sessions(frame, pos, session, starts), episodes
+
+
+def _segment_ids(starts: np.ndarray, n: int) -> np.ndarray:
+    """Segment number of each of ``n`` rows, segments starting at ``starts``."""
+    ids = np.zeros(n, dtype=np.int64)
+    if len(starts) > 1:
+        ids[starts[1:]] = 1
+    return np.cumsum(ids)
+
+
+def _first_dates(dates: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Earliest non-missing date of each segment as int64 nanoseconds (NaT if none)."""
+    as_int = dates.view(np.int64)
+    high = np.where(as_int == _NAT, np.iinfo(np.int64).max, as_int)
+    low = np.minimum.reduceat(high, starts) if len(starts) else high[:0]
+    return np.where(low == np.iinfo(np.int64).max, _NAT, low)
+
+
+def _last_dates(dates: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    as_int = dates.view(np.int64)
+    return np.maximum.reduceat(as_int, starts) if len(starts) else as_int[:0]  # NaT is lowest
+
+
+def _sessions(frame, pos, session, starts) -> pd.DataFrame:
+    n = len(pos)
+    dates = frame["date"].to_numpy(dtype="datetime64[ns]")[pos]
+    first = _first_dates(dates, starts)[_segment_ids(starts, n)] if n else np.zeros(0, np.int64)
+    undated_episode = first == _NAT
+    seconds = (dates.view(np.int64) - first) / 1e9
+    week = np.where((dates.view(np.int64) == _NAT) | undated_episode, np.nan, seconds / 604800)
+    week = np.where(undated_episode, session - 1, week)
+
+    floats = ["week", "total", "planned_sessions", *ITEM_COLUMNS]
+    block = np.empty((len(floats), n), dtype=float)  # written once, in pandas' block layout
+    block[0] = week
+    for k, col in enumerate(floats[1:], start=1):
+        block[k] = frame[col].to_numpy()[pos]
+    integers = np.empty((3, n), dtype=np.int64)
+    integers[0] = frame["source_row"].to_numpy()[pos]
+    integers[1] = session
+    integers[2] = frame["n_items_missing"].to_numpy()[pos]
+    texts = ["client_id", "episode_id", "instrument", "severity", "scoring_rule",
+             *TEXT_ATTRIBUTES]  # fmt: skip
+    parts = [
+        (floats, block),
+        (["source_row", "session", "n_items_missing"], integers),
+        (["date"], pd.array(dates, dtype="datetime64[ns]")),
+        (["safety_flag"], frame["safety_flag"].astype("boolean").array.take(pos)),
+        (["medication"], _boolean(frame["medication"]).take(pos)),
+    ]
+    for col in texts:
+        codes, values = codes_of(frame[col])
+        parts.append(([col], text_from_codes(codes[pos], values)))
+    return assemble_frame(SESSION_COLUMNS, parts)
+
+
+def _boolean(column: pd.Series) -> pd.arrays.BooleanArray:
+    """``"true"``/``"false"`` labels (missing otherwise) as a nullable boolean array."""
+    codes, values = codes_of(column)
+    truth = np.array([v == "true" for v in values] + [False], dtype=bool)
+    known = np.array([v in ("true", "false") for v in values] + [False], dtype=bool)
+    return pd.arrays.BooleanArray(truth[codes], ~known[codes])
+
+
+def _first_valid(codes: np.ndarray, ep: np.ndarray, n_eps: int) -> np.ndarray:
+    """Per episode, the first value code that is not missing (-1 if none); rows in order."""
+    valid = np.flatnonzero(codes >= 0)
+    result = np.full(n_eps, -1, dtype=np.int64)
+    if len(valid):
+        first = np.r_[True, ep[valid][1:] != ep[valid][:-1]]
+        result[ep[valid][first]] = codes[valid][first]
+    return result
+
+
+def _mode(codes: np.ndarray, ep: np.ndarray, session: np.ndarray, n_eps: int) -> np.ndarray:
+    """Per episode, the most frequent value code (ties: the value whose first session is
+    earliest; -1 if no value). One row per session, rows sorted by episode and session."""
+    valid = codes >= 0
+    result = np.full(n_eps, -1, dtype=np.int64)
+    if not valid.any():
+        return result
+    e, v, sess = ep[valid], codes[valid], session[valid]
+    # group rows by (episode, value); rows keep session order inside a group
+    order = np.lexsort((sess, v, e))
+    e, v, sess = e[order], v[order], sess[order]
+    new = np.r_[True, (e[1:] != e[:-1]) | (v[1:] != v[:-1])]
+    starts = np.flatnonzero(new)
+    count = np.diff(np.r_[starts, len(e)])
+    g_e, g_v, g_first = e[starts], v[starts], sess[starts]
+    best = np.lexsort((g_first, -count, g_e))
+    pick = best[np.r_[True, g_e[best][1:] != g_e[best][:-1]]]
+    result[g_e[pick]] = g_v[pick]
+    return result
+
+
+def _episodes(frame, pos, starts, per_session) -> pd.DataFrame:
+    n_eps = len(starts)
+    ps = pos[per_session]  # frame positions of the per-session rows
+    ps_starts = np.searchsorted(per_session, starts)  # each episode's first session row
+    ep = _segment_ids(ps_starts, len(ps))
+    session = frame["session"].to_numpy()[ps].astype(np.int64)
+    dates = frame["date"].to_numpy(dtype="datetime64[ns]")[ps]
+
+    def text(col, per_episode):
+        return text_from_codes(per_episode, codes_of(frame[col])[1])
+
+    def codes(col):
+        return codes_of(frame[col])[0][ps]
+
+    out = {
+        "episode_id": text("episode_id", codes_of(frame["episode_id"])[0][pos[starts]]),
+        "client_id": text("client_id", _first_valid(codes("client_id"), ep, n_eps)),
+        "start_date": _first_dates(dates, ps_starts).view("datetime64[ns]"),
+        "end_date": _last_dates(dates, ps_starts).view("datetime64[ns]"),
+    }
+    for col in _MODE_COLUMNS:
+        out[col] = text(col, _mode(codes(col), ep, session, n_eps))
+    for col in _FIRST_COLUMNS:
+        if col == "planned_sessions":
+            planned = frame[col].to_numpy(dtype=float)[ps]
+            first = _first_valid(np.where(np.isnan(planned), -1, np.arange(len(ps))), ep, n_eps)
+            out[col] = np.where(first >= 0, planned[np.maximum(first, 0)], np.nan)
+        else:
+            out[col] = text(col, _first_valid(codes(col), ep, n_eps))
+    out["n_sessions"] = np.diff(np.r_[ps_starts, len(ps)]).astype(np.int64)
+    med = _boolean(frame["medication"]).take(ps)
+    known = ~np.asarray(med.isna(), dtype=bool)
+    truth = np.asarray(med.fillna(False), dtype=bool)
+    any_true = np.bincount(ep, weights=truth, minlength=n_eps) > 0
+    any_known = np.bincount(ep, weights=known, minlength=n_eps) > 0
+    out["medication"] = pd.arrays.BooleanArray(any_true, ~any_true & ~any_known)
+    return pd.DataFrame(out)[EPISODE_COLUMNS]
