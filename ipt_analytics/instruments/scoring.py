@@ -73,7 +73,9 @@ def safety_flags(items, instrument: str | Instrument) -> pd.arrays.BooleanArray:
     [True, True, True, <NA>]
     """
     inst = get_instrument(instrument)
-    x = np.asarray(items, dtype=float)
+    x = np.asarray(items)
+    if not np.issubdtype(x.dtype, np.floating):  # float32 answers are exact: no copy
+        x = x.astype(float)
     if not inst.safety_items:
         return pd.array(np.zeros(len(x), dtype=bool), dtype="boolean")
     answers = x[:, [i - 1 for i in inst.safety_items]]
@@ -221,7 +223,8 @@ def score_matrix(
     ----------
     x : ndarray, shape (n, n_items)
         Item answers in form order, whole numbers in the item range, NaN when unanswered
-        (not checked here: :func:`score_items` checks them, the validator has).
+        (not checked here: :func:`score_items` checks them, the validator has); float32
+        is enough (whole numbers are exact) and totals are computed in double precision.
     instrument : str or Instrument
     prorate_rounding : str
         As in :func:`score_items`.
@@ -259,7 +262,8 @@ def score_matrix(
     else:
         total = np.nansum(in_total, axis=1)
     rule = np.full(len(x), list(SCORING_RULES).index(inst.scoring_rule), dtype=np.int8)
-    total = np.where(complete, total, np.nan)
+    # in double precision before any prorated value is written (x may be float32)
+    total = np.where(complete, total.astype(float), np.nan)
 
     can_prorate = (~complete) & (n_missing <= inst.max_missing_items)
     if can_prorate.any():

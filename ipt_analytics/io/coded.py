@@ -49,9 +49,18 @@ def sorted_categorical(codes: np.ndarray, values, index=None) -> pd.Series:
     """
     values = np.asarray(values, dtype=object)
     keep = pd.notna(values) if len(values) else np.zeros(0, dtype=bool)
-    # sorted as Python strings (code point order, as pandas sorts text); not through a
-    # fixed-width numpy string type, which would drop trailing NUL characters
-    cats, inverse = np.unique(values[keep], return_inverse=True)
+    present = values[keep]
+    if len(pd.unique(present)) == len(present):  # distinct (categories): sort by pyarrow
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        # code point order (UTF-8 bytes compared), as Python and pandas sort text
+        order = pc.array_sort_indices(pa.array(present, type=pa.large_string())).to_numpy()
+        cats = present[order]
+        inverse = np.empty(len(order), dtype=np.int64)
+        inverse[order] = np.arange(len(order))
+    else:
+        cats, inverse = np.unique(present, return_inverse=True)
     remap = np.full(len(values) + 1, -1, dtype=np.int64)  # last slot: code -1 stays -1
     remap[np.flatnonzero(keep)] = inverse.ravel()
     new = remap[np.asarray(codes, dtype=np.int64)] if len(codes) else np.zeros(0, np.int64)
@@ -89,9 +98,10 @@ def text_from_codes(codes: np.ndarray, categories) -> pd.api.extensions.Extensio
     import pyarrow as pa
 
     categories = np.asarray(categories, dtype=object)
-    if len(categories) == 0:
-        return pd.array(np.full(len(codes), np.nan, dtype=object), dtype="str")
-    indices = pa.array(np.asarray(codes, dtype=np.int32), mask=np.asarray(codes) < 0)
+    missing = np.asarray(codes) < 0
+    if len(categories) == 0 or missing.all():  # e.g. an optional column nobody filled in
+        return pd.array(pa.nulls(len(codes), type=pa.large_string()), dtype="str")
+    indices = pa.array(np.asarray(codes, dtype=np.int32), mask=missing)
     dictionary = pa.array(categories, type=pa.large_string())
     decoded = pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
     return pd.array(decoded, dtype="str")

@@ -206,7 +206,10 @@ def _text_categorical(col: pd.Series) -> bool:
 
 
 def _strip_categories(col: pd.Series) -> pd.Series:
-    stripped = pd.Series(col.cat.categories.astype("str")).str.strip(STRIPPED)
+    original = pd.Series(col.cat.categories.astype("str"))
+    stripped = original.str.strip(STRIPPED)
+    if isinstance(col.cat.categories.dtype, pd.StringDtype) and (stripped == original).all():
+        return col  # nothing to trim: the codes stay as they are
     new_codes, new_values = pd.factorize(stripped, use_na_sentinel=False)
     codes = new_codes[col.cat.codes.to_numpy()]
     cats = pd.Index(np.asarray(new_values, dtype=object), dtype="str")
@@ -279,6 +282,20 @@ def _undecodable(path: str, data: bytes, exc: UnicodeDecodeError) -> ValueError:
 def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, list]:
     with open(path, "rb") as fh:
         data = fh.read()
+    if encoding is None:
+        # UTF-8 without quotes: pyarrow reads the bytes as they are (it checks the UTF-8
+        # itself, and any other file takes the paths below, which decode it first)
+        start = 3 if data.startswith(codecs.BOM_UTF8) else 0
+        end = data.find(b"\n", start)
+        try:
+            header = data[start : end if end >= 0 else len(data)].decode("utf-8")
+        except UnicodeDecodeError:
+            header = None
+        if header is not None:  # (an empty file: no rows, the paths below say so)
+            sep = _separator(header)
+            fast = _arrow_csv(data, start, header, sep)
+            if fast is not None:
+                return fast
     try:
         text = data.decode(encoding or "utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -291,14 +308,8 @@ def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, lis
     if not text.strip():
         raise ValueError(f"read_sessions(): {path!r} is empty; expected a header row and data.")
     header = text.split("\n", 1)[0]
-    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
-    sep = max(counts, key=lambda s: counts[s])
-    if counts[sep] == 0:
-        sep = ","
-    if encoding is None:  # the bytes are the text: no copy (without the byte-order mark)
-        fast = _arrow_csv(data, 3 if data.startswith(codecs.BOM_UTF8) else 0, header, sep)
-    else:
-        fast = _arrow_csv(text.encode("utf-8"), 0, header, sep)
+    sep = _separator(header)
+    fast = None if encoding is None else _arrow_csv(text.encode("utf-8"), 0, header, sep)
     if fast is None:
         fast = _unquoted_csv(text, sep)
     if fast is not None:
@@ -318,6 +329,13 @@ def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, lis
             'quote inside it doubled: "")'
         ) from None
     return _rectangular(records, sep)
+
+
+def _separator(header: str) -> str:
+    """The separator of a header line: the most frequent of comma, semicolon and tab."""
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    sep = max(counts, key=lambda s: counts[s])
+    return sep if counts[sep] else ","
 
 
 def _arrow_csv(data: bytes, start: int, header: str, sep: str) -> tuple[pd.DataFrame, list] | None:

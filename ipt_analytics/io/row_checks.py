@@ -28,7 +28,7 @@ from ipt_analytics.io.cell_parsing import (
     parse_distinct_dates,
     parse_distinct_numbers,
 )
-from ipt_analytics.io.coded import codes_of, sorted_categorical
+from ipt_analytics.io.coded import assemble_frame, codes_of, sorted_categorical
 from ipt_analytics.io.reading import ITEM_COLUMNS, RawInput
 from ipt_analytics.vocab import (
     COLUMN_VOCABULARY,
@@ -136,6 +136,20 @@ def _label_column(codes: np.ndarray, canon: np.ndarray, vocabulary: str) -> pd.S
     return pd.Series(pd.Categorical.from_codes(small, categories=pd.Index(labels, dtype="str")))
 
 
+class _Blank(dict):
+    """Per-row "the cell is empty" of a column, computed when first asked for."""
+
+    def __init__(self, coded: dict):
+        super().__init__()
+        self.coded = coded
+
+    def __missing__(self, column: str) -> np.ndarray:
+        codes, uniques = self.coded[column]
+        value = (uniques == "")[codes] if len(uniques) else np.ones(len(codes), dtype=bool)
+        self[column] = value
+        return value
+
+
 class _Instruments:
     """Per-row instrument facts through the instrument codes (-1: unknown instrument, whose
     facts are the defaults in the last slot)."""
@@ -157,8 +171,11 @@ class _Instruments:
     def cells(self, codes: np.ndarray, n_values: int) -> np.ndarray:
         """Position of each row's (instrument, value) pair in a raveled per-instrument table
         (computed once per column, then shared by the look-ups of that column)."""
-        rows = np.where(self.codes < 0, len(self.names), self.codes)
-        return rows * n_values + codes
+        if not hasattr(self, "_rows"):
+            self._rows = np.where(self.codes < 0, len(self.names), self.codes).astype(np.int32)
+        if (len(self.names) + 1) * n_values < np.iinfo(np.int32).max:
+            return self._rows * np.int32(n_values) + codes.astype(np.int32)
+        return self._rows.astype(np.int64) * n_values + codes
 
     @staticmethod
     def pairs(per_instrument: np.ndarray, cells: np.ndarray) -> np.ndarray:
@@ -175,7 +192,7 @@ def row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     pr = Problems(long)
     out: dict = {"source_row": long["source_row"].to_numpy()}
     coded = {c: codes_of(long[c]) for c in long.columns if c != "source_row"}
-    blank = {c: (u == "")[k] if len(u) else np.ones(len(k), bool) for c, (k, u) in coded.items()}
+    blank = _Blank(coded)
 
     has_episode = "episode_id" in raw.frame.columns
     required = ["client_id", "session", "format"] + (["episode_id"] if has_episode else [])
@@ -242,7 +259,7 @@ def row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     out["date"] = pd.Series(dates.to_numpy(dtype="datetime64[ns]")[codes] if len(codes) else
                             np.zeros(0, "datetime64[ns]"))  # fmt: skip
 
-    item_bad = _item_checks(pr, out, coded, blank, inst)
+    item_bad, items = _item_checks(pr, out, coded, blank, inst)
     total, total_ok = _total_checks(pr, coded, blank, inst)
     _score(pr, out, inst, total, total_ok, blank["total"], item_bad, prorate_rounding)
 
@@ -255,11 +272,20 @@ def row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
                 "format is group but group_id is a missing-value marker"],
                marker["group_id"].astype(np.int64)),  # fmt: skip
     )
-    frame = pd.DataFrame({k: (v.array if isinstance(v, pd.Series) else v) for k, v in out.items()})
-    return pr, frame.set_axis(long.index, axis=0)
+    return pr, _frame(out, items, long.index)
 
 
-def _item_checks(pr, out, coded, blank, inst) -> np.ndarray:
+def _frame(out: dict, items: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """The parsed rows as one DataFrame; the item answers are already one float32 block
+    (written in place by the item checks), which is kept as it is, not copied."""
+    parts = [(ITEM_COLUMNS, items)]
+    for name, values in out.items():
+        if name not in ITEM_COLUMNS:
+            parts.append(([name], values.array if isinstance(values, pd.Series) else values))
+    return assemble_frame(list(out), parts).set_axis(index, axis=0)
+
+
+def _item_checks(pr, out, coded, blank, inst) -> tuple[np.ndarray, np.ndarray]:
     """Items: whole numbers in the form's range, none beyond its last item."""
     item_min = inst.numbers(lambda i: i.item_min)[:, None]
     item_max = inst.numbers(lambda i: i.item_max)[:, None]
@@ -267,10 +293,13 @@ def _item_checks(pr, out, coded, blank, inst) -> np.ndarray:
     label = inst.table(lambda i: i.label, "the instrument")
     item_msg = inst.lookup(lambda i: f"{i.label} items are {i.item_min}-{i.item_max}", "")
     item_bad = np.zeros(len(inst.codes), dtype=bool)
+    # the answers go straight into one float32 block, the layout the frame keeps them in
+    block = np.empty((len(ITEM_COLUMNS), len(inst.codes)), dtype=np.float32)
     for j, col in enumerate(ITEM_COLUMNS, start=1):
         codes, uniques = coded[col]
-        if not (~blank[col]).any():  # column absent or empty: nothing to check
-            out[col] = np.full(len(codes), np.nan, dtype=np.float32)
+        out[col] = block[j - 1]
+        if not (uniques != "").any():  # column absent or empty: nothing to check
+            block[j - 1] = np.nan
             continue
         value, numeric = parse_distinct_numbers(uniques, NUMBER)
         _, whole = parse_distinct_numbers(uniques, SIGNED_WHOLE_NUMBER)
@@ -292,8 +321,8 @@ def _item_checks(pr, out, coded, blank, inst) -> np.ndarray:
         pr.add(out_of_range, col, "item_out_of_range", item_msg)
         item_bad |= (non_numeric | fractional)[codes] | beyond | out_of_range
         kept = np.where(beyond_tab, np.nan, value).astype(np.float32)  # whole numbers: exact
-        out[col] = inst.pairs(kept, cells)
-    return item_bad
+        np.take(kept.ravel(), cells, out=block[j - 1])
+    return item_bad, block
 
 
 def _total_checks(pr, coded, blank, inst):
@@ -372,7 +401,9 @@ def _score(pr, out, inst, total, total_ok, total_blank, item_bad, prorate_roundi
         rows = np.flatnonzero((inst.codes == k) & ~item_bad)
         if not len(rows):
             continue
-        x = np.column_stack([out[c][rows] for c in spec.item_columns]).astype(float)
+        x = np.empty((len(rows), spec.n_items), dtype=np.float32)  # whole numbers: exact
+        for j, c in enumerate(spec.item_columns):
+            x[:, j] = out[c][rows]
         exact, missing, rule, reason = score_matrix(x, spec, prorate_rounding=prorate_rounding)
         given, given_ok = total[rows], total_ok[rows]
         no_items = SCORING_REASONS[reason] == "all_items_missing"
@@ -382,9 +413,8 @@ def _score(pr, out, inst, total, total_ok, total_blank, item_bad, prorate_roundi
         if prorated.any():
             in_total = x[:, [i - 1 for i in spec.total_items]]
             answered = len(spec.total_items) - missing
-            unrounded = np.nansum(in_total, axis=1) * len(spec.total_items) / np.maximum(
-                answered, 1
-            )
+            sums = np.nansum(in_total, axis=1).astype(float)
+            unrounded = sums * len(spec.total_items) / np.maximum(answered, 1)
             lo = np.where(prorated, np.floor(unrounded), exact)
             hi = np.where(prorated, np.ceil(unrounded), exact)
         with np.errstate(invalid="ignore"):

@@ -245,7 +245,7 @@ def read_sessions(
             _error_message(result.problems, result.n_rejected_rows, raw.source),
             problems=result.problems,
         )
-    sessions, episodes = build_tables(result.frame, result.rows)
+    sessions, episodes = build_tables(result.frame, result.rows, presorted=True)
     result.frame = None  # the tables replace it: free the memory
     notes = list(raw.notes) + list(result.notes)
     n_no_week = int(sessions["week"].isna().sum())

@@ -9,6 +9,9 @@ operation on arrays. Text is materialised once, at the end.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -61,10 +64,10 @@ def _ordered_codes(column: pd.Series) -> np.ndarray:
     return pd.factorize(column, sort=True)[0]
 
 
-def build_tables(frame: pd.DataFrame, rows: np.ndarray | None = None):
+def build_tables(frame: pd.DataFrame, rows: np.ndarray | None = None, presorted: bool = False):
     """(sessions, episodes) from the validated rows: ``frame`` at positions ``rows`` (all
     rows when ``None``; the rows are gathered once, in the order of the sessions table,
-    never copied as a whole first).
+    never copied as a whole first). ``presorted``: ``rows`` are already in that order.
 
     Sessions are sorted by episode_id, session and instrument (ties in input order); the
     episode's ``format``, ``therapist_id``, ``site`` and ``group_id`` are its most frequent
@@ -75,7 +78,10 @@ def build_tables(frame: pd.DataFrame, rows: np.ndarray | None = None):
     rows = np.arange(len(frame)) if rows is None else np.asarray(rows, dtype=np.int64)
     episode = _ordered_codes(frame["episode_id"])[rows]
     session = frame["session"].to_numpy()[rows].astype(np.int64)
-    order = np.lexsort((_ordered_codes(frame["instrument"])[rows], session, episode))
+    if presorted:
+        order = np.arange(len(rows))
+    else:
+        order = np.lexsort((_ordered_codes(frame["instrument"])[rows], session, episode))
     pos = rows[order]
     episode, session = episode[order], session[order]
     if len(pos):
@@ -88,6 +94,11 @@ def build_tables(frame: pd.DataFrame, rows: np.ndarray | None = None):
         starts = per_session = pos[:0]
     episodes = _episodes(frame, pos, starts, per_session)
     return _sessions(frame, pos, session, starts), episodes
+
+
+def _workers() -> int:
+    """Threads for the column-by-column work (at most 4; the machine's cores)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def _segment_ids(starts: np.ndarray, n: int) -> np.ndarray:
@@ -123,24 +134,32 @@ def _sessions(frame, pos, session, starts) -> pd.DataFrame:
     floats = ["week", "total", "planned_sessions", *ITEM_COLUMNS]
     block = np.empty((len(floats), n), dtype=float)  # written once, in pandas' block layout
     block[0] = week
-    for k, col in enumerate(floats[1:], start=1):
-        block[k] = frame[col].to_numpy()[pos]
+
+    def gather(k):  # numpy's take and pyarrow's decoding release the GIL: run side by side
+        block[k] = frame[floats[k]].to_numpy()[pos]
+
+    def decode(col):
+        codes, values = codes_of(frame[col])
+        return [col], text_from_codes(codes[pos], values)
+
+    texts = ["client_id", "episode_id", "instrument", "severity", "scoring_rule",
+             *TEXT_ATTRIBUTES]  # fmt: skip
+    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        gathered = list(pool.map(gather, range(1, len(floats))))
+        decoded = list(pool.map(decode, texts))
+    del gathered
     integers = np.empty((3, n), dtype=np.int64)
     integers[0] = frame["source_row"].to_numpy()[pos]
     integers[1] = session
     integers[2] = frame["n_items_missing"].to_numpy()[pos]
-    texts = ["client_id", "episode_id", "instrument", "severity", "scoring_rule",
-             *TEXT_ATTRIBUTES]  # fmt: skip
     parts = [
         (floats, block),
         (["source_row", "session", "n_items_missing"], integers),
         (["date"], pd.array(dates, dtype="datetime64[ns]")),
         (["safety_flag"], frame["safety_flag"].astype("boolean").array.take(pos)),
         (["medication"], _boolean(frame["medication"]).take(pos)),
+        *decoded,
     ]
-    for col in texts:
-        codes, values = codes_of(frame[col])
-        parts.append(([col], text_from_codes(codes[pos], values)))
     return assemble_frame(SESSION_COLUMNS, parts)
 
 

@@ -61,7 +61,7 @@ import pandas as pd
 
 from ipt_analytics.io.coded import codes_of
 from ipt_analytics.io.reading import ITEM_COLUMNS, SHARED_COLUMNS, RawInput, to_long
-from ipt_analytics.io.row_checks import missing_marker, row_checks
+from ipt_analytics.io.row_checks import MAX_SESSIONS, missing_marker, row_checks
 
 __all__ = ["REASONS", "ValidationResult", "validate_raw"]
 
@@ -107,7 +107,9 @@ class ValidationResult:
 
     def __init__(self, frame, rows, problems, n_input, n_rejected, n_collapsed, notes):
         self.frame = frame  # the parsed rows, text as categoricals
-        self.rows = rows  # positions in ``frame`` of the accepted administrations
+        # positions in ``frame`` of the accepted administrations, sorted by episode_id,
+        # session and instrument (the order of the sessions table)
+        self.rows = rows
         self.problems = problems
         self.n_input_rows = n_input
         self.n_rejected_rows = n_rejected
@@ -141,46 +143,69 @@ def _signature(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 
 def _key_codes(out: pd.DataFrame, column: str) -> np.ndarray:
-    """Integer codes of a key column (-1: missing): codes of a categorical, else the
-    values' own order."""
+    """Integer codes of a key column in the order of its values (-1: missing)."""
     values = out[column]
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy()
-    return pd.factorize(values)[0]
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.categories.is_monotonic_increasing:
+        return values.cat.codes.to_numpy().astype(np.int64)
+    return pd.factorize(values, sort=True)[0].astype(np.int64)
 
 
-def _groups(out: pd.DataFrame, live: np.ndarray, by: list[str]):
-    """Groups of the live rows (positions ``live``) by the key columns ``by``: (positions
-    sorted by group, group number of each of them, start of each group in that order).
-    Rows with a missing key are in no group, as in a pandas groupby."""
-    keys = [_key_codes(out, c)[live] for c in by]
-    complete = np.logical_and.reduce([k >= 0 for k in keys])
-    keys = [k[complete] for k in keys]
-    rows = live[complete]
-    order = np.lexsort(keys[::-1]) if len(rows) else np.zeros(0, np.int64)  # stable
-    rows = rows[order]
-    keys = [k[order] for k in keys]
-    new = np.zeros(len(rows), dtype=bool)
-    if len(rows):
-        new[0] = True
-        for k in keys:
-            new[1:] |= k[1:] != k[:-1]
-    starts = np.flatnonzero(new)
-    return rows, np.cumsum(new) - 1, starts
+class _Keys:
+    """The rows sorted once by (episode_id, session, instrument, input order), shared by
+    every stage that groups by a prefix of that key and by the sessions table.
+
+    One integer key per row and one stable sort (the rows mostly arrive in that order
+    already, which a stable sort exploits); a stage takes its rows in this order and finds
+    its groups where the key, cut to the stage's prefix, changes. Rows with a missing key
+    part are in no group, as in a pandas groupby.
+    """
+
+    _DEPTH = {("episode_id",): 1, ("episode_id", "session"): 2,
+              ("episode_id", "session", "instrument"): 3}  # fmt: skip
+
+    def __init__(self, out: pd.DataFrame):
+        episode = _key_codes(out, "episode_id")
+        session = out["session"].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            whole = (session >= 1) & (session <= MAX_SESSIONS) & (session == np.floor(session))
+        if "instrument" in out.columns:
+            instrument = _key_codes(out, "instrument")
+            self.n_instruments = int(instrument.max()) + 2 if len(instrument) else 1
+        else:  # a frame without instruments (a stage called on its own)
+            instrument = np.zeros(len(out), dtype=np.int64)
+            self.n_instruments = 1
+        self.complete = (episode >= 0) & whole & (instrument >= 0)
+        self.partial = (episode >= 0) & whole  # enough for (episode, session) groups
+        sessions = np.where(whole, session, 0).astype(np.int64)
+        self.key = (episode * (MAX_SESSIONS + 1) + sessions) * self.n_instruments + instrument
+        self.key[episode < 0] = -1
+        self.order = np.argsort(self.key, kind="stable")
+
+    def groups(self, rows_ok: np.ndarray, by: list[str]):
+        """(positions sorted by group, group number of each, start of each group)."""
+        depth = self._DEPTH[tuple(by)]
+        usable = rows_ok & (self.complete if depth == 3 else self.partial)
+        rows = self.order[usable[self.order]]
+        divisor = [self.n_instruments * (MAX_SESSIONS + 1), self.n_instruments, 1][depth - 1]
+        key = self.key[rows] // divisor
+        new = np.ones(len(rows), dtype=bool)
+        new[1:] = key[1:] != key[:-1]
+        return rows, np.cumsum(new) - 1, np.flatnonzero(new)
 
 
-def _in_groups_of_several(out, live, by) -> np.ndarray:
+def _in_groups_of_several(keys: _Keys, row_ok, by) -> np.ndarray:
     """Positions of the live rows whose key (``by``) occurs more than once."""
-    rows, group, starts = _groups(out, live, by)
+    rows, group, starts = keys.groups(row_ok, by)
     size = np.diff(np.r_[starts, len(rows)])
     return np.sort(rows[size[group] > 1])
 
 
-def _conflicts(out, row_ok, value_cols):
+def _conflicts(out, row_ok, value_cols, keys):
     """Stage 2: same (episode, session, instrument) with different values. Only rows whose
     key occurs more than once can conflict: their values are compared."""
     key = ["episode_id", "session", "instrument"]
-    shared = _in_groups_of_several(out, np.flatnonzero(row_ok), key)
+    shared = _in_groups_of_several(keys, row_ok, key)
     if not len(shared):
         return []
     live = out.iloc[shared][list(dict.fromkeys([*key, *value_cols, "source_row"]))]
@@ -209,35 +234,56 @@ def _live(out, row_ok, columns):
     return out.loc[row_ok, columns] if not row_ok.all() else out[columns]
 
 
-def _value_codes(column: pd.Series, missing_counts: bool) -> np.ndarray:
-    """Codes standing for the values (equal text, equal code; -1 missing). With
-    ``missing_counts``, a missing value is one more value, the text ``<missing>`` (as in
-    the messages); a cell holding that very text is the same value."""
+def _value_codes(column: pd.Series, rows: np.ndarray, missing_counts: bool):
+    """(values, missing) at positions ``rows``: integers standing for the values (equal
+    text, equal integer). With ``missing_counts``, a missing value is one more value, the
+    text ``<missing>`` (as in the messages), and a cell holding that very text is the same
+    value; otherwise missing values are flagged and not counted."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy().astype(np.int32)
+        codes = column.cat.codes.to_numpy()[rows].astype(np.int32)
         categories = list(column.cat.categories)
         literal = categories.index("<missing>") if "<missing>" in categories else len(categories)
-    else:  # dates and numbers: never the text <missing>
-        codes, uniques = pd.factorize(column)
-        codes = codes.astype(np.int32)
-        literal = len(uniques)
+        missing = codes < 0
+        if missing_counts:
+            return np.where(missing, literal, codes), np.zeros(len(codes), dtype=bool)
+        return codes, missing
+    if np.issubdtype(column.dtype, np.datetime64):  # the dates themselves; NaT one more value
+        values = column.to_numpy(dtype="datetime64[ns]")[rows].view(np.int64)
+        missing = values == np.iinfo(np.int64).min
+        return values, (missing if not missing_counts else np.zeros(len(values), dtype=bool))
+    codes, uniques = pd.factorize(column.iloc[rows])  # numbers: never the text <missing>
+    missing = codes < 0
     if missing_counts:
-        codes = np.where(codes < 0, literal, codes)
-    return codes
+        return np.where(missing, len(uniques), codes), np.zeros(len(codes), dtype=bool)
+    return codes, missing
 
 
-def _group_conflicts(out, row_ok, by, attrs, reason, what):
-    rows, group, starts = _groups(out, np.flatnonzero(row_ok), by)
+def _could_differ(column: pd.Series, missing_counts: bool) -> bool:
+    """False when the column holds at most one value anywhere (then no group can hold two)."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return True
+    codes = column.cat.codes.to_numpy()
+    counts = np.bincount(codes.astype(np.int64) + 1, minlength=1)  # slot 0: missing
+    if not missing_counts:
+        counts = counts[1:]
+    return np.count_nonzero(counts) > 1
+
+
+def _group_conflicts(out, row_ok, by, attrs, reason, what, keys):
+    rows, group, starts = keys.groups(row_ok, by)
     frames = []
     if not len(rows):
         return frames
     for col in attrs:
         missing_counts = not (reason == "episode_conflict" and col != "client_id")
-        codes = _value_codes(out[col], missing_counts)[rows]
-        # a group holds several values when its smallest value code (missing not counted)
-        # is below its largest: one pass over the rows in group order
-        low = np.minimum.reduceat(np.where(codes < 0, np.iinfo(np.int32).max, codes), starts)
-        high = np.maximum.reduceat(codes, starts)
+        if not _could_differ(out[col], missing_counts):
+            continue
+        values, missing = _value_codes(out[col], rows, missing_counts)
+        # a group holds several values when its smallest value (missing not counted) is
+        # below its largest: one pass over the rows in group order
+        top, bottom = np.iinfo(values.dtype).max, np.iinfo(values.dtype).min
+        low = np.minimum.reduceat(np.where(missing, top, values), starts)
+        high = np.maximum.reduceat(np.where(missing, bottom, values), starts)
         several = (low < high)[group]
         if not several.any():
             continue
@@ -292,17 +338,28 @@ def _secondary_same(out, row_ok):
     return [_flag_rows(out, pos, "secondary_problem_area", "secondary_equals_primary", msg)]
 
 
-def _date_order(out, row_ok):
-    """Stage 6 in linear time: one grouped pass finds the out-of-order episodes; only their
-    sessions are then examined (one groupby over that subset, not a rescan per episode)."""
-    live = _live(out, row_ok & out["date"].notna().to_numpy(), ["episode_id", "session", "date"])
-    if live.empty:
+def _date_order(out, row_ok, keys: _Keys | None = None):
+    """Stage 6 in linear time: one pass over the rows in (episode, session) order finds the
+    out-of-order episodes; only their sessions are then examined."""
+    keys = _Keys(out) if keys is None else keys
+    dated = row_ok & out["date"].notna().to_numpy()
+    rows, group, starts = keys.groups(dated, ["episode_id", "session"])
+    if not len(rows):
         return []
-    per_session = live.groupby(["episode_id", "session"], sort=True)["date"].first().reset_index()
-    step = per_session.groupby("episode_id")["date"].diff()
-    bad_eps = per_session.loc[(step < pd.Timedelta(0)).to_numpy(), "episode_id"].unique()
-    if len(bad_eps) == 0:
+    # the first row of each (episode, session) carries its date; a date below the previous
+    # session's in the same episode marks the episode
+    day = out["date"].to_numpy(dtype="datetime64[ns]")[rows[starts]].view(np.int64)
+    episode = keys.key[rows[starts]] // (keys.n_instruments * (MAX_SESSIONS + 1))
+    back = np.flatnonzero((day[1:] < day[:-1]) & (episode[1:] == episode[:-1])) + 1
+    if not len(back):
         return []
+    bad_episodes = np.unique(episode[back])
+    row_episode = keys.key[rows] // (keys.n_instruments * (MAX_SESSIONS + 1))
+    sub = np.sort(rows[np.isin(row_episode, bad_episodes)])
+    live = out.iloc[sub][["episode_id", "session", "date", "source_row"]]
+    per_session = live.groupby(["episode_id", "session"], sort=True, observed=True)["date"]
+    per_session = per_session.first().reset_index()
+    bad_eps = per_session["episode_id"].unique()
     bad = per_session[per_session["episode_id"].isin(bad_eps)]
     # plain arrays and slices: a pandas groupby costs milliseconds per group
     eps = bad["episode_id"].to_numpy()
@@ -323,7 +380,7 @@ def _date_order(out, row_ok):
     flagged = live[["episode_id", "session"]].merge(wrong, how="left", on=["episode_id", "session"])
     hit = flagged["_wrong"].fillna(False).to_numpy(dtype=bool)
     rows = live.index[hit]
-    msg = live.loc[rows, "episode_id"].map(messages).to_numpy()
+    msg = live.loc[rows, "episode_id"].astype(object).map(messages).to_numpy()
     return [_flag_rows(out, out.index.get_indexer(rows), "date", "date_order", msg)]
 
 
@@ -354,8 +411,9 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
         ]
         if c in out.columns
     ]
+    keys = _Keys(out)
     stage_checks = [
-        lambda frame, ok: _conflicts(frame, ok, value_cols),
+        lambda frame, ok: _conflicts(frame, ok, value_cols, keys),
         lambda frame, ok: _group_conflicts(
             frame,
             ok,
@@ -363,12 +421,13 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
             _SESSION_ATTRS,
             "session_conflict",
             "episode/session",
+            keys,
         ),
         lambda frame, ok: _group_conflicts(
-            frame, ok, ["episode_id"], _EPISODE_ATTRS, "episode_conflict", "episode"
+            frame, ok, ["episode_id"], _EPISODE_ATTRS, "episode_conflict", "episode", keys
         ),
         lambda frame, ok: _secondary_same(frame, ok),
-        lambda frame, ok: _date_order(frame, ok),
+        lambda frame, ok: _date_order(frame, ok, keys),
     ]
     for check in stage_checks:
         found = check(out, row_ok)
@@ -380,14 +439,14 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
 
     # exact duplicates: later copies of a (episode, session, instrument) are dropped; an
     # input row all of whose administrations were dropped is counted as collapsed
-    rows, group, starts = _groups(out, np.flatnonzero(row_ok), ["episode_id", "session",
-                                                               "instrument"])  # fmt: skip
+    rows, group, starts = keys.groups(row_ok, ["episode_id", "session", "instrument"])
+    if len(rows) != np.count_nonzero(row_ok):  # pragma: no cover - accepted rows have keys
+        raise RuntimeError("validate_raw(): an accepted row has no key; please report this.")
     later = np.ones(len(rows), dtype=bool)
     later[starts] = False  # rows of a group are in input order: the first is kept
     source = out["source_row"].to_numpy()  # non-decreasing: the long frame is in input order
-    kept = row_ok.copy()
-    kept[rows[later]] = False
-    keep = np.flatnonzero(kept)
+    table_rows = rows[~later]  # in the order of the sessions table
+    keep = np.sort(table_rows)
     dropped = np.unique(source[rows[later]])
     found = np.searchsorted(source[keep], dropped)
     still_kept = (found < len(keep)) & (source[keep][np.minimum(found, len(keep) - 1)] == dropped)
@@ -437,7 +496,8 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
         _overlapping_episodes(out.iloc[keep][["client_id", "episode_id", "date", "source_row"]])
     )
     n_input = len(raw.frame)
-    result = ValidationResult(out, keep, table, n_input, len(rejected), len(collapsed), notes)
+    result = ValidationResult(out, table_rows, table, n_input, len(rejected), len(collapsed),
+                              notes)  # fmt: skip
     if result.n_accepted_rows != _n_distinct_sorted(source[keep]):
         raise RuntimeError(  # pragma: no cover - internal accounting guard
             "validate_raw(): row accounting failed; please report this as a bug."
