@@ -48,6 +48,7 @@ from pandas.api.types import union_categoricals
 
 from ipt_analytics.errors import SchemaError
 from ipt_analytics.instruments.table import INSTRUMENTS
+from ipt_analytics.io.coded import arrow_pool
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -359,8 +360,10 @@ def _arrow_csv(data: bytes, start: int, header: str, sep: str) -> tuple[pd.DataF
     width = len(names)
     auto = [f"f{i}" for i in range(width)]
     try:
+        pool = arrow_pool()
         table = pa_csv.read_csv(
             pa.py_buffer(memoryview(data)[start:]),
+            memory_pool=pool,
             read_options=pa_csv.ReadOptions(column_names=auto, skip_rows=1),
             parse_options=pa_csv.ParseOptions(delimiter=sep, quote_char=False,
                                               escape_char=False, newlines_in_values=False,
@@ -375,9 +378,8 @@ def _arrow_csv(data: bytes, start: int, header: str, sep: str) -> tuple[pd.DataF
         return None
     if table.num_rows != n_lines - 1 or n_lines < 2:
         return None
-    body = table.to_pandas()
+    body = table.to_pandas(memory_pool=pool)
     del table
-    pa.default_memory_pool().release_unused()  # give the parser's buffers back
     body.columns = [name if name != "" else f"Unnamed: {i}" for i, name in enumerate(names)]
     return body, []
 

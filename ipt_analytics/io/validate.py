@@ -120,7 +120,7 @@ class ValidationResult:
 
 def _flag_rows(out: pd.DataFrame, keep: np.ndarray, column: str, reason: str, messages):
     """Problem frame for rows of ``out`` (positions ``keep``) with one message each."""
-    sub = out.iloc[keep]
+    sub = out[[column]].iloc[keep]  # the one column shown (flagged rows are few)
     if column == "date":
         value = sub["date"].dt.strftime("%Y-%m-%d")
     elif column in ("session", "planned_sessions", "total") or column.startswith("item_"):
@@ -208,7 +208,7 @@ def _conflicts(out, row_ok, value_cols, keys):
     shared = _in_groups_of_several(keys, row_ok, key)
     if not len(shared):
         return []
-    live = out.iloc[shared][list(dict.fromkeys([*key, *value_cols, "source_row"]))]
+    live = out[list(dict.fromkeys([*key, *value_cols, "source_row"]))].iloc[shared]
     sig = _signature(live, value_cols)
     n_sig = sig.groupby([live[k] for k in key], observed=True).transform("nunique")
     bad = live.loc[(n_sig > 1).to_numpy()]
@@ -241,8 +241,9 @@ def _value_codes(column: pd.Series, rows: np.ndarray, missing_counts: bool):
     value; otherwise missing values are flagged and not counted."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()[rows].astype(np.int32)
-        categories = list(column.cat.categories)
-        literal = categories.index("<missing>") if "<missing>" in categories else len(categories)
+        categories = column.cat.categories
+        found = np.flatnonzero(np.asarray(categories == "<missing>", dtype=bool))
+        literal = int(found[0]) if len(found) else len(categories)
         missing = codes < 0
         if missing_counts:
             return np.where(missing, literal, codes), np.zeros(len(codes), dtype=bool)
@@ -287,7 +288,7 @@ def _group_conflicts(out, row_ok, by, attrs, reason, what, keys):
         several = (low < high)[group]
         if not several.any():
             continue
-        bad = out.iloc[np.sort(rows[several])][[*by, col, "source_row"]]
+        bad = out[[*by, col, "source_row"]].iloc[np.sort(rows[several])]
         for key, grp in bad.groupby(by, sort=True, observed=True):
             key = key if isinstance(key, tuple) else (key,)
             values = sorted(grp[col].astype("str").fillna("<missing>").unique())
@@ -356,7 +357,7 @@ def _date_order(out, row_ok, keys: _Keys | None = None):
     bad_episodes = np.unique(episode[back])
     row_episode = keys.key[rows] // (keys.n_instruments * (MAX_SESSIONS + 1))
     sub = np.sort(rows[np.isin(row_episode, bad_episodes)])
-    live = out.iloc[sub][["episode_id", "session", "date", "source_row"]]
+    live = out[["episode_id", "session", "date", "source_row"]].iloc[sub]
     per_session = live.groupby(["episode_id", "session"], sort=True, observed=True)["date"]
     per_session = per_session.first().reset_index()
     bad_eps = per_session["episode_id"].unique()
@@ -493,7 +494,7 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
             f"identifier: {listed} cell(s)."
         )
     notes.extend(
-        _overlapping_episodes(out.iloc[keep][["client_id", "episode_id", "date", "source_row"]])
+        _overlapping_episodes(out[["client_id", "episode_id", "date", "source_row"]].iloc[keep])
     )
     n_input = len(raw.frame)
     result = ValidationResult(out, table_rows, table, n_input, len(rejected), len(collapsed),
