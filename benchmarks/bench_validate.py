@@ -16,7 +16,8 @@ wall time of the call and the child's peak resident memory (``ru_maxrss``), for
   given, in the same run, so that a busy machine slows all alike.
 
 With ``--xlsx-rows N`` the first N rows are also written to ``.xlsx`` and read with
-``read_sessions`` (both readers of this checkout when ``--baseline`` is given).
+``read_sessions``: with this checkout's default reader (calamine), the baseline's when
+``--baseline`` is given, and this checkout with the openpyxl reader (the one used before).
 
 Run from the repository root::
 
@@ -57,6 +58,9 @@ if what == "read_csv":
 else:
     import ipt_analytics
     from ipt_analytics import read_sessions
+    if what == "read_sessions_openpyxl":  # the spreadsheet reader used before calamine
+        from ipt_analytics.io import reading
+        reading._read_excel = reading._read_excel_openpyxl
     t0 = time.perf_counter()
     data = read_sessions(path, on_error="quarantine")
     seconds = time.perf_counter() - t0
@@ -147,9 +151,12 @@ def main() -> None:
             sub = pd.read_csv(path, nrows=args.xlsx_rows)  # typed cells, as a spreadsheet has
             sub.to_excel(xlsx, index=False, engine="openpyxl")
             print(f"\n.xlsx, {len(sub):,} rows ({xlsx.stat().st_size / 1e6:.0f} MB)")
-            for name, where in checkouts:
-                res = measure("read_sessions", xlsx, -1, where, args.repeat)
-                print(f"{'read_sessions .xlsx (' + name + ')':<40} {res['seconds']:8.2f} "
+            runs = [(f"read_sessions .xlsx ({name})", "read_sessions", where)
+                    for name, where in checkouts]  # fmt: skip
+            runs.append(("read_sessions .xlsx (openpyxl reader)", "read_sessions_openpyxl", here))
+            for label, what, where in runs:
+                res = measure(what, xlsx, -1, where, args.repeat)
+                print(f"{label:<40} {res['seconds']:8.2f} "
                       f"{'':10} {res['peak_mb']:12.0f}   rejected {res['rejected']:,}")  # fmt: skip
 
 

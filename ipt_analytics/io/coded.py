@@ -12,6 +12,8 @@ row.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -22,7 +24,19 @@ __all__ = [
     "sorted_categorical",
     "text_from_codes",
     "to_text",
+    "worker_threads",
 ]
+
+
+def worker_threads() -> int:
+    """Threads for column-by-column work: the machine's cores, at most 4.
+
+    Examples
+    --------
+    >>> 1 <= worker_threads() <= 4
+    True
+    """
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def arrow_pool():

@@ -10,6 +10,8 @@ made only for the rows that have a problem. The reasons and their order are desc
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -28,7 +30,7 @@ from ipt_analytics.io.cell_parsing import (
     parse_distinct_dates,
     parse_distinct_numbers,
 )
-from ipt_analytics.io.coded import assemble_frame, codes_of, sorted_categorical
+from ipt_analytics.io.coded import assemble_frame, codes_of, sorted_categorical, worker_threads
 from ipt_analytics.io.reading import ITEM_COLUMNS, RawInput
 from ipt_analytics.vocab import (
     COLUMN_VOCABULARY,
@@ -157,6 +159,7 @@ class _Instruments:
     def __init__(self, instrument: pd.Series):
         self.names = list(instrument.cat.categories)
         self.codes = instrument.cat.codes.to_numpy().astype(np.int64)
+        self._rows = np.where(self.codes < 0, len(self.names), self.codes).astype(np.int32)
 
     def table(self, fact, default) -> np.ndarray:
         values = [fact(INSTRUMENTS[n]) if n in INSTRUMENTS else default for n in self.names]
@@ -171,8 +174,6 @@ class _Instruments:
     def cells(self, codes: np.ndarray, n_values: int) -> np.ndarray:
         """Position of each row's (instrument, value) pair in a raveled per-instrument table
         (computed once per column, then shared by the look-ups of that column)."""
-        if not hasattr(self, "_rows"):
-            self._rows = np.where(self.codes < 0, len(self.names), self.codes).astype(np.int32)
         if (len(self.names) + 1) * n_values < np.iinfo(np.int32).max:
             return self._rows * np.int32(n_values) + codes.astype(np.int32)
         return self._rows.astype(np.int64) * n_values + codes
@@ -286,42 +287,57 @@ def _frame(out: dict, items: np.ndarray, index: pd.Index) -> pd.DataFrame:
 
 
 def _item_checks(pr, out, coded, blank, inst) -> tuple[np.ndarray, np.ndarray]:
-    """Items: whole numbers in the form's range, none beyond its last item."""
+    """Items: whole numbers in the form's range, none beyond its last item.
+
+    The columns are checked side by side in a few threads (the work is numpy's, which
+    releases the GIL); their problems are then added in column order, as one by one.
+    """
     item_min = inst.numbers(lambda i: i.item_min)[:, None]
     item_max = inst.numbers(lambda i: i.item_max)[:, None]
     n_items = inst.numbers(lambda i: i.n_items, default=len(ITEM_COLUMNS))[:, None]
     label = inst.table(lambda i: i.label, "the instrument")
     item_msg = inst.lookup(lambda i: f"{i.label} items are {i.item_min}-{i.item_max}", "")
-    item_bad = np.zeros(len(inst.codes), dtype=bool)
     # the answers go straight into one float32 block, the layout the frame keeps them in
     block = np.empty((len(ITEM_COLUMNS), len(inst.codes)), dtype=np.float32)
-    for j, col in enumerate(ITEM_COLUMNS, start=1):
+
+    def check(j: int, col: str):
+        """(problems to add, rows with a bad answer) of item column ``col`` (item ``j``)."""
         codes, uniques = coded[col]
-        out[col] = block[j - 1]
         if not (uniques != "").any():  # column absent or empty: nothing to check
             block[j - 1] = np.nan
-            continue
+            return [], None
         value, numeric = parse_distinct_numbers(uniques, NUMBER)
         _, whole = parse_distinct_numbers(uniques, SIGNED_WHOLE_NUMBER)
         empty = uniques == ""
         non_numeric = ~empty & ~numeric
         fractional = ~np.isnan(value) & ~whole
         value = np.where(fractional, np.nan, value)
-        pr.add((non_numeric | fractional)[codes], col, "non_numeric",
-               "item answers are whole numbers written with ASCII digits 0-9")  # fmt: skip
+        not_number = (non_numeric | fractional)[codes]
+        found = [(not_number, col, "non_numeric",
+                  "item answers are whole numbers written with ASCII digits 0-9")]  # fmt: skip
         beyond_tab = ~empty[None, :] & (j > n_items)  # (instrument, distinct value)
         cells = inst.cells(codes, len(uniques))
         beyond = inst.pairs(beyond_tab, cells)
         if beyond.any():  # messages are built only where needed (a string per row is slow)
             fewer = Lookup([f"{t} has fewer than {j} items" for t in label], inst.codes)
-            pr.add(beyond, col, "unexpected_item", fewer)
+            found.append((beyond, col, "unexpected_item", fewer))
         with np.errstate(invalid="ignore"):
             oor_tab = ~fractional & ~beyond_tab & ((value < item_min) | (value > item_max))
         out_of_range = inst.pairs(oor_tab, cells)
-        pr.add(out_of_range, col, "item_out_of_range", item_msg)
-        item_bad |= (non_numeric | fractional)[codes] | beyond | out_of_range
+        found.append((out_of_range, col, "item_out_of_range", item_msg))
         kept = np.where(beyond_tab, np.nan, value).astype(np.float32)  # whole numbers: exact
         np.take(kept.ravel(), cells, out=block[j - 1])
+        return found, not_number | beyond | out_of_range
+
+    with ThreadPoolExecutor(max_workers=worker_threads()) as pool:
+        results = list(pool.map(check, range(1, len(ITEM_COLUMNS) + 1), ITEM_COLUMNS))
+    item_bad = np.zeros(len(inst.codes), dtype=bool)
+    for col, (found, bad) in zip(ITEM_COLUMNS, results, strict=True):
+        out[col] = block[ITEM_COLUMNS.index(col)]
+        for problem in found:
+            pr.add(*problem)
+        if bad is not None:
+            item_bad |= bad
     return item_bad, block
 
 

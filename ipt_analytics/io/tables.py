@@ -9,13 +9,12 @@ operation on arrays. Text is materialised once, at the end.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 
-from ipt_analytics.io.coded import assemble_frame, codes_of, text_from_codes
+from ipt_analytics.io.coded import assemble_frame, codes_of, text_from_codes, worker_threads
 from ipt_analytics.io.reading import ATTRIBUTE_COLUMNS, IDENTITY_COLUMNS, ITEM_COLUMNS
 
 __all__ = ["EPISODE_COLUMNS", "SESSION_COLUMNS", "build_tables"]
@@ -96,11 +95,6 @@ def build_tables(frame: pd.DataFrame, rows: np.ndarray | None = None, presorted:
     return _sessions(frame, pos, session, starts), episodes
 
 
-def _workers() -> int:
-    """Threads for the column-by-column work (at most 4; the machine's cores)."""
-    return max(1, min(4, os.cpu_count() or 1))
-
-
 def _segment_ids(starts: np.ndarray, n: int) -> np.ndarray:
     """Segment number of each of ``n`` rows, segments starting at ``starts``."""
     ids = np.zeros(n, dtype=np.int64)
@@ -144,7 +138,7 @@ def _sessions(frame, pos, session, starts) -> pd.DataFrame:
 
     texts = ["client_id", "episode_id", "instrument", "severity", "scoring_rule",
              *TEXT_ATTRIBUTES]  # fmt: skip
-    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+    with ThreadPoolExecutor(max_workers=worker_threads()) as pool:
         gathered = list(pool.map(gather, range(1, len(floats))))
         decoded = list(pool.map(decode, texts))
     del gathered

@@ -240,13 +240,15 @@ def _value_codes(column: pd.Series, rows: np.ndarray, missing_counts: bool):
     text ``<missing>`` (as in the messages), and a cell holding that very text is the same
     value; otherwise missing values are flagged and not counted."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy()[rows].astype(np.int32)
         categories = column.cat.categories
         found = np.flatnonzero(np.asarray(categories == "<missing>", dtype=bool))
         literal = int(found[0]) if len(found) else len(categories)
+        # the codes' own small integer type (one more value must fit)
+        dtype = np.promote_types(column.cat.codes.dtype, np.min_scalar_type(-literal - 1))
+        codes = column.cat.codes.to_numpy()[rows].astype(dtype, copy=False)
         missing = codes < 0
         if missing_counts:
-            return np.where(missing, literal, codes), np.zeros(len(codes), dtype=bool)
+            return np.where(missing, codes.dtype.type(literal), codes), np.zeros(len(codes), bool)
         return codes, missing
     if np.issubdtype(column.dtype, np.datetime64):  # the dates themselves; NaT one more value
         values = column.to_numpy(dtype="datetime64[ns]")[rows].view(np.int64)
