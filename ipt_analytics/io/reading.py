@@ -233,16 +233,33 @@ def _to_text(df: pd.DataFrame) -> pd.DataFrame:
             text = col.map({True: "true", False: "false"})
         elif kind in "iu" and not col.hasnans:
             text = col.astype("str")
-        elif kind == "f":
+        elif kind == "f" or (kind == "O" and pd.api.types.infer_dtype(col) == "floating"):
             # nullable Float64 holds pd.NA, which math.isnan() refuses: go through NaN
-            text = pd.Series(col.to_numpy(dtype=float, na_value=np.nan), index=col.index)
-            text = text.map(_fmt_float)
+            values = col.to_numpy(dtype=float, na_value=np.nan)
+            out[i] = _distinct_as_text(values, lambda x: _fmt_float(float(x)), col.index)
+            continue
+        elif kind == "O" and pd.api.types.infer_dtype(col, skipna=True) == "integer":
+            out[i] = _distinct_as_text(col.to_numpy(dtype=object), _cell_to_str, col.index)
+            continue
         else:  # object, datetimes (also tz-aware), nullable Int64/boolean with <NA>, ...
             text = col.astype(object).map(_cell_to_str)
         out[i] = text.astype("str").fillna("").str.strip(STRIPPED)
     frame = pd.DataFrame(out)
     frame.columns = [str(c) for c in df.columns]
     return frame
+
+
+def _distinct_as_text(values: np.ndarray, fmt, index: pd.Index) -> pd.Series:
+    """Cells of one type (floats, or Python ints and missing values) as text, formatted
+    once per distinct value: a categorical of the trimmed texts (missing -> ""). Only
+    values of one type share a code (1 and True would, and their texts differ)."""
+    codes, uniques = pd.factorize(values)
+    texts = [fmt(u).strip(STRIPPED) for u in uniques] + [""]
+    own, distinct = pd.factorize(np.array(texts, dtype=object))
+    categorical = pd.Categorical.from_codes(
+        own[codes], categories=pd.Index(np.asarray(distinct, dtype=object), dtype="str")
+    )
+    return pd.Series(categorical, index=index)
 
 
 def _with_header(grid: pd.DataFrame) -> pd.DataFrame:
@@ -450,6 +467,7 @@ def _sheet_rows(book) -> list:
 
 
 _FORMULA_OR_ERROR = re.compile(rb"<(?:\w+:)?f[\s>/]|\st=[\"']e[\"']")
+_HINTS = (b"<f", b":f", b"t=\"e\"", b"t='e'")
 
 
 def _has_formula_or_error(path: str) -> bool:
@@ -464,7 +482,10 @@ def _has_formula_or_error(path: str) -> bool:
             with archive.open(name) as member:
                 tail = b""
                 while block := member.read(1 << 22):
-                    if _FORMULA_OR_ERROR.search(tail + block):
+                    text = tail + block
+                    # the regular expression only where a plain search finds a candidate
+                    # (it tries every "<" of the sheet: seconds for 100,000 rows)
+                    if any(hint in text for hint in _HINTS) and _FORMULA_OR_ERROR.search(text):
                         return True
                     tail = block[-16:]
     return False
