@@ -10,8 +10,6 @@ made only for the rows that have a problem. The reasons and their order are desc
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pandas as pd
 
@@ -30,7 +28,7 @@ from ipt_analytics.io.cell_parsing import (
     parse_distinct_dates,
     parse_distinct_numbers,
 )
-from ipt_analytics.io.coded import assemble_frame, codes_of, sorted_categorical, worker_threads
+from ipt_analytics.io.coded import assemble_frame, codes_of, sorted_categorical
 from ipt_analytics.io.reading import ITEM_COLUMNS, RawInput
 from ipt_analytics.vocab import (
     COLUMN_VOCABULARY,
@@ -287,11 +285,7 @@ def _frame(out: dict, items: np.ndarray, index: pd.Index) -> pd.DataFrame:
 
 
 def _item_checks(pr, out, coded, blank, inst) -> tuple[np.ndarray, np.ndarray]:
-    """Items: whole numbers in the form's range, none beyond its last item.
-
-    The columns are checked side by side in a few threads (the work is numpy's, which
-    releases the GIL); their problems are then added in column order, as one by one.
-    """
+    """Items: whole numbers in the form's range, none beyond its last item."""
     item_min = inst.numbers(lambda i: i.item_min)[:, None]
     item_max = inst.numbers(lambda i: i.item_max)[:, None]
     n_items = inst.numbers(lambda i: i.n_items, default=len(ITEM_COLUMNS))[:, None]
@@ -312,25 +306,33 @@ def _item_checks(pr, out, coded, blank, inst) -> tuple[np.ndarray, np.ndarray]:
         non_numeric = ~empty & ~numeric
         fractional = ~np.isnan(value) & ~whole
         value = np.where(fractional, np.nan, value)
-        not_number = (non_numeric | fractional)[codes]
+        beyond_tab = ~empty[None, :] & (j > n_items)  # (instrument, distinct value)
+        with np.errstate(invalid="ignore"):
+            oor_tab = ~fractional & ~beyond_tab & ((value < item_min) | (value > item_max))
+        # the three checks as bits of one small table: one look-up per row for all three
+        status = (
+            (non_numeric | fractional)[None, :] * np.int8(1)
+            + beyond_tab * np.int8(2)
+            + oor_tab * np.int8(4)
+        ).astype(np.int8)
+        cells = inst.cells(codes, len(uniques))
+        per_row = inst.pairs(status, cells)
+        not_number = (per_row & 1).astype(bool)
+        beyond = (per_row & 2).astype(bool)
+        out_of_range = (per_row & 4).astype(bool)
         found = [(not_number, col, "non_numeric",
                   "item answers are whole numbers written with ASCII digits 0-9")]  # fmt: skip
-        beyond_tab = ~empty[None, :] & (j > n_items)  # (instrument, distinct value)
-        cells = inst.cells(codes, len(uniques))
-        beyond = inst.pairs(beyond_tab, cells)
         if beyond.any():  # messages are built only where needed (a string per row is slow)
             fewer = Lookup([f"{t} has fewer than {j} items" for t in label], inst.codes)
             found.append((beyond, col, "unexpected_item", fewer))
-        with np.errstate(invalid="ignore"):
-            oor_tab = ~fractional & ~beyond_tab & ((value < item_min) | (value > item_max))
-        out_of_range = inst.pairs(oor_tab, cells)
         found.append((out_of_range, col, "item_out_of_range", item_msg))
         kept = np.where(beyond_tab, np.nan, value).astype(np.float32)  # whole numbers: exact
         np.take(kept.ravel(), cells, out=block[j - 1])
         return found, not_number | beyond | out_of_range
 
-    with ThreadPoolExecutor(max_workers=worker_threads()) as pool:
-        results = list(pool.map(check, range(1, len(ITEM_COLUMNS) + 1), ITEM_COLUMNS))
+    # one after the other: in threads the temporaries come from per-thread heaps, fresh
+    # memory each time, and on a virtual machine the page faults cost more than they save
+    results = list(map(check, range(1, len(ITEM_COLUMNS) + 1), ITEM_COLUMNS))
     item_bad = np.zeros(len(inst.codes), dtype=bool)
     for col, (found, bad) in zip(ITEM_COLUMNS, results, strict=True):
         out[col] = block[ITEM_COLUMNS.index(col)]
@@ -394,6 +396,10 @@ def _spread(rows: np.ndarray, sub_mask: np.ndarray, n: int) -> np.ndarray:
     return mask
 
 
+_REASON_CODE = {name: k for k, name in enumerate(SCORING_REASONS)}
+_RULE_CODE = {name: k for k, name in enumerate(SCORING_RULES)}
+
+
 def _score(pr, out, inst, total, total_ok, total_blank, item_bad, prorate_rounding):
     """Score each instrument's rows whose items are usable; check given totals against them.
 
@@ -404,9 +410,9 @@ def _score(pr, out, inst, total, total_ok, total_blank, item_bad, prorate_roundi
     n = len(inst.codes)
     final_total = np.full(n, np.nan)
     rule_names = [*SCORING_RULES, "given_total"]
-    rule_code = np.full(n, -1, dtype=np.int64)
+    rule_code = np.full(n, -1, dtype=np.int8)
     band_names = sorted({b for i in INSTRUMENTS.values() for b in i.band_labels})
-    band_code = np.full(n, -1, dtype=np.int64)
+    band_code = np.full(n, -1, dtype=np.int8)
     n_missing = np.zeros(n, dtype=np.int64)
     safety = np.zeros(n, dtype=bool)
     safety_na = np.zeros(n, dtype=bool)
@@ -422,9 +428,9 @@ def _score(pr, out, inst, total, total_ok, total_blank, item_bad, prorate_roundi
             x[:, j] = out[c][rows]
         exact, missing, rule, reason = score_matrix(x, spec, prorate_rounding=prorate_rounding)
         given, given_ok = total[rows], total_ok[rows]
-        no_items = SCORING_REASONS[reason] == "all_items_missing"
-        partial = SCORING_REASONS[reason] == "too_many_missing_items"
-        prorated = SCORING_RULES[rule] == "prorated_mean"
+        no_items = reason == _REASON_CODE["all_items_missing"]  # codes, not strings per row
+        partial = reason == _REASON_CODE["too_many_missing_items"]
+        prorated = rule == _RULE_CODE["prorated_mean"]
         lo, hi = exact, exact
         if prorated.any():
             in_total = x[:, [i - 1 for i in spec.total_items]]
@@ -474,7 +480,7 @@ def _score(pr, out, inst, total, total_ok, total_blank, item_bad, prorate_roundi
         safety_na[rows] = na
     out["total"] = final_total
     # a handful of labels: codes, not strings
-    out["severity"] = sorted_categorical(band_code, band_names)
+    out["severity"] = pd.Series(pd.Categorical.from_codes(band_code, categories=band_names))
     out["scoring_rule"] = sorted_categorical(rule_code, rule_names)
     out["n_items_missing"] = n_missing
     out["safety_flag"] = pd.arrays.BooleanArray(safety, safety_na)

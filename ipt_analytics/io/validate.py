@@ -181,6 +181,10 @@ class _Keys:
         self.key = (episode * (MAX_SESSIONS + 1) + sessions) * self.n_instruments + instrument
         self.key[episode < 0] = -1
         self.order = np.argsort(self.key, kind="stable")
+        # the first row of each input row (the frame is in input-row order)
+        source = out["source_row"].to_numpy()
+        self.first_of_input = np.ones(len(source), dtype=bool)
+        self.first_of_input[1:] = source[1:] != source[:-1]
 
     def groups(self, rows_ok: np.ndarray, by: list[str]):
         """(positions sorted by group, group number of each, start of each group)."""
@@ -277,17 +281,30 @@ def _group_conflicts(out, row_ok, by, attrs, reason, what, keys):
     frames = []
     if not len(rows):
         return frames
+    # The rows of one input row hold the same values of every attribute compared here (a
+    # wide row's instruments share its cells), so one row per input row carries them, and
+    # a group made of a single input row cannot disagree: only the first row of each
+    # input row, in groups of several input rows, is compared.
+    source = out["source_row"].to_numpy()[rows]
+    several_inputs = np.minimum.reduceat(source, starts) < np.maximum.reduceat(source, starts)
+    compared = keys.first_of_input[rows] & several_inputs[group]
+    sub_rows, sub_group = rows[compared], group[compared]
+    if not len(sub_rows):
+        return frames
+    sub_starts = np.flatnonzero(np.r_[True, sub_group[1:] != sub_group[:-1]])
     for col in attrs:
         missing_counts = not (reason == "episode_conflict" and col != "client_id")
         if not _could_differ(out[col], missing_counts):
             continue
-        values, missing = _value_codes(out[col], rows, missing_counts)
+        values, missing = _value_codes(out[col], sub_rows, missing_counts)
         # a group holds several values when its smallest value (missing not counted) is
         # below its largest: one pass over the rows in group order
         top, bottom = np.iinfo(values.dtype).max, np.iinfo(values.dtype).min
-        low = np.minimum.reduceat(np.where(missing, top, values), starts)
-        high = np.maximum.reduceat(np.where(missing, bottom, values), starts)
-        several = (low < high)[group]
+        low = np.minimum.reduceat(np.where(missing, top, values), sub_starts)
+        high = np.maximum.reduceat(np.where(missing, bottom, values), sub_starts)
+        per_group = np.zeros(len(starts), dtype=bool)
+        per_group[sub_group[sub_starts]] = low < high
+        several = per_group[group]
         if not several.any():
             continue
         bad = out[[*by, col, "source_row"]].iloc[np.sort(rows[several])]
