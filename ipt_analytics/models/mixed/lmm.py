@@ -64,6 +64,8 @@ class Problem:
     #: the vc block of the Schur complement is diagonal (set by ``__init__``; a subclass
     #: that builds the cross-products itself without vc terms keeps this default)
     mm_diagonal = False
+    #: patterns of Z_g'Z_g (:meth:`setup_patterns`), None: evaluate level by level
+    _pat = None
 
     def __init__(self, design: Design):
         self.design = design
@@ -72,7 +74,7 @@ class Problem:
         self.q = zg.shape[1]
         self.n_groups = int(design.g_levels.size)
         # Residualising y on X shifts beta only (exact) and avoids cancellation in y'y - ...
-        self.beta_shift = np.linalg.lstsq(x, design.y, rcond=None)[0]
+        self.beta_shift = _ols(x, design.y)
         y = design.y - x @ self.beta_shift
         terms = getattr(design, "terms", None) or []
         main_diag = bool(terms) and terms[0].diag
@@ -173,9 +175,99 @@ class Problem:
         self.zx_rows = np.ascontiguousarray(self.zx.transpose(1, 0, 2).reshape(-1, p))
         self._cache: dict = {}
         self.reml_offset = -2.0 * np.log(abs(np.linalg.det(design.x_map)))
+        self.setup_patterns()
 
     def __getstate__(self):
         return {**self.__dict__, "_cache": {}}  # memoised evaluations: not worth storing
+
+    def setup_patterns(self) -> None:
+        """Group the levels of the main factor by their ``Z_g'Z_g`` (one random-effects term).
+
+        Without other terms the criterion depends on the data only through
+        ``sum_g log det(T'C_gT + I)`` and ``sum_g E_g' M_g E_g`` with ``C_g = Z_g'Z_g``,
+        ``E_g = Z_g'[X y]`` and ``M_g = T (T'C_gT + I)^-1 T'``, a function of ``C_g``.
+        Levels with the same ``C_g`` (the same weeks observed: clients on the same
+        schedule, or the same group size for a random intercept) share ``M_g``, so the
+        sums of ``E_g[i]' E_g[j]`` over each pattern are formed once here and an
+        evaluation (criterion, gradient, Cov(beta)) costs O(patterns), not O(levels).
+        Used when the patterns are few enough to pay (patterns x q x (p + 1) at most the
+        number of levels); ``_pat`` stays None otherwise (then per level, as before).
+        """
+        self._pat = None
+        G, q, k = self.n_groups, self.q, self.p + 1
+        if self.m or G < 2:
+            return
+        # exact equality of C_g, by a lexicographic sort of its entries (faster than
+        # np.unique(axis=0), which sorts the rows as structured records)
+        order = np.lexsort(self.c_flat[::-1])
+        srt = self.c_flat[:, order]
+        new = np.r_[True, np.any(srt[:, 1:] != srt[:, :-1], axis=0)]
+        n_pat = int(new.sum())
+        if n_pat * q * k > G:
+            return
+        keys = srt[:, new].T
+        bounds = np.r_[np.flatnonzero(new), G]
+        counts = np.diff(bounds)
+        # E_g = Z_g'[X y] as rows of q (p + 1) entries, levels in pattern order: one
+        # product per pattern gives every sum of E_g[i]' E_g[j] of that pattern
+        e_rows = self.zxy_t.transpose(1, 0, 2)[order].reshape(G, q * k)
+        sums = np.empty((n_pat, q, q, k, k))
+        for n in range(n_pat):
+            blk = e_rows[bounds[n] : bounds[n + 1]]
+            sums[n] = (blk.T @ blk).reshape(q, k, q, k).transpose(0, 2, 1, 3)
+        full = np.empty((k, k))  # [X y]'[X y] of the residualised outcome
+        full[:-1, :-1], full[:-1, -1], full[-1, :-1] = self.rr, self.ry, self.ry
+        full[-1, -1] = self.yy
+        self._pat = (keys.reshape(n_pat, q, q), counts.astype(float), sums, full)
+
+    def _evaluate_patterns(self, t: np.ndarray, gradient: bool = False) -> dict | None:
+        """:meth:`evaluate` (and the gradient w.r.t. T) from the patterns of
+        :meth:`setup_patterns`; the same quantities as the per-level path."""
+        c_p, n_p, sums, full = self._pat
+        q, p = self.q, self.p
+        a = np.einsum("ji,njk,kl->nil", t, c_p, t)  # T'C T
+        a[:, np.arange(q), np.arange(q)] += 1.0
+        try:
+            chol = np.linalg.cholesky(a)
+        except np.linalg.LinAlgError:
+            return None
+        k_inv = np.linalg.inv(a)
+        mt = np.einsum("ij,njk,lk->nil", t, k_inv, t)  # T (T'CT + I)^-1 T'
+        fmat = full - np.einsum("nij,nijab->ab", mt, sums)
+        lx, info = _potrf(fmat[:p, :p], lower=1, clean=1)
+        if info != 0:
+            return None
+        z, _ = _trtrs(lx, fmat[:p, p], lower=1)
+        lx_inv, _ = _trtri(lx, lower=1)
+        out = {
+            "ldL2": 2.0 * float(n_p @ np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)),
+            "ldRX2": 2.0 * float(np.log(np.diag(lx)).sum()),
+            "pwrss": float(fmat[p, p] - z @ z),
+            "rx_inv": lx_inv.T @ lx_inv,
+        }
+        if gradient and out["pwrss"] > 0:
+            # d crit / d F for F = [X y]'[X y] - sum M E'E: d pwrss = r' dF r with
+            # r = [-beta, 1], d log det F_xx = tr(F_xx^-1 dF_xx) (REML only)
+            beta, _ = _trtrs(lx, z, lower=1, trans=1)
+            r = np.append(-beta, 1.0)
+            reml = gradient == "reml"
+            nfac = (self.n - p) if reml else self.n
+            d_f = (nfac / out["pwrss"]) * np.outer(r, r)
+            if reml:
+                d_f[:p, :p] += out["rx_inv"]
+            s_p = -np.einsum("ab,nijab->nij", d_f, sums)  # d crit / d M, per pattern
+            # d M = dT K T' + T K dT' - T K (dT'CT + T'C dT) K T' and
+            # d log det(T'CT + I) = 2 tr(K T'C dT), K = (T'CT + I)^-1
+            tk = t @ k_inv  # (n, q, q)
+            ctk = c_p @ tk
+            nn = np.einsum("nji,njk,nkl->nil", tk, s_p, tk)  # K T' s T K
+            g_t = 2.0 * (
+                np.einsum("n,nij->ij", n_p, ctk)
+                + (s_p @ tk).sum(axis=0)
+                - (c_p @ t @ nn).sum(axis=0)
+            )
+            out["_grad_t"] = g_t
+        return out
 
     def _by_group(self, a: np.ndarray, b: np.ndarray, g: np.ndarray,
                   symmetric: bool = False) -> np.ndarray:
@@ -265,7 +357,10 @@ class Problem:
             key = t.tobytes() + np.asarray(lam, dtype=float).tobytes()
             if key in self._cache:
                 return self._cache[key]
-        out = self._evaluate(t, lam, full)
+        if self._pat is not None and not full:
+            out = self._evaluate_patterns(t)
+        else:
+            out = self._evaluate(t, lam, full)
         if key is not None:
             if len(self._cache) > 20000:  # bound the memory of very long runs
                 self._cache.clear()
@@ -346,10 +441,12 @@ class Problem:
         dl = np.log(np.diag(lh))
         z, _ = _trtrs(lh, h_vec, lower=1)
         pwrss = self.yy - float(gram[p, p]) - float(z @ z)
+        lx_inv, _ = _trtri(lh[m:, m:], lower=1)
         out = {
             "ldL2": 2.0 * np.log(ldiag).sum() + 2.0 * dl[:m].sum(),
             "ldRX2": 2.0 * dl[m:].sum(),
             "pwrss": pwrss,
+            "rx_inv": lx_inv.T @ lx_inv,  # (RX'RX)^-1: cov(beta_scaled) / sigma^2
         }
         if work:  # intermediates for the analytic gradient
             extra = (tks, a_vv) if self.general else None
@@ -357,7 +454,6 @@ class Problem:
                             extra)  # fmt: skip
         if full:
             sol, _ = _trtrs(lh, z, lower=1, trans=1)
-            lx_inv, _ = _trtri(lh[m:, m:], lower=1)
             resid = (w @ np.append(-sol[m:], 1.0)).T  # w_y - W_x beta, (G, q)
             if m:
                 contrib = wv * sol[:m][self.pair_col, None]
@@ -367,7 +463,6 @@ class Problem:
             for i in range(q):
                 u_g[:, i] = sum(linv[j][i] * resid[:, j] for j in range(i, q))
             out["beta"] = sol[m:] + self.beta_shift
-            out["rx_inv"] = lx_inv.T @ lx_inv  # (RX'RX)^-1: cov(beta_scaled) / sigma^2
             out["b_groups"] = u_g @ t.T
             out["b_vc"] = self.lambda_times(sol[:m], self.term_factors(lam))
         return out
@@ -410,6 +505,13 @@ class Problem:
         """
         theta = np.asarray(theta, dtype=float)
         t, lam = self.split(theta)
+        if self._pat is not None:  # one random-effects term, few patterns: O(patterns)
+            parts = self._evaluate_patterns(t, gradient="reml" if reml else "ml")
+            if parts is None or not parts["pwrss"] > 0:
+                return np.inf, np.zeros(self.n_theta)
+            g_t = parts.pop("_grad_t")
+            self._cache.setdefault(t.tobytes() + lam.tobytes(), parts)
+            return self.criterion(parts, reml), np.array([g_t[i, j] for i, j in self.tri])
         parts = self._evaluate(t, lam, full=False, work=True)
         if parts is None or not parts["pwrss"] > 0:
             return np.inf, np.zeros(self.n_theta)
@@ -576,6 +678,23 @@ class Problem:
         lam = np.concatenate([[1.0 if i == j else 0.0 for i, j in tk] for tk in self.vc_tri]
                              or [np.zeros(0)])  # fmt: skip
         return self.join(np.eye(self.q), lam)
+
+
+def _ols(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients by the normal equations and one refinement step.
+
+    Used only to residualise y (any shift of beta is exact; this one makes the residual
+    orthogonal to X to rounding, as a QR/SVD solution does, at a fraction of the cost of
+    ``lstsq`` on a million rows). X is the engine's centred and scaled design; a
+    singular X'X falls back to ``lstsq``.
+    """
+    xtx = x.T @ x
+    try:
+        fac = linalg.cho_factor(xtx, lower=True)
+    except linalg.LinAlgError:
+        return np.linalg.lstsq(x, y, rcond=None)[0]
+    beta = linalg.cho_solve(fac, x.T @ y)
+    return beta + linalg.cho_solve(fac, x.T @ (y - x @ beta))
 
 
 def _spd_inverse(lh: np.ndarray) -> np.ndarray:

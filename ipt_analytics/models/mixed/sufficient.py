@@ -395,6 +395,7 @@ class StatsProblem(Problem):
         self.zx_rows = np.ascontiguousarray(self.zx.transpose(1, 0, 2).reshape(-1, p))
         self._cache = {}
         self.reml_offset = -2.0 * np.log(abs(np.linalg.det(xm)))
+        self.setup_patterns()
 
 
 def source_problem(data, formula: str, groups: str, re_formula: str = "1",
