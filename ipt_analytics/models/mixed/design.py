@@ -24,6 +24,7 @@ import pandas as pd
 import patsy
 
 from ipt_analytics.errors import SchemaError
+from ipt_analytics.models.mixed.encode import direct_factors, encode, factor_column, skeleton_frame
 from ipt_analytics.models.mixed.formula import ReTerm
 
 __all__ = ["Design", "build_design", "fixed_rows", "factor_labels"]
@@ -101,6 +102,24 @@ def _scale_map(mat: np.ndarray, has_intercept: bool, intercept_col: int | None) 
         if has_intercept:
             m[intercept_col, j] = -centre / scale
     return m
+
+
+def _rank(mat: np.ndarray) -> int:
+    """``np.linalg.matrix_rank(mat)``, without its SVD of all rows when clearly full rank.
+
+    The eigenvalues of ``mat'mat`` are the squared singular values of ``mat`` to within
+    ~1e-15 of the largest: a smallest/largest ratio above 1e-8 (singular values within a
+    factor 1e4) is full rank under matrix_rank's tolerance (``s_max * rows * eps``, a
+    ratio of 2e-10 at a million rows); anything closer is left to matrix_rank itself.
+    """
+    if mat.shape[0] < mat.shape[1] or mat.shape[0] * np.finfo(float).eps > 1e-6:
+        return int(np.linalg.matrix_rank(mat))
+    gram = mat.T @ mat
+    if np.all(np.isfinite(gram)):
+        ev = np.linalg.eigvalsh(gram)
+        if ev[-1] > 0 and ev[0] > 1e-8 * ev[-1]:
+            return mat.shape[1]
+    return int(np.linalg.matrix_rank(mat))
 
 
 def _intercept_col(names: list) -> int | None:
@@ -210,6 +229,121 @@ def _order_terms(terms: list, data: pd.DataFrame, reorder: bool) -> list:
     return terms
 
 
+def _patsy_frames(data, formula, terms, converted, grouping):
+    """(y, X, [Z per term], rows kept, frame of those rows, na_groups), built by patsy."""
+    try:
+        y_df, x_df = patsy.dmatrices(formula, data, NA_action="drop", return_type="dataframe")
+    except patsy.PatsyError as exc:
+        raise SchemaError(
+            f"fit_mixed(): could not build the model from formula={formula!r}: {exc}. Check "
+            "the column names and the formula syntax."
+        ) from exc
+    keep = x_df.index
+    z_dfs = [_patsy("~ " + t.lhs, data, f"the term {t.label}") for t in terms]
+    for z_df in z_dfs:
+        keep = keep.intersection(z_df.index)
+    na_groups = {}
+    for col in grouping:  # counted on the rows complete otherwise
+        miss = data.loc[keep, col].isna().to_numpy()
+        if miss.any():
+            na_groups[col] = int(miss.sum())
+    keep = keep[data.loc[keep, grouping].notna().all(axis=1).to_numpy()]
+    if keep.size == 0:
+        raise SchemaError("fit_mixed(): no complete rows left after dropping missing values.")
+    sub = data.loc[keep]
+    if converted and keep.size != len(data):
+        # levels of the rows kept only, as patsy finds them in a column of strings
+        sub = sub.assign(**{c: sub[c].cat.remove_unused_categories() for c in converted})
+    if keep.size != len(data):
+        # rebuilt from the rows kept, so that factor levels and stateful transforms
+        # (center(), standardize()) depend on those rows only: a pickled fit rebuilds the
+        # same design from its stored rows (see MixedResult.__setstate__)
+        y_df, x_df = patsy.dmatrices(formula, sub, NA_action="raise", return_type="dataframe")
+        z_dfs = [patsy.dmatrix("~ " + t.lhs, sub, NA_action="raise", return_type="dataframe")
+                 for t in terms]  # fmt: skip
+    return y_df, x_df, z_dfs, keep, sub, na_groups
+
+
+class _Frame:
+    """A design matrix with patsy's column names and DesignInfo (the parts used here)."""
+
+    def __init__(self, values: np.ndarray, info):
+        self.values = values
+        self.design_info = info
+        self.columns = list(info.column_names)
+        self.shape = values.shape
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype, copy=False)
+
+
+def _direct_frames(data, formula, terms, converted, grouping):
+    """What :func:`_patsy_frames` returns, encoded directly (:mod:`.encode`), or None.
+
+    Used when every factor of the fixed part and of the random-effects terms is a numeric
+    or Categorical column (text columns arrive as Categoricals), optionally in ``C()``,
+    and the outcome is a numeric column; patsy still decides the coding, on a skeleton
+    frame holding the levels of the rows kept.
+    """
+    z_texts = ["~ " + t.lhs for t in terms]
+    factors = direct_factors(data, [formula] + z_texts)
+    if factors is None:
+        return None
+    try:
+        lhs = patsy.ModelDesc.from_formula(formula).lhs_termlist
+    except patsy.PatsyError:
+        return None
+    if len(lhs) != 1 or len(lhs[0].factors) != 1:
+        return None
+    outcome = factor_column(lhs[0].factors[0].code)
+    if outcome is None or outcome[1] or factors.get(outcome[0]):
+        return None  # a categorical outcome: patsy's error
+    cols = list(factors)
+    complete = data[cols].notna().all(axis=1).to_numpy()
+    na_groups = {}
+    for col in grouping:  # counted on the rows complete otherwise
+        miss = data[col].isna().to_numpy() & complete
+        if miss.any():
+            na_groups[col] = int(miss.sum())
+    mask = complete & data[grouping].notna().all(axis=1).to_numpy()
+    if not mask.any():
+        raise SchemaError("fit_mixed(): no complete rows left after dropping missing values.")
+    needed = list(dict.fromkeys(cols + [f for t in terms for f in t.factors]))
+    if mask.all():
+        keep, sub = data.index, data[needed]
+    else:
+        keep, sub = data.index[mask], data.loc[mask, needed]
+        # levels of the rows kept only, as patsy finds them in a column of strings
+        sub = sub.assign(**{c: sub[c].cat.remove_unused_categories() for c in converted
+                            if c in sub.columns})  # fmt: skip
+    levels = {}
+    for col, cat in factors.items():
+        if not cat:
+            continue
+        values = sub[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            cats = values.cat.categories
+            if cats.size == 0:
+                return None
+            levels[col] = pd.Categorical(cats, categories=cats, ordered=values.cat.ordered)
+        else:
+            levels[col] = pd.unique(values.to_numpy()).tolist()  # Python scalars, as patsy
+    skeleton = skeleton_frame(cols, levels)
+    try:
+        _, x_sk = patsy.dmatrices(formula, skeleton, return_type="dataframe")
+        infos = [patsy.dmatrix(z, skeleton, return_type="dataframe").design_info
+                 for z in z_texts]  # fmt: skip
+        mats = [encode(info, sub) for info in [x_sk.design_info] + infos]
+    except (patsy.PatsyError, ValueError):
+        return None
+    if any(m is None for m in mats):
+        return None
+    y = sub[outcome[0]].to_numpy(dtype=float)[:, None]
+    x_df = _Frame(mats[0], x_sk.design_info)
+    z_dfs = [_Frame(m, info) for m, info in zip(mats[1:], infos, strict=True)]
+    return y, x_df, z_dfs, keep, sub, na_groups
+
+
 def build_design(
     data: pd.DataFrame,
     formula: str,
@@ -247,45 +381,19 @@ def build_design(
     terms = _order_terms(list(terms), data, reorder)
     # text factors as Categoricals: the same design, encoded without patsy's per-row loop
     data, converted = categorise_text_columns(data, [formula] + [t.lhs for t in terms])
-    try:
-        y_df, x_df = patsy.dmatrices(formula, data, NA_action="drop", return_type="dataframe")
-    except patsy.PatsyError as exc:
-        raise SchemaError(
-            f"fit_mixed(): could not build the model from formula={formula!r}: {exc}. Check "
-            "the column names and the formula syntax."
-        ) from exc
-    keep = x_df.index
-    z_dfs = [_patsy("~ " + t.lhs, data, f"the term {t.label}") for t in terms]
-    for z_df in z_dfs:
-        keep = keep.intersection(z_df.index)
     required = terms[:1] if missing_groups == "no_effect" else terms
     grouping = list(dict.fromkeys(f for t in required for f in t.factors))
-    na_groups = {}
-    for col in grouping:  # counted on the rows complete otherwise
-        miss = data.loc[keep, col].isna().to_numpy()
-        if miss.any():
-            na_groups[col] = int(miss.sum())
-    keep = keep[data.loc[keep, grouping].notna().all(axis=1).to_numpy()]
-    if keep.size == 0:
-        raise SchemaError("fit_mixed(): no complete rows left after dropping missing values.")
-    sub = data.loc[keep]
-    if converted and keep.size != len(data):
-        # levels of the rows kept only, as patsy finds them in a column of strings
-        sub = sub.assign(**{c: sub[c].cat.remove_unused_categories() for c in converted})
-    if keep.size != len(data):
-        # rebuilt from the rows kept, so that factor levels and stateful transforms
-        # (center(), standardize()) depend on those rows only: a pickled fit rebuilds the
-        # same design from its stored rows (see MixedResult.__setstate__)
-        y_df, x_df = patsy.dmatrices(formula, sub, NA_action="raise", return_type="dataframe")
-        z_dfs = [patsy.dmatrix("~ " + t.lhs, sub, NA_action="raise", return_type="dataframe")
-                 for t in terms]  # fmt: skip
+    built = _direct_frames(data, formula, terms, converted, grouping)
+    if built is None:  # expressions, text/bool columns patsy codes itself, errors
+        built = _patsy_frames(data, formula, terms, converted, grouping)
+    y_df, x_df, z_dfs, keep, sub, na_groups = built
     x_raw = np.asarray(x_df, dtype=float)
     if y_df.shape[1] != 1:
         raise SchemaError(f"fit_mixed(): formula={formula!r} must have a single numeric outcome.")
     x_names = list(x_df.columns)
     if x_raw.shape[1] == 0:
         raise SchemaError("fit_mixed(): the fixed part has no columns; use e.g. 'y ~ 1'.")
-    rank = np.linalg.matrix_rank(x_raw)
+    rank = _rank(x_raw)
     if rank < x_raw.shape[1]:
         raise SchemaError(
             f"fit_mixed(): the fixed-effects design of formula={formula!r} is rank deficient "
