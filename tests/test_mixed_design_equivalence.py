@@ -107,10 +107,14 @@ def test_nested_vc_fast_path_equals_dense_cholesky():
     for reml in (True, False):
         fast = problem.deviance_and_gradient(theta, reml)
         full_fast = problem.evaluate(*problem.split(theta), full=True)
+        plain_fast = problem._evaluate(*problem.split(theta), full=False)  # diagonal path
         problem.mm_diagonal = False
         problem._cache.clear()
         dense = problem.deviance_and_gradient(theta, reml)
         full_dense = problem.evaluate(*problem.split(theta), full=True)
+        plain_dense = problem._evaluate(*problem.split(theta), full=False)
+        for key in ("ldL2", "ldRX2", "pwrss", "rx_inv"):
+            np.testing.assert_allclose(plain_fast[key], plain_dense[key], rtol=1e-10, atol=1e-14)
         problem.mm_diagonal = True
         problem._cache.clear()
         np.testing.assert_allclose(fast[0], dense[0], rtol=1e-12)

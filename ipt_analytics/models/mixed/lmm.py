@@ -170,6 +170,7 @@ class Problem:
             self.mm_diagonal = not off.any() and bool(
                 np.all(self.pair_col[self.pp_a] == self.pair_col[self.pp_b])
             )
+            self._rr_vv_diag = np.diag(vv).copy()
         # (q G x p) copy of Z_g'X; unused by the engine now, kept as part of the attribute
         # set that subclasses building a Problem from sufficient statistics reproduce
         self.zx_rows = np.ascontiguousarray(self.zx.transpose(1, 0, 2).reshape(-1, p))
@@ -390,6 +391,8 @@ class Problem:
             w[i] = acc
         wf = w.reshape(q * G, k)
         gram = wf.T @ wf
+        if self.mm_diagonal and not (self.general or work or full):
+            return self._evaluate_diagonal(t, lam, linv, ldiag, w, gram)
         if self.general:
             tks = self.term_factors(lam)
             colscale = None
@@ -466,6 +469,45 @@ class Problem:
             out["b_groups"] = u_g @ t.T
             out["b_vc"] = self.lambda_times(sol[:m], self.term_factors(lam))
         return out
+
+    def _evaluate_diagonal(self, t, lam, linv, ldiag, w, gram) -> dict | None:
+        """The rest of :meth:`_evaluate` when the vc block is diagonal (nested one-column
+        terms, :attr:`mm_diagonal`): the Schur complement kept as its diagonal, the
+        (vc x X) block and the X block, O(m p^2) with no m x m array."""
+        m, p, q = self.m, self.p, self.q
+        scale = lam[self.vc_of_col]  # Lambda_v: one multiple per vc column
+        rt = self.pair_r @ t
+        wv = np.empty_like(rt)  # L^-1 T' Z_g'Z_v Lambda_v, one row per (group, vc) pair
+        for i in range(q):
+            acc = linv[i][0][self.pair_g] * rt[:, 0]
+            for j in range(1, i + 1):
+                acc += linv[i][j][self.pair_g] * rt[:, j]
+            wv[:, i] = acc
+        wv *= scale[self.pair_col, None]
+        prod = wv[:, 0, None] * w[0][self.pair_g]
+        for i in range(1, q):
+            prod += wv[:, i, None] * w[i][self.pair_g]
+        vxy = self.pair_ind @ prod
+        # every group holds one vc column: the pairs within groups are the diagonal
+        hd = scale**2 * self._rr_vv_diag + 1.0 - np.bincount(
+            self.pair_col, weights=np.einsum("ki,ki->k", wv, wv), minlength=m
+        )
+        if not np.all(hd > 0):
+            return None
+        sd = np.sqrt(hd)
+        lpm = ((scale[:, None] * self.rr[:m, m:] - vxy[:, :p]) / sd[:, None]).T  # (p, m)
+        lpp, info = _potrf(self.rr[m:, m:] - gram[:p, :p] - lpm @ lpm.T, lower=1, clean=1)
+        if info != 0:
+            return None
+        z_m = (scale * self.ry[:m] - vxy[:, p]) / sd
+        z_p, _ = _trtrs(lpp, self.ry[m:] - gram[:p, p] - lpm @ z_m, lower=1)
+        lx_inv, _ = _trtri(lpp, lower=1)
+        return {
+            "ldL2": 2.0 * np.log(ldiag).sum() + 2.0 * np.log(sd).sum(),
+            "ldRX2": 2.0 * np.log(np.diag(lpp)).sum(),
+            "pwrss": self.yy - float(gram[p, p]) - float(z_m @ z_m) - float(z_p @ z_p),
+            "rx_inv": lx_inv.T @ lx_inv,
+        }
 
     # -- analytic gradient -------------------------------------------------------------
     def deviance_and_gradient(self, theta: np.ndarray, reml: bool):
