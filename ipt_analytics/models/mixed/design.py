@@ -162,6 +162,20 @@ def old_api_terms(groups: str, re_formula: str, vc: dict | None) -> list:
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
+def _sorted_categorical(values: pd.Series) -> pd.Categorical:
+    """``pd.Categorical(values)`` of a text column, levels in Python's string order (as
+    patsy sorts them), factorised by the column's own engine (pyarrow for Arrow strings)
+    instead of through a column of Python objects; missing values stay missing."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    uniques = [str(u) for u in uniques]
+    order = sorted(range(len(uniques)), key=uniques.__getitem__)
+    recode = np.empty(len(uniques) + 1, dtype=np.int64)
+    recode[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+    recode[-1] = -1  # code -1 (missing) indexes the last entry
+    return pd.Categorical.from_codes(recode[codes], categories=pd.Index(
+        [uniques[i] for i in order], dtype=object))
+
+
 def categorise_text_columns(frame: pd.DataFrame, texts: list) -> pd.DataFrame:
     """``frame`` with the text columns named in ``texts`` as sorted pandas Categoricals.
 
@@ -192,7 +206,7 @@ def categorise_text_columns(frame: pd.DataFrame, texts: list) -> pd.DataFrame:
             continue
         if pd.api.types.infer_dtype(values, skipna=True) != "string":
             continue
-        convert[col] = pd.Categorical(values.astype(object))
+        convert[col] = _sorted_categorical(values)
     if not convert:
         return frame, []
     out = frame.copy(deep=False)
@@ -430,8 +444,9 @@ def build_design(
     z_map = _scale_map(z_raw, zi is not None and not main.diag, zi)  # z_scaled = z_raw @ z_map
     return Design(
         y=np.asarray(y_df, dtype=float)[:, 0],
-        x=x_raw @ x_map,
-        zg=z_raw @ z_map,
+        # column-major (one column contiguous): the per-level sums read columns
+        x=(x_map.T @ x_raw.T).T,
+        zg=(z_map.T @ z_raw.T).T,
         g_codes=g_codes.astype(np.int64),
         g_levels=np.asarray(g_levels),
         vc_codes=vc_codes,

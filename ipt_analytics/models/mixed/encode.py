@@ -165,7 +165,7 @@ def encode(info, frame: pd.DataFrame) -> np.ndarray | None:
     patsy raise its error).
     """
     cols = design_columns(info)
-    out = np.empty((len(frame), len(cols)))
+    out = np.empty((len(frame), len(cols)), order="F")  # filled column by column
     codes: dict = {}
     for j, col in enumerate(cols):
         acc = None
