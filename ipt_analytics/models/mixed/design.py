@@ -1,7 +1,10 @@
 """Model matrices for :func:`ipt_analytics.models.mixed.fit_mixed` (formula -> arrays).
 
-The fixed part is built by patsy exactly as statsmodels builds it, so term names
-match ``statsmodels.formula.api`` (``"week:C(format)[T.group]"``). The random part is a
+The fixed part is coded by patsy exactly as statsmodels codes it, so term names
+match ``statsmodels.formula.api`` (``"week:C(format)[T.group]"``). When every factor is a
+numeric or text column (or ``C()`` of one), patsy decides the coding on a frame of the
+factor levels and the matrix is computed directly (:mod:`.encode`); other formulas
+(``np.log(week)``, ``I(...)``, ``center()``) are built by patsy itself. The random part is a
 list of terms (:class:`~ipt_analytics.models.mixed.formula.ReTerm`, from lme4 syntax or
 from ``groups``/``re_formula``/``vc``): the first (the factor with most levels) is the
 engine's main factor (``zg``, ``g_codes``), every other term gives integer level codes and

@@ -24,7 +24,12 @@ Speed: L-BFGS-B gets the exact gradient of the profiled criterion
 (:meth:`Problem.deviance_and_gradient`, one pass instead of ``2 n_theta + 1``
 finite-difference evaluations, for every structure), and evaluations are memoised, so the
 repeated points of the checks and of the Satterthwaite derivatives (e.g. sigma moved alone)
-cost nothing.
+cost nothing; every evaluation carries ``(RX'RX)^-1``, so the Satterthwaite Jacobian of
+Cov(beta) needs no full evaluation. With a single random-effects term, levels that share
+``Z_g'Z_g`` (the same weeks observed) are evaluated once per pattern
+(:meth:`Problem.setup_patterns`): criterion, gradient and Cov(beta) then cost
+O(patterns), independent of the number of levels. Nested one-column extra terms keep
+their (diagonal) Schur block as a vector.
 
 Design choices that keep the answer exact rather than approximately right: y is
 residualised on X (an exact shift of beta) to avoid cancellation in the penalised

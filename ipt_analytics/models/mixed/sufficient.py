@@ -12,11 +12,13 @@ residualised on X, an exact shift of beta that avoids cancellation). These are g
 sums, so DuckDB or Spark compute them where the data live and only ``G x (a few dozen)``
 numbers come back (G = number of groups).
 
-One definition of the design, two evaluators: patsy builds the design (term order, factor
-coding, reference levels, column names) exactly as :func:`~ipt_analytics.models.mixed.
-design.build_design` does, on a small frame holding the factor levels found in the data;
-each design column is then written as a SQL expression (numeric columns as they are,
-interactions as products, contrast-coded factor levels as ``CASE WHEN``). Before any
+One definition of the design, several evaluators: patsy builds the design (term order,
+factor coding, reference levels, column names) exactly as :func:`~ipt_analytics.models.
+mixed.design.build_design` does, on a small frame holding the factor levels found in the
+data (:func:`~ipt_analytics.models.mixed.encode.skeleton_frame`, shared with the direct
+encoding of pandas data); each design column is then written as a SQL expression
+(numeric columns as they are, interactions as products, contrast-coded factor levels as
+``CASE WHEN``). Before any
 statistic is computed, the SQL expressions are evaluated on a sample of the data and must
 reproduce patsy's design matrix of the same rows.
 
