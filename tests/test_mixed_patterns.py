@@ -97,3 +97,24 @@ def test_fit_same_with_and_without_patterns(monkeypatch):
     np.testing.assert_allclose(fast.cov_re, slow.cov_re, rtol=1e-4)
     np.testing.assert_allclose(fast.fixed["std_error"], slow.fixed["std_error"], rtol=1e-5)
     np.testing.assert_allclose(fast.fixed["df"], slow.fixed["df"], rtol=1e-4)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_nested_diagonal_gradient_matches_differences(reml):
+    # clients nested in therapists (one-column extra term): the diagonal-Schur gradient
+    rng = np.random.default_rng(8)
+    df = _data(9, n_groups=90)
+    ther = rng.integers(0, 12, 90)
+    df["therapist"] = [f"t{k}" for k in ther[df["g"].to_numpy()]]
+    df["y"] += rng.normal(0, 1, 12)[ther[df["g"].to_numpy()]]
+    from ipt_analytics.models.mixed.formula import split_formula
+
+    fixed, terms = split_formula("y ~ week * fmt + (week | g) + (1 | therapist)")
+    pr = Problem(build_design(df, fixed, None, None, None, "drop", terms))
+    assert pr.mm_diagonal and pr._pat is None
+    for theta in (np.array([0.9, -0.2, 0.3, 0.5]), np.array([1.4, 0.1, 0.05, 1.2])):
+        crit, grad = pr.deviance_and_gradient(theta, reml)
+        assert crit == pytest.approx(pr.deviance(theta, reml), rel=1e-12)
+        fd = np.array([(pr.deviance(theta + 1e-6 * e, reml) - pr.deviance(theta - 1e-6 * e, reml))
+                       / 2e-6 for e in np.eye(4)])  # fmt: skip
+        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-4)

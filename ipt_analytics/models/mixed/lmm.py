@@ -396,8 +396,11 @@ class Problem:
             w[i] = acc
         wf = w.reshape(q * G, k)
         gram = wf.T @ wf
-        if self.mm_diagonal and not (self.general or work or full):
-            return self._evaluate_diagonal(t, lam, linv, ldiag, w, gram)
+        if self.mm_diagonal and not (self.general or full):
+            if work == "diagonal":  # for _gradient_diagonal
+                return linv, w, self._evaluate_diagonal(t, lam, linv, ldiag, w, gram, True)
+            if not work:
+                return self._evaluate_diagonal(t, lam, linv, ldiag, w, gram)
         if self.general:
             tks = self.term_factors(lam)
             colscale = None
@@ -475,7 +478,7 @@ class Problem:
             out["b_vc"] = self.lambda_times(sol[:m], self.term_factors(lam))
         return out
 
-    def _evaluate_diagonal(self, t, lam, linv, ldiag, w, gram) -> dict | None:
+    def _evaluate_diagonal(self, t, lam, linv, ldiag, w, gram, work=False) -> dict | None:
         """The rest of :meth:`_evaluate` when the vc block is diagonal (nested one-column
         terms, :attr:`mm_diagonal`): the Schur complement kept as its diagonal, the
         (vc x X) block and the X block, O(m p^2) with no m x m array."""
@@ -488,6 +491,7 @@ class Problem:
             for j in range(1, i + 1):
                 acc += linv[i][j][self.pair_g] * rt[:, j]
             wv[:, i] = acc
+        wv_raw = wv.copy() if work else None
         wv *= scale[self.pair_col, None]
         prod = wv[:, 0, None] * w[0][self.pair_g]
         for i in range(1, q):
@@ -507,12 +511,96 @@ class Problem:
         z_m = (scale * self.ry[:m] - vxy[:, p]) / sd
         z_p, _ = _trtrs(lpp, self.ry[m:] - gram[:p, p] - lpm @ z_m, lower=1)
         lx_inv, _ = _trtri(lpp, lower=1)
-        return {
+        out = {
             "ldL2": 2.0 * np.log(ldiag).sum() + 2.0 * np.log(sd).sum(),
             "ldRX2": 2.0 * np.log(np.diag(lpp)).sum(),
             "pwrss": self.yy - float(gram[p, p]) - float(z_m @ z_m) - float(z_p @ z_p),
             "rx_inv": lx_inv.T @ lx_inv,
         }
+        if work:
+            out["_work"] = (wv, wv_raw, sd, lpm, lpp, lx_inv, z_m, z_p)
+        return out
+
+    def _gradient_diagonal(self, t, lam, reml):
+        """:meth:`deviance_and_gradient` when the vc block is diagonal (:attr:`mm_diagonal`,
+        one-column terms): the same formulas as :meth:`_gradient_parts`, with ``H^-1``
+        kept as its pieces (``L = [[D^1/2, 0], [B, L_X]]``, ``Y = -L_X^-1 B D^-1/2``:
+        vc block ``D^-1 + Y'Y``, of which only the diagonal is read, vc x X block
+        ``Y' L_X^-1``, X block ``(L_X L_X')^-1``), so no m x m array is formed."""
+        m, p = self.m, self.p
+        G, q = self.n_groups, self.q
+        pre = self._evaluate(t, lam, full=False, work="diagonal")
+        if pre is None:
+            return np.inf, np.zeros(self.n_theta)
+        linv, w, parts = pre
+        if parts is None or not parts["pwrss"] > 0:
+            return np.inf, np.zeros(self.n_theta)
+        wv, wv_raw, sd, lpm, lpp, lx_inv, z_m, z_p = parts.pop("_work")
+        self._cache.setdefault(t.tobytes() + lam.tobytes(), parts)
+        pwrss = parts["pwrss"]
+        crit = self.criterion(parts, reml)
+        nfac = (self.n - p) if reml else self.n
+        scale = lam[self.vc_of_col]
+        pinv = np.zeros((G, q, q))
+        for i in range(q):
+            for j in range(i + 1):
+                pinv[:, i, j] = linv[i][j]
+        # solution of L' sol = z
+        sol_p, _ = _trtrs(lpp, z_p, lower=1, trans=1)
+        sol_m = (z_m - lpm.T @ sol_p) / sd
+        coef = np.append(-sol_p, 1.0)
+        resid = (w @ coef).T  # (G, q)
+        contrib = wv * sol_m[self.pair_col, None]
+        for i in range(q):
+            resid[:, i] -= np.bincount(self.pair_g, weights=contrib[:, i], minlength=G)
+        u_g = np.einsum("gji,gj->gi", pinv, resid)
+        tu = u_g @ t.T
+        bv = scale * sol_m
+        zr = (self.zxy_t @ coef).T - np.einsum("gij,gj->gi", self.c, tu)
+        rb = self.pair_r * bv[self.pair_col, None]
+        for i in range(q):
+            zr[:, i] -= np.bincount(self.pair_g, weights=rb[:, i], minlength=G)
+        zvr = self.ry[:m] - self._rr_vv_diag * bv - self.rr[:m, m:] @ sol_p
+        zvr -= self.pair_ind @ np.einsum("ki,ki->k", self.pair_r, tu[self.pair_g])
+        g_lam = -2.0 * np.bincount(self.vc_of_col, weights=zvr * sol_m, minlength=self.n_vc)
+        g_t = -2.0 * (zr.T @ u_g)
+        g_t *= nfac / pwrss
+        g_lam *= nfac / pwrss
+        # pieces of H^-1 (REML: the whole M; ML: the vc block of L alone, D^-1)
+        h_vv = 1.0 / sd**2
+        if reml:
+            y = -(lx_inv @ lpm) / sd  # (p, m)
+            h_vv = h_vv + np.einsum("im,im->m", y, y)
+            h_vx = y.T @ lx_inv  # (m, p)
+            h_xx = lx_inv.T @ lx_inv
+        else:
+            h_vx, h_xx = np.zeros((m, 0)), np.zeros((0, 0))
+        # every group holds one vc column: the pairs within groups are (a, a)
+        bil = (h_vv[self.pair_col], h_vx[self.pair_col])
+        w_d = w[:, :, :p] if reml else None
+        e_d = self.zxy_t[:, :, :p] if reml else None
+        pr_lam = self.pair_r * scale[self.pair_col][:, None]
+        tc = (self.c.reshape(G * q, q) @ t).reshape(G, q, q).transpose(0, 2, 1)
+        mid = pinv @ tc
+        vv = self._bilinear_parts(bil, h_xx, wv, w_d, wv, w_d)
+        vf = self._bilinear_parts(bil, h_xx, wv, w_d, pr_lam, e_d)
+        mid += vv @ mid - vf
+        bsum = pinv.reshape(G * q, q).T @ mid.reshape(G * q, q)
+        g_t += 2.0 * bsum.T
+        # diag of H^-1 (N - Q) over the vc columns: N - Q has a diagonal vc block
+        nq_vv = scale * self._rr_vv_diag - np.bincount(
+            self.pair_col, weights=np.einsum("ki,ki->k", wv, wv_raw), minlength=m
+        )
+        diag = h_vv * nq_vv
+        if reml:
+            acc = w[0][self.pair_g, :p] * wv_raw[:, 0, None]
+            for i in range(1, q):
+                acc += w[i][self.pair_g, :p] * wv_raw[:, i, None]
+            nq_xv = self.rr[m:, :m] - (self.pair_ind @ acc).T  # (p, m)
+            diag += np.einsum("mj,jm->m", h_vx, nq_xv)
+        g_lam += 2.0 * np.bincount(self.vc_of_col, weights=diag, minlength=self.n_vc)
+        grad = np.concatenate([[g_t[i, j] for i, j in self.tri], g_lam])
+        return crit, grad
 
     # -- analytic gradient -------------------------------------------------------------
     def deviance_and_gradient(self, theta: np.ndarray, reml: bool):
@@ -559,6 +647,8 @@ class Problem:
             g_t = parts.pop("_grad_t")
             self._cache.setdefault(t.tobytes() + lam.tobytes(), parts)
             return self.criterion(parts, reml), np.array([g_t[i, j] for i, j in self.tri])
+        if self.mm_diagonal and not self.general:  # nested one-column extra terms
+            return self._gradient_diagonal(t, lam, reml)
         parts = self._evaluate(t, lam, full=False, work=True)
         if parts is None or not parts["pwrss"] > 0:
             return np.inf, np.zeros(self.n_theta)
@@ -673,17 +763,28 @@ class Problem:
         likewise ``C``. The vc x vc block of ``H^-1`` is needed only at the column pairs
         that share a group.
         """
+        m = self.m
+        parts = None
+        if m:
+            parts = (h_inv[self.pair_col[self.pp_a], self.pair_col[self.pp_b]],
+                     h_inv[self.pair_col, m:])  # fmt: skip
+        return self._bilinear_parts(parts, h_inv[m:, m:], a_s, a_d, c_s, c_d)
+
+    def _bilinear_parts(self, parts, h_xx, a_s, a_d, c_s, c_d) -> np.ndarray:
+        """:meth:`_bilinear` from the entries of ``H^-1`` it reads: ``parts`` = (its vc x vc
+        entries at the pairs ``pp_a, pp_b``, its rows of the pairs' columns in the X
+        block (P, p)) and ``h_xx``, its X block."""
         G, q, m = self.n_groups, self.q, self.m
         out = np.zeros((G, q, q))
         if m:
-            hv = h_inv[self.pair_col[self.pp_a], self.pair_col[self.pp_b]]
+            hv, hmp_all = parts
             ga = self.pair_g[self.pp_a]
             for i in range(q):
                 ai = a_s[self.pp_a, i] * hv
                 for j in range(q):
                     out[:, i, j] += np.bincount(ga, weights=ai * c_s[self.pp_b, j], minlength=G)
             if a_d is not None:
-                hmp = h_inv[self.pair_col, m:]  # (P, p)
+                hmp = hmp_all  # (P, p)
                 for j in range(q):
                     cj = (hmp * c_d[j][self.pair_g]).sum(axis=1)
                     for i in range(q):
@@ -696,7 +797,7 @@ class Problem:
                                                     minlength=G)  # fmt: skip
         if a_d is not None:
             p = a_d.shape[2]
-            ah = (a_d.reshape(-1, p) @ h_inv[m:, m:]).reshape(q, G, p)
+            ah = (a_d.reshape(-1, p) @ h_xx).reshape(q, G, p)
             for i in range(q):
                 for j in range(q):  # einsum: a row sum over few columns, without a temporary
                     out[:, i, j] += np.einsum("gk,gk->g", ah[i], c_d[j])
