@@ -166,6 +166,8 @@ DIRECT = [
     "y ~ week + fmt:arm + (1 | client) + (1 | therapist)",
     "y ~ C(arm, Sum) * week + dose + (week || client)",
     "y ~ dose * week + (1 + arm | therapist) + (1 | client)",
+    "y ~ C(fmt, levels=['telehealth', 'group', 'individual']) + week + (1 | client)",
+    "y ~ C(week) + arm + (1 | client)",
 ]
 VIA_PATSY = [
     "y ~ np.log(week + 1) * fmt + (1 | client)",
