@@ -82,8 +82,11 @@ def test_distinct_patterns_keep_the_per_level_path():
     assert pr._pat is None
 
 
-def test_fit_same_with_and_without_patterns(monkeypatch):
-    df = _data(5, n_groups=150)
+@pytest.mark.parametrize("missed", [0.0, 0.3])
+def test_fit_same_with_and_without_patterns(monkeypatch, missed):
+    df = _data(5, n_groups=400)
+    # missed sessions: many schedules (patterns), each shared by a few clients
+    df = df[np.random.default_rng(6).random(len(df)) >= missed].reset_index(drop=True)
     formula = "y ~ week * fmt + (week | g)"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
