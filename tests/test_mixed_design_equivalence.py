@@ -202,3 +202,14 @@ def test_expressions_are_left_to_patsy(formula, monkeypatch):
                         lambda *a, **k: used.append(1) or original(*a, **k))  # fmt: skip
     _check(_synthetic(), formula, "drop")
     assert used == [1]
+
+
+def test_repeated_index_labels_are_a_clear_error():
+    from ipt_analytics.errors import SchemaError
+
+    raw = _synthetic()
+    twice = pd.concat([raw, raw.assign(client=raw["client"] + "b")])
+    with pytest.raises(SchemaError, match="reset_index"):
+        build_design(twice, "y ~ week", "client", "1", None)
+    design = build_design(twice.reset_index(drop=True), "y ~ week", "client", "1", None)
+    assert design.rows.size == 2 * build_design(raw, "y ~ week", "client", "1", None).rows.size

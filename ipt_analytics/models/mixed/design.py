@@ -387,6 +387,14 @@ def build_design(
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"fit_mixed(): data must be a pandas DataFrame, got {type(data).__name__}")
+    if not data.index.is_unique:
+        # the rows used are kept by label (refit, pickling): repeated labels would repeat rows
+        dup = data.index[data.index.duplicated()].tolist()[0]  # a Python scalar
+        raise SchemaError(
+            f"fit_mixed(): the index of data repeats labels (e.g. {dup!r}), as after "
+            "pd.concat of several frames; the fit keeps its rows by label. Fix: pass "
+            "data.reset_index(drop=True)."
+        )
     reorder = terms is not None
     if terms is None:
         vc = dict(vc or {})
