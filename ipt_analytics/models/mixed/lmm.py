@@ -182,7 +182,6 @@ class Problem:
             self.mm_diagonal = not off.any() and bool(
                 np.all(self.pair_col[self.pp_a] == self.pair_col[self.pp_b])
             )
-            self._rr_vv_diag = np.diag(vv).copy()
         # (q G x p) copy of Z_g'X; unused by the engine now, kept as part of the attribute
         # set that subclasses building a Problem from sufficient statistics reproduce
         self.zx_rows = np.ascontiguousarray(self.zx.transpose(1, 0, 2).reshape(-1, p))
@@ -535,7 +534,7 @@ class Problem:
             prod += wv[:, i, None] * w[i][self.pair_g]
         vxy = self.pair_ind @ prod
         # every group holds one vc column: the pairs within groups are the diagonal
-        hd = scale**2 * self._rr_vv_diag + 1.0 - np.bincount(
+        hd = scale**2 * np.diagonal(self.rr)[:m] + 1.0 - np.bincount(
             self.pair_col, weights=np.einsum("ki,ki->k", wv, wv), minlength=m
         )
         if not np.all(hd > 0):
@@ -597,7 +596,7 @@ class Problem:
         rb = self.pair_r * bv[self.pair_col, None]
         for i in range(q):
             zr[:, i] -= np.bincount(self.pair_g, weights=rb[:, i], minlength=G)
-        zvr = self.ry[:m] - self._rr_vv_diag * bv - self.rr[:m, m:] @ sol_p
+        zvr = self.ry[:m] - np.diagonal(self.rr)[:m] * bv - self.rr[:m, m:] @ sol_p
         zvr -= self.pair_ind @ np.einsum("ki,ki->k", self.pair_r, tu[self.pair_g])
         g_lam = -2.0 * np.bincount(self.vc_of_col, weights=zvr * sol_m, minlength=self.n_vc)
         g_t = -2.0 * (zr.T @ u_g)
@@ -625,7 +624,7 @@ class Problem:
         bsum = pinv.reshape(G * q, q).T @ mid.reshape(G * q, q)
         g_t += 2.0 * bsum.T
         # diag of H^-1 (N - Q) over the vc columns: N - Q has a diagonal vc block
-        nq_vv = scale * self._rr_vv_diag - np.bincount(
+        nq_vv = scale * np.diagonal(self.rr)[:m] - np.bincount(
             self.pair_col, weights=np.einsum("ki,ki->k", wv, wv_raw), minlength=m
         )
         diag = h_vv * nq_vv
