@@ -6,6 +6,7 @@ fit uses (the construction the engine used before), on the R-parity data sets an
 sample cohort model frame.
 """
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -106,13 +107,109 @@ def test_nested_vc_fast_path_equals_dense_cholesky():
     for reml in (True, False):
         fast = problem.deviance_and_gradient(theta, reml)
         full_fast = problem.evaluate(*problem.split(theta), full=True)
+        plain_fast = problem._evaluate(*problem.split(theta), full=False)  # diagonal path
         problem.mm_diagonal = False
         problem._cache.clear()
         dense = problem.deviance_and_gradient(theta, reml)
         full_dense = problem.evaluate(*problem.split(theta), full=True)
+        plain_dense = problem._evaluate(*problem.split(theta), full=False)
+        for key in ("ldL2", "ldRX2", "pwrss", "rx_inv"):
+            np.testing.assert_allclose(plain_fast[key], plain_dense[key], rtol=1e-10, atol=1e-14)
         problem.mm_diagonal = True
         problem._cache.clear()
         np.testing.assert_allclose(fast[0], dense[0], rtol=1e-12)
         np.testing.assert_allclose(fast[1], dense[1], rtol=1e-9, atol=1e-9)
         for key in ("beta", "rx_inv", "b_groups", "b_vc"):
             np.testing.assert_allclose(full_fast[key], full_dense[key], rtol=1e-9, atol=1e-12)
+
+
+# -- direct encoding (models/mixed/encode.py) against patsy on many formulas ------------------
+
+
+def _synthetic(seed: int = 11) -> pd.DataFrame:
+    """Weekly rows with text, integer and Categorical factors and missing values in the
+    outcome, a covariate, a factor and the grouping column; the level "rural" of ``site``
+    occurs only in rows dropped for a missing outcome."""
+    rng = np.random.default_rng(seed)
+    n = 240
+    client = np.repeat([f"c{i:02d}" for i in range(40)], 6)
+    raw = pd.DataFrame({
+        "y": rng.normal(12, 3, n).round(3),
+        "week": np.tile(np.arange(6.0), 40),
+        "fmt": rng.choice(["group", "individual", "telehealth"], n),
+        "arm": rng.choice(["control", "ipt"], n),
+        "site": rng.choice(["north", "south"], n),
+        "sessions": rng.integers(1, 4, n),
+        "dose": pd.Categorical(rng.choice(["low", "mid", "high"], n),
+                               categories=["low", "mid", "high"]),
+        "client": client,
+        "therapist": np.repeat([f"t{i}" for i in range(8)], 30),
+    })  # fmt: skip
+    raw.loc[[3, 50, 51], "y"] = np.nan
+    raw.loc[[7, 90], "week"] = np.nan
+    raw.loc[[12], "fmt"] = None
+    raw.loc[[100], "client"] = None
+    raw.loc[[50, 51], "site"] = "rural"  # only in rows without an outcome
+    return raw
+
+
+DIRECT = [
+    "y ~ week + (1 | client)",
+    "y ~ week * fmt + (week | client)",
+    "y ~ fmt * arm + (1 | client)",
+    "y ~ week * fmt * arm + (week | client)",
+    "y ~ 0 + fmt + week + (1 | client)",
+    "y ~ fmt + week - 1 + (0 + week | client)",
+    "y ~ C(fmt, Treatment('individual')) * week + (week | client)",
+    "y ~ C(sessions) + week + site + (1 | client)",
+    "y ~ fmt:week + (1 | client)",
+    "y ~ week + fmt:arm + (1 | client) + (1 | therapist)",
+    "y ~ C(arm, Sum) * week + dose + (week || client)",
+    "y ~ dose * week + (1 + arm | therapist) + (1 | client)",
+    "y ~ C(fmt, levels=['telehealth', 'group', 'individual']) + week + (1 | client)",
+    "y ~ C(week) + arm + (1 | client)",
+]
+VIA_PATSY = [
+    "y ~ np.log(week + 1) * fmt + (1 | client)",
+    "y ~ I(week ** 2) + fmt + (1 | client)",
+    "y ~ center(sessions) + fmt + (center(sessions) | client)",
+]
+
+
+@pytest.mark.parametrize("formula", DIRECT)
+def test_direct_design_equals_patsy(formula, monkeypatch):
+    from ipt_analytics.models.mixed import design as design_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the direct encoding should have built this design")
+
+    monkeypatch.setattr(design_module, "_patsy_frames", refuse)
+    raw = _synthetic()
+    design = _check(raw, formula, "drop")
+    assert "site[T.rural]" not in design.x_names
+    # rows kept: those with every variable of the model present (lme4's na.omit)
+    used = [c for c in raw.columns if re.search(rf"\b{c}\b", formula)]
+    np.testing.assert_array_equal(design.rows, raw.index[raw[used].notna().all(axis=1)])
+
+
+@pytest.mark.parametrize("formula", VIA_PATSY)
+def test_expressions_are_left_to_patsy(formula, monkeypatch):
+    from ipt_analytics.models.mixed import design as design_module
+
+    used = []
+    original = design_module._patsy_frames
+    monkeypatch.setattr(design_module, "_patsy_frames",
+                        lambda *a, **k: used.append(1) or original(*a, **k))  # fmt: skip
+    _check(_synthetic(), formula, "drop")
+    assert used == [1]
+
+
+def test_repeated_index_labels_are_a_clear_error():
+    from ipt_analytics.errors import SchemaError
+
+    raw = _synthetic()
+    twice = pd.concat([raw, raw.assign(client=raw["client"] + "b")])
+    with pytest.raises(SchemaError, match="reset_index"):
+        build_design(twice, "y ~ week", "client", "1", None)
+    design = build_design(twice.reset_index(drop=True), "y ~ week", "client", "1", None)
+    assert design.rows.size == 2 * build_design(raw, "y ~ week", "client", "1", None).rows.size

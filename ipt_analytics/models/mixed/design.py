@@ -1,7 +1,10 @@
 """Model matrices for :func:`ipt_analytics.models.mixed.fit_mixed` (formula -> arrays).
 
-The fixed part is built by patsy exactly as statsmodels builds it, so term names
-match ``statsmodels.formula.api`` (``"week:C(format)[T.group]"``). The random part is a
+The fixed part is coded by patsy exactly as statsmodels codes it, so term names
+match ``statsmodels.formula.api`` (``"week:C(format)[T.group]"``). When every factor is a
+numeric or text column (or ``C()`` of one), patsy decides the coding on a frame of the
+factor levels and the matrix is computed directly (:mod:`.encode`); other formulas
+(``np.log(week)``, ``I(...)``, ``center()``) are built by patsy itself. The random part is a
 list of terms (:class:`~ipt_analytics.models.mixed.formula.ReTerm`, from lme4 syntax or
 from ``groups``/``re_formula``/``vc``): the first (the factor with most levels) is the
 engine's main factor (``zg``, ``g_codes``), every other term gives integer level codes and
@@ -24,6 +27,7 @@ import pandas as pd
 import patsy
 
 from ipt_analytics.errors import SchemaError
+from ipt_analytics.models.mixed.encode import direct_factors, encode, factor_column, skeleton_frame
 from ipt_analytics.models.mixed.formula import ReTerm
 
 __all__ = ["Design", "build_design", "fixed_rows", "factor_labels"]
@@ -103,6 +107,24 @@ def _scale_map(mat: np.ndarray, has_intercept: bool, intercept_col: int | None) 
     return m
 
 
+def _rank(mat: np.ndarray) -> int:
+    """``np.linalg.matrix_rank(mat)``, without its SVD of all rows when clearly full rank.
+
+    The eigenvalues of ``mat'mat`` are the squared singular values of ``mat`` to within
+    ~1e-15 of the largest: a smallest/largest ratio above 1e-8 (singular values within a
+    factor 1e4) is full rank under matrix_rank's tolerance (``s_max * rows * eps``, a
+    ratio of 2e-10 at a million rows); anything closer is left to matrix_rank itself.
+    """
+    if mat.shape[0] < mat.shape[1] or mat.shape[0] * np.finfo(float).eps > 1e-6:
+        return int(np.linalg.matrix_rank(mat))
+    gram = mat.T @ mat
+    if np.all(np.isfinite(gram)):
+        ev = np.linalg.eigvalsh(gram)
+        if ev[-1] > 0 and ev[0] > 1e-8 * ev[-1]:
+            return mat.shape[1]
+    return int(np.linalg.matrix_rank(mat))
+
+
 def _intercept_col(names: list) -> int | None:
     return names.index("Intercept") if "Intercept" in names else None
 
@@ -143,6 +165,20 @@ def old_api_terms(groups: str, re_formula: str, vc: dict | None) -> list:
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
+def _sorted_categorical(values: pd.Series) -> pd.Categorical:
+    """``pd.Categorical(values)`` of a text column, levels in Python's string order (as
+    patsy sorts them), factorised by the column's own engine (pyarrow for Arrow strings)
+    instead of through a column of Python objects; missing values stay missing."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    uniques = [str(u) for u in uniques]
+    order = sorted(range(len(uniques)), key=uniques.__getitem__)
+    recode = np.empty(len(uniques) + 1, dtype=np.int64)
+    recode[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+    recode[-1] = -1  # code -1 (missing) indexes the last entry
+    return pd.Categorical.from_codes(recode[codes], categories=pd.Index(
+        [uniques[i] for i in order], dtype=object))
+
+
 def categorise_text_columns(frame: pd.DataFrame, texts: list) -> pd.DataFrame:
     """``frame`` with the text columns named in ``texts`` as sorted pandas Categoricals.
 
@@ -173,7 +209,7 @@ def categorise_text_columns(frame: pd.DataFrame, texts: list) -> pd.DataFrame:
             continue
         if pd.api.types.infer_dtype(values, skipna=True) != "string":
             continue
-        convert[col] = pd.Categorical(values.astype(object))
+        convert[col] = _sorted_categorical(values)
     if not convert:
         return frame, []
     out = frame.copy(deep=False)
@@ -210,6 +246,121 @@ def _order_terms(terms: list, data: pd.DataFrame, reorder: bool) -> list:
     return terms
 
 
+def _patsy_frames(data, formula, terms, converted, grouping):
+    """(y, X, [Z per term], rows kept, frame of those rows, na_groups), built by patsy."""
+    try:
+        y_df, x_df = patsy.dmatrices(formula, data, NA_action="drop", return_type="dataframe")
+    except patsy.PatsyError as exc:
+        raise SchemaError(
+            f"fit_mixed(): could not build the model from formula={formula!r}: {exc}. Check "
+            "the column names and the formula syntax."
+        ) from exc
+    keep = x_df.index
+    z_dfs = [_patsy("~ " + t.lhs, data, f"the term {t.label}") for t in terms]
+    for z_df in z_dfs:
+        keep = keep.intersection(z_df.index)
+    na_groups = {}
+    for col in grouping:  # counted on the rows complete otherwise
+        miss = data.loc[keep, col].isna().to_numpy()
+        if miss.any():
+            na_groups[col] = int(miss.sum())
+    keep = keep[data.loc[keep, grouping].notna().all(axis=1).to_numpy()]
+    if keep.size == 0:
+        raise SchemaError("fit_mixed(): no complete rows left after dropping missing values.")
+    sub = data.loc[keep]
+    if converted and keep.size != len(data):
+        # levels of the rows kept only, as patsy finds them in a column of strings
+        sub = sub.assign(**{c: sub[c].cat.remove_unused_categories() for c in converted})
+    if keep.size != len(data):
+        # rebuilt from the rows kept, so that factor levels and stateful transforms
+        # (center(), standardize()) depend on those rows only: a pickled fit rebuilds the
+        # same design from its stored rows (see MixedResult.__setstate__)
+        y_df, x_df = patsy.dmatrices(formula, sub, NA_action="raise", return_type="dataframe")
+        z_dfs = [patsy.dmatrix("~ " + t.lhs, sub, NA_action="raise", return_type="dataframe")
+                 for t in terms]  # fmt: skip
+    return y_df, x_df, z_dfs, keep, sub, na_groups
+
+
+class _Frame:
+    """A design matrix with patsy's column names and DesignInfo (the parts used here)."""
+
+    def __init__(self, values: np.ndarray, info):
+        self.values = values
+        self.design_info = info
+        self.columns = list(info.column_names)
+        self.shape = values.shape
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype, copy=False)
+
+
+def _direct_frames(data, formula, terms, converted, grouping):
+    """What :func:`_patsy_frames` returns, encoded directly (:mod:`.encode`), or None.
+
+    Used when every factor of the fixed part and of the random-effects terms is a numeric
+    or Categorical column (text columns arrive as Categoricals), optionally in ``C()``,
+    and the outcome is a numeric column; patsy still decides the coding, on a skeleton
+    frame holding the levels of the rows kept.
+    """
+    z_texts = ["~ " + t.lhs for t in terms]
+    factors = direct_factors(data, [formula] + z_texts)
+    if factors is None:
+        return None
+    try:
+        lhs = patsy.ModelDesc.from_formula(formula).lhs_termlist
+    except patsy.PatsyError:
+        return None
+    if len(lhs) != 1 or len(lhs[0].factors) != 1:
+        return None
+    outcome = factor_column(lhs[0].factors[0].code)
+    if outcome is None or outcome[1] or factors.get(outcome[0]):
+        return None  # a categorical outcome: patsy's error
+    cols = list(factors)
+    complete = data[cols].notna().all(axis=1).to_numpy()
+    na_groups = {}
+    for col in grouping:  # counted on the rows complete otherwise
+        miss = data[col].isna().to_numpy() & complete
+        if miss.any():
+            na_groups[col] = int(miss.sum())
+    mask = complete & data[grouping].notna().all(axis=1).to_numpy()
+    if not mask.any():
+        raise SchemaError("fit_mixed(): no complete rows left after dropping missing values.")
+    needed = list(dict.fromkeys(cols + [f for t in terms for f in t.factors]))
+    if mask.all():
+        keep, sub = data.index, data[needed]
+    else:
+        keep, sub = data.index[mask], data.loc[mask, needed]
+        # levels of the rows kept only, as patsy finds them in a column of strings
+        sub = sub.assign(**{c: sub[c].cat.remove_unused_categories() for c in converted
+                            if c in sub.columns})  # fmt: skip
+    levels = {}
+    for col, cat in factors.items():
+        if not cat:
+            continue
+        values = sub[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            cats = values.cat.categories
+            if cats.size == 0:
+                return None
+            levels[col] = pd.Categorical(cats, categories=cats, ordered=values.cat.ordered)
+        else:
+            levels[col] = pd.unique(values.to_numpy()).tolist()  # Python scalars, as patsy
+    skeleton = skeleton_frame(cols, levels)
+    try:
+        _, x_sk = patsy.dmatrices(formula, skeleton, return_type="dataframe")
+        infos = [patsy.dmatrix(z, skeleton, return_type="dataframe").design_info
+                 for z in z_texts]  # fmt: skip
+        mats = [encode(info, sub) for info in [x_sk.design_info] + infos]
+    except (patsy.PatsyError, ValueError):
+        return None
+    if any(m is None for m in mats):
+        return None
+    y = sub[outcome[0]].to_numpy(dtype=float)[:, None]
+    x_df = _Frame(mats[0], x_sk.design_info)
+    z_dfs = [_Frame(m, info) for m, info in zip(mats[1:], infos, strict=True)]
+    return y, x_df, z_dfs, keep, sub, na_groups
+
+
 def build_design(
     data: pd.DataFrame,
     formula: str,
@@ -236,6 +387,14 @@ def build_design(
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"fit_mixed(): data must be a pandas DataFrame, got {type(data).__name__}")
+    if not data.index.is_unique:
+        # the rows used are kept by label (refit, pickling): repeated labels would repeat rows
+        dup = data.index[data.index.duplicated()].tolist()[0]  # a Python scalar
+        raise SchemaError(
+            f"fit_mixed(): the index of data repeats labels (e.g. {dup!r}), as after "
+            "pd.concat of several frames; the fit keeps its rows by label. Fix: pass "
+            "data.reset_index(drop=True)."
+        )
     reorder = terms is not None
     if terms is None:
         vc = dict(vc or {})
@@ -247,45 +406,19 @@ def build_design(
     terms = _order_terms(list(terms), data, reorder)
     # text factors as Categoricals: the same design, encoded without patsy's per-row loop
     data, converted = categorise_text_columns(data, [formula] + [t.lhs for t in terms])
-    try:
-        y_df, x_df = patsy.dmatrices(formula, data, NA_action="drop", return_type="dataframe")
-    except patsy.PatsyError as exc:
-        raise SchemaError(
-            f"fit_mixed(): could not build the model from formula={formula!r}: {exc}. Check "
-            "the column names and the formula syntax."
-        ) from exc
-    keep = x_df.index
-    z_dfs = [_patsy("~ " + t.lhs, data, f"the term {t.label}") for t in terms]
-    for z_df in z_dfs:
-        keep = keep.intersection(z_df.index)
     required = terms[:1] if missing_groups == "no_effect" else terms
     grouping = list(dict.fromkeys(f for t in required for f in t.factors))
-    na_groups = {}
-    for col in grouping:  # counted on the rows complete otherwise
-        miss = data.loc[keep, col].isna().to_numpy()
-        if miss.any():
-            na_groups[col] = int(miss.sum())
-    keep = keep[data.loc[keep, grouping].notna().all(axis=1).to_numpy()]
-    if keep.size == 0:
-        raise SchemaError("fit_mixed(): no complete rows left after dropping missing values.")
-    sub = data.loc[keep]
-    if converted and keep.size != len(data):
-        # levels of the rows kept only, as patsy finds them in a column of strings
-        sub = sub.assign(**{c: sub[c].cat.remove_unused_categories() for c in converted})
-    if keep.size != len(data):
-        # rebuilt from the rows kept, so that factor levels and stateful transforms
-        # (center(), standardize()) depend on those rows only: a pickled fit rebuilds the
-        # same design from its stored rows (see MixedResult.__setstate__)
-        y_df, x_df = patsy.dmatrices(formula, sub, NA_action="raise", return_type="dataframe")
-        z_dfs = [patsy.dmatrix("~ " + t.lhs, sub, NA_action="raise", return_type="dataframe")
-                 for t in terms]  # fmt: skip
+    built = _direct_frames(data, formula, terms, converted, grouping)
+    if built is None:  # expressions, text/bool columns patsy codes itself, errors
+        built = _patsy_frames(data, formula, terms, converted, grouping)
+    y_df, x_df, z_dfs, keep, sub, na_groups = built
     x_raw = np.asarray(x_df, dtype=float)
     if y_df.shape[1] != 1:
         raise SchemaError(f"fit_mixed(): formula={formula!r} must have a single numeric outcome.")
     x_names = list(x_df.columns)
     if x_raw.shape[1] == 0:
         raise SchemaError("fit_mixed(): the fixed part has no columns; use e.g. 'y ~ 1'.")
-    rank = np.linalg.matrix_rank(x_raw)
+    rank = _rank(x_raw)
     if rank < x_raw.shape[1]:
         raise SchemaError(
             f"fit_mixed(): the fixed-effects design of formula={formula!r} is rank deficient "
@@ -322,8 +455,9 @@ def build_design(
     z_map = _scale_map(z_raw, zi is not None and not main.diag, zi)  # z_scaled = z_raw @ z_map
     return Design(
         y=np.asarray(y_df, dtype=float)[:, 0],
-        x=x_raw @ x_map,
-        zg=z_raw @ z_map,
+        # column-major (one column contiguous): the per-level sums read columns
+        x=(x_map.T @ x_raw.T).T,
+        zg=(z_map.T @ z_raw.T).T,
         g_codes=g_codes.astype(np.int64),
         g_levels=np.asarray(g_levels),
         vc_codes=vc_codes,

@@ -110,23 +110,17 @@ class VarparModel:
         design = problem.design
         self.p_inv = np.linalg.inv(design.z_map)
         self.x_map = design.x_map
-        self._full: dict = {}
 
-    def _parts(self, varpar: np.ndarray, full: bool):
+    def _parts(self, varpar: np.ndarray):
         t_orig, lam = self.problem.split(varpar[:-1])
-        t = self.p_inv @ t_orig
-        if not full:
-            return self.problem.evaluate(t, lam)  # memoised by the problem
-        # the Jacobian moves sigma alone too: the same theta, evaluated once
-        key = t.tobytes() + lam.tobytes()
-        if key not in self._full:
-            self._full[key] = self.problem.evaluate(t, lam, full=True)
-        return self._full[key]
+        # memoised by the problem: the Jacobian moves sigma alone too (the same theta),
+        # and every evaluation carries (RX'RX)^-1, so Cov(beta) needs no full evaluation
+        return self.problem.evaluate(self.p_inv @ t_orig, lam)
 
     def deviance(self, varpar: np.ndarray) -> float:
         """lmerTest's ``devfun_vp``: -2 log-likelihood (or REML) at (theta, sigma)."""
         pr = self.problem
-        parts = self._parts(varpar, full=False)
+        parts = self._parts(varpar)
         if parts is None:
             return np.inf
         s2 = varpar[-1] ** 2
@@ -137,7 +131,7 @@ class VarparModel:
 
     def cov_beta(self, varpar: np.ndarray) -> np.ndarray:
         """Cov(beta-hat) on the original scale at (theta, sigma), flattened."""
-        parts = self._parts(varpar, full=True)
+        parts = self._parts(varpar)
         cov = varpar[-1] ** 2 * self.x_map @ parts["rx_inv"] @ self.x_map.T
         return cov.ravel()
 

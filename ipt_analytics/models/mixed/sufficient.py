@@ -12,11 +12,13 @@ residualised on X, an exact shift of beta that avoids cancellation). These are g
 sums, so DuckDB or Spark compute them where the data live and only ``G x (a few dozen)``
 numbers come back (G = number of groups).
 
-One definition of the design, two evaluators: patsy builds the design (term order, factor
-coding, reference levels, column names) exactly as :func:`~ipt_analytics.models.mixed.
-design.build_design` does, on a small frame holding the factor levels found in the data;
-each design column is then written as a SQL expression (numeric columns as they are,
-interactions as products, contrast-coded factor levels as ``CASE WHEN``). Before any
+One definition of the design, several evaluators: patsy builds the design (term order,
+factor coding, reference levels, column names) exactly as :func:`~ipt_analytics.models.
+mixed.design.build_design` does, on a small frame holding the factor levels found in the
+data (:func:`~ipt_analytics.models.mixed.encode.skeleton_frame`, shared with the direct
+encoding of pandas data); each design column is then written as a SQL expression
+(numeric columns as they are, interactions as products, contrast-coded factor levels as
+``CASE WHEN``). Before any
 statistic is computed, the SQL expressions are evaluated on a sample of the data and must
 reproduce patsy's design matrix of the same rows.
 
@@ -28,9 +30,6 @@ columns of the source.
 
 from __future__ import annotations
 
-import ast
-import itertools
-
 import numpy as np
 import pandas as pd
 import patsy
@@ -38,6 +37,7 @@ import patsy
 from ipt_analytics.errors import SchemaError
 from ipt_analytics.io.sources import Source, as_source
 from ipt_analytics.models.mixed.design import Design, _intercept_col, _re_formula_text
+from ipt_analytics.models.mixed.encode import design_columns, factor_column, skeleton_frame
 from ipt_analytics.models.mixed.formula import ReTerm
 from ipt_analytics.models.mixed.lmm import Problem, _tri_index
 
@@ -49,25 +49,15 @@ _FN = "fit_mixed"
 # -- formula -> columns ------------------------------------------------------------------
 def _factor_column(code: str) -> tuple[str, bool]:
     """(column, forced categorical) of a patsy factor, or a SchemaError naming the fix."""
-    try:
-        node = ast.parse(code.strip(), mode="eval").body
-    except SyntaxError:
-        node = None
-    if isinstance(node, ast.Name):
-        return node.id, False
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id == "C"
-        and node.args
-        and isinstance(node.args[0], ast.Name)
-    ):
-        return node.args[0].id, True
-    raise SchemaError(
-        f"{_FN}(): the term {code!r} cannot be computed inside the data engine; allowed are "
-        "column names, C(column) and C(column, Treatment(...)) and their interactions. "
-        "Fix: add the derived variable as a column of the data (e.g. in SQL) and use its name."
-    )
+    got = factor_column(code)
+    if got is None:
+        raise SchemaError(
+            f"{_FN}(): the term {code!r} cannot be computed inside the data engine; allowed "
+            "are column names, C(column) and C(column, Treatment(...)) and their "
+            "interactions. Fix: add the derived variable as a column of the data (e.g. in "
+            "SQL) and use its name."
+        )
+    return got
 
 
 def _formula_factors(formula: str, re_text: str):
@@ -85,12 +75,6 @@ def _formula_factors(formula: str, re_text: str):
 
 
 # -- design columns as SQL -----------------------------------------------------------------
-def _column_combinations(columns_per_factor):
-    # patsy.build: the left-most factor iterates fastest (as in R)
-    for combo in itertools.product(*[range(n) for n in reversed(columns_per_factor)]):
-        yield combo[::-1]
-
-
 def design_sql(info, src: Source, flags: list | None = None) -> list[str]:
     """One SQL expression per column of a patsy ``DesignInfo``, in column order.
 
@@ -100,40 +84,31 @@ def design_sql(info, src: Source, flags: list | None = None) -> list[str]:
     """
     out = []
     flags = [] if flags is None else flags
-    for term in info.terms:
-        for sub in info.term_codings[term]:
-            if not sub.factors:
-                out.append("1.0")
-                flags.append(False)
-                continue
-            widths = []
-            for factor in sub.factors:
-                if factor in sub.contrast_matrices:
-                    widths.append(sub.contrast_matrices[factor].matrix.shape[1])
-                else:
-                    n_col = info.factor_infos[factor].num_columns
-                    if n_col != 1:
-                        raise SchemaError(f"{_FN}(): the term {factor.code!r} has {n_col} "
-                                          "columns; only single numeric columns are supported.")
-                    widths.append(1)
-            for combo in _column_combinations(widths):
-                parts, many = [], False
-                for factor, idx in zip(sub.factors, combo, strict=True):
-                    col = src.ident(_factor_column(factor.code)[0])
-                    if factor in sub.contrast_matrices:
-                        levels = info.factor_infos[factor].categories
-                        weights = sub.contrast_matrices[factor].matrix[:, idx]
-                        whens = " ".join(
-                            f"WHEN {col} = {src.literal(lv)} THEN {float(w)!r}"
-                            for lv, w in zip(levels, weights, strict=True)
-                        )
-                        parts.append(f"(CASE {whens} END)")
-                        many = many or not set(np.unique(weights)) <= {0.0, 1.0}
-                    else:
-                        parts.append(f"CAST({col} AS DOUBLE)")
-                        many = True
-                out.append(" * ".join(parts))
-                flags.append(many)
+    try:
+        columns = design_columns(info)
+    except ValueError as exc:
+        raise SchemaError(f"{_FN}(): {exc}.") from exc
+    for col in columns:
+        if not col:
+            out.append("1.0")
+            flags.append(False)
+            continue
+        parts, many = [], False
+        for factor, weights in col:
+            name = src.ident(_factor_column(factor.code)[0])
+            if weights is not None:
+                levels = info.factor_infos[factor].categories
+                whens = " ".join(
+                    f"WHEN {name} = {src.literal(lv)} THEN {float(w)!r}"
+                    for lv, w in zip(levels, weights, strict=True)
+                )
+                parts.append(f"(CASE {whens} END)")
+                many = many or not set(np.unique(weights)) <= {0.0, 1.0}
+            else:
+                parts.append(f"CAST({name} AS DOUBLE)")
+                many = True
+        out.append(" * ".join(parts))
+        flags.append(many)
     return out
 
 
@@ -160,7 +135,6 @@ class SourceDesign:
         self.where = " AND ".join(src.present(c) for c in self.columns)
         self.categorical = [c for c, forced in variables.items() if forced or not src.numeric(c)]
         levels = {**src.levels, **dict(levels or {})}
-        skeleton_cols = {}
         found = {}
         for col in self.categorical:
             got = src.query(f"SELECT DISTINCT {{c}} AS v FROM {{t}} WHERE {self.where}",
@@ -174,21 +148,9 @@ class SourceDesign:
             "n"
         ].iloc[0] == 0:
             raise SchemaError(f"{_FN}(): no complete rows left after dropping missing values.")
-        k = max([3] + [len(v) for v in found.values()])
-        for col in self.columns:
-            if col in found:
-                vals = found[col]
-                if len(vals) == 0:
-                    raise SchemaError(f"{_FN}(): no complete rows left after dropping missing "
-                                      "values.")  # fmt: skip
-                idx = np.arange(k) % len(vals)
-                if isinstance(vals, pd.Categorical):
-                    skeleton_cols[col] = vals.take(idx)
-                else:
-                    skeleton_cols[col] = pd.Series(vals, dtype=object).take(idx).to_numpy()
-            else:
-                skeleton_cols[col] = np.arange(k, dtype=float)
-        skeleton = pd.DataFrame(skeleton_cols)
+        if any(len(v) == 0 for v in found.values()):
+            raise SchemaError(f"{_FN}(): no complete rows left after dropping missing values.")
+        skeleton = skeleton_frame(self.columns, found)
         try:
             _, x_df = patsy.dmatrices(formula, skeleton, return_type="dataframe")
             z_df = patsy.dmatrix(self.re_text, skeleton, return_type="dataframe")
@@ -395,6 +357,7 @@ class StatsProblem(Problem):
         self.zx_rows = np.ascontiguousarray(self.zx.transpose(1, 0, 2).reshape(-1, p))
         self._cache = {}
         self.reml_offset = -2.0 * np.log(abs(np.linalg.det(xm)))
+        self.setup_patterns()
 
 
 def source_problem(data, formula: str, groups: str, re_formula: str = "1",
