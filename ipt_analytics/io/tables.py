@@ -183,8 +183,10 @@ def _mode(codes: np.ndarray, ep: np.ndarray, session: np.ndarray, n_eps: int) ->
     if not valid.any():
         return result
     e, v, sess = ep[valid], codes[valid], session[valid]
-    # group rows by (episode, value); rows keep session order inside a group
-    order = np.lexsort((sess, v, e))
+    # group rows by (episode, value); a stable sort keeps session order inside a group
+    # (the rows arrive in episode and session order)
+    key = e.astype(np.int64) * (int(v.max()) + 1) + v
+    order = np.argsort(key, kind="stable")
     e, v, sess = e[order], v[order], sess[order]
     new = np.r_[True, (e[1:] != e[:-1]) | (v[1:] != v[:-1])]
     starts = np.flatnonzero(new)

@@ -513,7 +513,7 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
             f"identifier: {listed} cell(s)."
         )
     notes.extend(
-        _overlapping_episodes(out[["client_id", "episode_id", "date", "source_row"]].iloc[keep])
+        _overlapping_episodes(_episode_spans(out, table_rows, keys))
     )
     n_input = len(raw.frame)
     result = ValidationResult(out, table_rows, table, n_input, len(rejected), len(collapsed),
@@ -530,13 +530,35 @@ def _n_distinct_sorted(values: np.ndarray) -> int:
     return int(len(values) > 0) + int(np.count_nonzero(values[1:] != values[:-1]))
 
 
-def _overlapping_episodes(clean: pd.DataFrame) -> list[str]:
+def _episode_spans(out: pd.DataFrame, rows: np.ndarray, keys: _Keys) -> pd.DataFrame:
+    """Per accepted episode: client, first and last date (NaT if undated) and first input
+    row; ``rows`` are the accepted rows in (episode, session) order, so each episode is
+    one run of them."""
+    episode = keys.key[rows] // (keys.n_instruments * (MAX_SESSIONS + 1))
+    starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]]) if len(rows) else rows[:0]
+    day = out["date"].to_numpy(dtype="datetime64[ns]")[rows].view(np.int64)
+    nat, top = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    first = np.minimum.reduceat(np.where(day == nat, top, day), starts) if len(rows) else day
+    last = np.maximum.reduceat(day, starts) if len(rows) else day  # NaT is the lowest
+    first = np.where(first == top, nat, first)
+    source = out["source_row"].to_numpy()[rows]
+    return pd.DataFrame(
+        {
+            "client_id": out["client_id"].iloc[rows[starts]].to_numpy(),
+            "episode_id": out["episode_id"].iloc[rows[starts]].to_numpy(),
+            "min": first.view("datetime64[ns]"),
+            "max": last.view("datetime64[ns]"),
+            "first_row": np.minimum.reduceat(source, starts) if len(rows) else source,
+        }
+    )
+
+
+def _overlapping_episodes(episodes: pd.DataFrame) -> list[str]:
     """A note (not an error) on clients whose episodes' date ranges overlap."""
-    dated = clean.loc[clean["date"].notna(), ["client_id", "episode_id", "date"]]
-    spans = dated.groupby(["client_id", "episode_id"], sort=True)["date"].agg(["min", "max"])
-    if spans.index.get_level_values("client_id").duplicated().sum() == 0:
+    spans = episodes.loc[episodes["min"].notna()]
+    if not spans["client_id"].duplicated().any():
         return []
-    spans = spans.reset_index().sort_values(["client_id", "min", "episode_id"], kind="stable")
+    spans = spans.sort_values(["client_id", "min", "episode_id"], kind="stable")
     running_end = spans.groupby("client_id")["max"].cummax()
     previous_end = running_end.groupby(spans["client_id"]).shift()
     overlap = spans.loc[(spans["min"] <= previous_end).to_numpy()]
@@ -544,8 +566,7 @@ def _overlapping_episodes(clean: pd.DataFrame) -> list[str]:
         return []
     clients = overlap["client_id"].unique()
     # no identifiers in a note (notes reach shared output): the rows point to the episodes
-    first_rows = clean.groupby("episode_id")["source_row"].min()
-    rows = sorted(first_rows.reindex(overlap["episode_id"]).astype(int).tolist())[:5]
+    rows = sorted(overlap["first_row"].astype(int).tolist())[:5]
     return [
         f"{len(clients)} client(s) have episodes whose dates overlap (e.g. the episodes "
         f"starting at rows {', '.join(map(str, rows))} start before an earlier episode of the "
