@@ -11,6 +11,8 @@ Each measurement runs in its own child process, so that every number is like for
 wall time of the call and the child's peak resident memory (``ru_maxrss``), for
 
 * ``pandas.read_csv(path)`` (default arguments: the reference),
+* ``pandas.read_csv(path, dtype=str, keep_default_na=False)`` (every cell as the text
+  written, which is what validation has to start from),
 * ``read_sessions(path, on_error="quarantine")`` with this checkout, and
 * the same with ``--baseline PATH`` (another checkout, e.g. ``main`` before a change) when
   given, in the same run, so that a busy machine slows all alike.
@@ -50,9 +52,12 @@ what, path, expected, checkout = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys
 sys.meta_path = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
 sys.path.insert(0, checkout)
 import pandas as pd
-if what == "read_csv":
+if what.startswith("read_csv"):
+    # default arguments (numbers converted, text guessed), or every cell as text, exactly
+    # as written (what validation needs: no value may be guessed or converted unseen)
+    options = {"dtype": str, "keep_default_na": False} if what == "read_csv_text" else {}
     t0 = time.perf_counter()
-    frame = pd.read_csv(path)
+    frame = pd.read_csv(path, **options)
     seconds = time.perf_counter() - t0
     info = {"rows": len(frame)}
 else:
@@ -139,6 +144,9 @@ def main() -> None:
         ref = measure("read_csv", path, -1, None, args.repeat)
         print(f"\n{'step':<40} {'seconds':>8} {'x read_csv':>10} {'peak RSS MB':>12}")
         print(f"{'pandas.read_csv':<40} {ref['seconds']:8.2f} {1:10.2f} {ref['peak_mb']:12.0f}")
+        text = measure("read_csv_text", path, -1, None, args.repeat)
+        print(f"{'pandas.read_csv(dtype=str)':<40} {text['seconds']:8.2f} "
+              f"{text['seconds'] / ref['seconds']:10.2f} {text['peak_mb']:12.0f}")  # fmt: skip
         for name, where in checkouts:
             res = measure("read_sessions", path, 2 * args.bad, where, args.repeat)
             ratio = res["seconds"] / ref["seconds"]
