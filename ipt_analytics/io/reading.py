@@ -241,7 +241,11 @@ def _to_text(df: pd.DataFrame) -> pd.DataFrame:
         elif kind == "O" and pd.api.types.infer_dtype(col, skipna=True) == "integer":
             out[i] = _distinct_as_text(col.to_numpy(dtype=object), _cell_to_str, col.index)
             continue
-        else:  # object, datetimes (also tz-aware), nullable Int64/boolean with <NA>, ...
+        elif kind != "O":  # datetimes (also tz-aware), nullable Int64/boolean with <NA>...
+            # one type per column: each distinct value formatted once
+            out[i] = _distinct_as_text(col.array, _cell_to_str, col.index)
+            continue
+        else:  # a column of mixed Python objects: cell by cell
             text = col.astype(object).map(_cell_to_str)
         out[i] = text.astype("str").fillna("").str.strip(STRIPPED)
     frame = pd.DataFrame(out)
@@ -250,9 +254,10 @@ def _to_text(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _distinct_as_text(values: np.ndarray, fmt, index: pd.Index) -> pd.Series:
-    """Cells of one type (floats, or Python ints and missing values) as text, formatted
-    once per distinct value: a categorical of the trimmed texts (missing -> ""). Only
-    values of one type share a code (1 and True would, and their texts differ)."""
+    """Cells of one type (floats, Python ints, datetimes, a nullable integer or boolean
+    column; missing values) as text, formatted once per distinct value: a categorical of
+    the trimmed texts (missing -> ""). Only values of one type share a code (1 and True
+    would, and their texts differ)."""
     codes, uniques = pd.factorize(values)
     texts = [fmt(u).strip(STRIPPED) for u in uniques] + [""]
     own, distinct = pd.factorize(np.array(texts, dtype=object))
