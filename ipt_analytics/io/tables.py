@@ -34,19 +34,14 @@ SESSION_COLUMNS = [
 ]
 #: Text columns of the sessions and episodes tables (cast to the string dtype).
 TEXT_ATTRIBUTES = [c for c in ATTRIBUTE_COLUMNS if c not in ("medication", "planned_sessions")]
+#: Columns of the episodes table: the episode attributes in the order of the sessions table
+#: (contact_type is per session), then the number of sessions and medication.
 EPISODE_COLUMNS = [
     "episode_id",
     "client_id",
     "start_date",
     "end_date",
-    "format",
-    "problem_area",
-    "secondary_problem_area",
-    "therapist_id",
-    "site",
-    "group_id",
-    "planned_sessions",
-    "end_reason",
+    *[c for c in ATTRIBUTE_COLUMNS if c not in ("medication", "contact_type")],
     "n_sessions",
     "medication",
 ]
