@@ -245,6 +245,7 @@ def read_sessions(
             _error_message(result.problems, result.n_rejected_rows, raw.source),
             problems=result.problems,
         )
+    raw.frame = None  # the text as read is no longer needed: free it before the tables
     sessions, episodes = build_tables(result.frame, result.rows, presorted=True)
     result.frame = None  # the tables replace it: free the memory
     notes = list(raw.notes) + list(result.notes)
