@@ -68,6 +68,21 @@ def build_tables(frame: pd.DataFrame, rows: np.ndarray | None = None, presorted:
     session values (ties: the one seen first), the other attributes its first recorded
     value; ``medication`` is True if any session says so, False if some say no and none
     yes, missing otherwise.
+
+    Examples
+    --------
+    >>> from ipt_analytics.io.reading import read_raw
+    >>> from ipt_analytics.io.validate import validate_raw
+    >>> raw = read_raw(pd.DataFrame({
+    ...     "client_id": ["c1", "c1", "c2"], "session": ["2", "1", "1"],
+    ...     "format": ["video", "group", "group"], "group_id": ["g", "g", "g"],
+    ...     "phq9_total": ["11", "15", "9"]}))
+    >>> result = validate_raw(raw)
+    >>> sessions, episodes = build_tables(result.frame, result.rows, presorted=True)
+    >>> sessions[["episode_id", "session", "format", "total"]].values.tolist()
+    [['c1', 1, 'group', 15.0], ['c1', 2, 'telehealth', 11.0], ['c2', 1, 'group', 9.0]]
+    >>> episodes[["episode_id", "format", "n_sessions"]].values.tolist()
+    [['c1', 'group', 2], ['c2', 'group', 1]]
     """
     rows = np.arange(len(frame)) if rows is None else np.asarray(rows, dtype=np.int64)
     episode = _ordered_codes(frame["episode_id"])[rows]
