@@ -176,6 +176,30 @@ def test_month_first_dates_make_ambiguous_slash_dates_bad():
     assert "ambiguous" in data.rejected["message"][0]
 
 
+def test_only_the_dates_of_checked_rows_decide_the_day_month_order(tmp_path):
+    # Found by a differential test against the code before the speed work: a month-first
+    # date in a row that yields no rating (rejected before any date is read) must not make
+    # the file's other slash dates ambiguous, nor may a DataFrame category no row uses.
+    path = tmp_path / "dates.csv"
+    path.write_text(
+        "client_id,session,date,format,phq9_total\n"
+        "C1,1,05/06/2024,individual,14\n"
+        "C2,1,01/13/2024,individual,\n",
+        encoding="utf-8",
+    )
+    with pytest.warns(DataWarning, match="1 date\\(s\\) written with slashes were read day first"):
+        data = read_sessions(path, on_error="quarantine")
+    assert data.rejected[["source_row", "reason"]].values.tolist() == [[3, "missing_required"]]
+    assert data.sessions["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-06-05"]
+    dates = pd.Categorical(["05/06/2024"], categories=["05/06/2024", "01/13/2024"])
+    frame_ = pd.DataFrame({"client_id": ["C1"], "session": [1], "format": ["individual"],
+                           "phq9_total": [14], "date": dates})  # fmt: skip
+    with pytest.warns(DataWarning, match="read day first"):
+        data = read_sessions(frame_, on_error="quarantine")
+    assert data.n_rejected_rows == 0
+    assert data.sessions["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-06-05"]
+
+
 def test_unexpected_item_in_long_layout():
     df = pd.DataFrame(
         {

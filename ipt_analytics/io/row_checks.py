@@ -182,6 +182,19 @@ class _Instruments:
         return np.take(per_instrument.ravel(), cells)
 
 
+def _used(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The codes and distinct values restricted to the values some row holds (a
+    categorical may carry categories that no row of this frame uses)."""
+    used = np.zeros(len(uniques) + 1, dtype=bool)
+    used[codes] = True  # code -1 marks the spare last slot
+    used = used[:-1]
+    if used.all():
+        return codes, uniques
+    remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
+    remap[np.flatnonzero(used)] = np.arange(int(used.sum()))
+    return remap[codes], uniques[used]
+
+
 def _text_flags(uniques: np.ndarray, pattern: str) -> np.ndarray:
     return pd.Series(uniques, dtype="str").str.contains(pattern, regex=True).to_numpy(bool)
 
@@ -251,7 +264,10 @@ def row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
         pr.add(out_of_range, col, "value_out_of_range", f"{col} must be 1-{MAX_SESSIONS}")
         out[col] = value
 
-    codes, uniques = coded["date"]
+    # only the dates of the rows checked here: whether a file's slash dates are ambiguous
+    # depends on the dates it holds, not on those of rows dropped before (a row without
+    # ratings, a short row) or on categories a DataFrame carries unused
+    codes, uniques = _used(*coded["date"])
     dates, bad, message = parse_distinct_dates(pd.Series(uniques, dtype="str"))
     pr.add(bad.to_numpy(dtype=bool)[codes], "date", "bad_date",
            Lookup(message.to_numpy(dtype=object), codes))  # fmt: skip
