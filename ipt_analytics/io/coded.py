@@ -21,6 +21,7 @@ __all__ = [
     "arrow_pool",
     "assemble_frame",
     "codes_of",
+    "ordered_codes",
     "sorted_categorical",
     "text_from_codes",
     "to_text",
@@ -76,6 +77,21 @@ def codes_of(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return column.cat.codes.to_numpy(), np.asarray(column.cat.categories, dtype=object)
     codes, uniques = pd.factorize(column)
     return codes, np.asarray(uniques, dtype=object)
+
+
+def ordered_codes(column: pd.Series) -> np.ndarray:
+    """Integer codes whose order is the order of the values (-1: missing): a categorical's
+    own codes when its categories are sorted, else codes of the sorted distinct values.
+
+    Examples
+    --------
+    >>> ordered_codes(pd.Series(["b", "a", None, "b"])).tolist()
+    [1, 0, -1, 1]
+    """
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.categories.is_monotonic_increasing:
+        return column.cat.codes.to_numpy()
+    return pd.factorize(column, sort=True)[0]
 
 
 def sorted_categorical(codes: np.ndarray, values, index=None) -> pd.Series:

@@ -14,10 +14,16 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
-from ipt_analytics.io.coded import assemble_frame, codes_of, text_from_codes, worker_threads
+from ipt_analytics.io.coded import (
+    assemble_frame,
+    codes_of,
+    ordered_codes,
+    text_from_codes,
+    worker_threads,
+)
 from ipt_analytics.io.reading import ATTRIBUTE_COLUMNS, IDENTITY_COLUMNS, ITEM_COLUMNS
 
-__all__ = ["EPISODE_COLUMNS", "SESSION_COLUMNS", "build_tables"]
+__all__ = ["EPISODE_COLUMNS", "SESSION_COLUMNS", "build_tables", "first_dates", "last_dates"]
 
 SESSION_COLUMNS = [
     "source_row",
@@ -50,14 +56,6 @@ _FIRST_COLUMNS = ["problem_area", "secondary_problem_area", "planned_sessions", 
 _NAT = np.iinfo(np.int64).min  # datetime64 NaT as int64
 
 
-def _ordered_codes(column: pd.Series) -> np.ndarray:
-    """Integer codes whose order is the order of the values (-1: missing)."""
-    dtype = column.dtype
-    if isinstance(dtype, pd.CategoricalDtype) and dtype.categories.is_monotonic_increasing:
-        return column.cat.codes.to_numpy()
-    return pd.factorize(column, sort=True)[0]
-
-
 def build_tables(frame: pd.DataFrame, rows: np.ndarray | None = None, presorted: bool = False):
     """(sessions, episodes) from the validated rows: ``frame`` at positions ``rows`` (all
     rows when ``None``; the rows are gathered once, in the order of the sessions table,
@@ -85,12 +83,12 @@ def build_tables(frame: pd.DataFrame, rows: np.ndarray | None = None, presorted:
     [['c1', 'group', 2], ['c2', 'group', 1]]
     """
     rows = np.arange(len(frame)) if rows is None else np.asarray(rows, dtype=np.int64)
-    episode = _ordered_codes(frame["episode_id"])[rows]
+    episode = ordered_codes(frame["episode_id"])[rows]
     session = frame["session"].to_numpy()[rows].astype(np.int64)
     if presorted:
         order = np.arange(len(rows))
     else:
-        order = np.lexsort((_ordered_codes(frame["instrument"])[rows], session, episode))
+        order = np.lexsort((ordered_codes(frame["instrument"])[rows], session, episode))
     pos = rows[order]
     episode, session = episode[order], session[order]
     if len(pos):
@@ -113,7 +111,7 @@ def _segment_ids(starts: np.ndarray, n: int) -> np.ndarray:
     return np.cumsum(ids)
 
 
-def _first_dates(dates: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def first_dates(dates: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Earliest non-missing date of each segment as int64 nanoseconds (NaT if none)."""
     as_int = dates.view(np.int64)
     high = np.where(as_int == _NAT, np.iinfo(np.int64).max, as_int)
@@ -121,7 +119,8 @@ def _first_dates(dates: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.where(low == np.iinfo(np.int64).max, _NAT, low)
 
 
-def _last_dates(dates: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def last_dates(dates: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Latest date of each segment as int64 nanoseconds (NaT if none)."""
     as_int = dates.view(np.int64)
     return np.maximum.reduceat(as_int, starts) if len(starts) else as_int[:0]  # NaT is lowest
 
@@ -129,7 +128,7 @@ def _last_dates(dates: np.ndarray, starts: np.ndarray) -> np.ndarray:
 def _sessions(frame, pos, session, starts) -> pd.DataFrame:
     n = len(pos)
     dates = frame["date"].to_numpy(dtype="datetime64[ns]")[pos]
-    first = _first_dates(dates, starts)[_segment_ids(starts, n)] if n else np.zeros(0, np.int64)
+    first = first_dates(dates, starts)[_segment_ids(starts, n)] if n else np.zeros(0, np.int64)
     undated_episode = first == _NAT
     seconds = (dates.view(np.int64) - first) / 1e9
     week = np.where((dates.view(np.int64) == _NAT) | undated_episode, np.nan, seconds / 604800)
@@ -225,8 +224,8 @@ def _episodes(frame, pos, starts, per_session) -> pd.DataFrame:
     out = {
         "episode_id": text("episode_id", codes_of(frame["episode_id"])[0][pos[starts]]),
         "client_id": text("client_id", _first_valid(codes("client_id"), ep, n_eps)),
-        "start_date": _first_dates(dates, ps_starts).view("datetime64[ns]"),
-        "end_date": _last_dates(dates, ps_starts).view("datetime64[ns]"),
+        "start_date": first_dates(dates, ps_starts).view("datetime64[ns]"),
+        "end_date": last_dates(dates, ps_starts).view("datetime64[ns]"),
     }
     for col in _MODE_COLUMNS:
         out[col] = text(col, _mode(codes(col), ep, session, n_eps))

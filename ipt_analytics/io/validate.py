@@ -59,9 +59,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ipt_analytics.io.coded import codes_of
+from ipt_analytics.io.coded import codes_of, ordered_codes
 from ipt_analytics.io.reading import ITEM_COLUMNS, SHARED_COLUMNS, RawInput, to_long
 from ipt_analytics.io.row_checks import MAX_SESSIONS, missing_marker, row_checks
+from ipt_analytics.io.tables import first_dates, last_dates
 
 __all__ = ["REASONS", "ValidationResult", "validate_raw"]
 
@@ -143,12 +144,7 @@ def _signature(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 
 def _key_codes(out: pd.DataFrame, column: str) -> np.ndarray:
-    """Integer codes of a key column in the order of its values (-1: missing)."""
-    values = out[column]
-    dtype = values.dtype
-    if isinstance(dtype, pd.CategoricalDtype) and dtype.categories.is_monotonic_increasing:
-        return values.cat.codes.to_numpy().astype(np.int64)
-    return pd.factorize(values, sort=True)[0].astype(np.int64)
+    return ordered_codes(out[column]).astype(np.int64)
 
 
 class _Keys:
@@ -536,11 +532,8 @@ def _episode_spans(out: pd.DataFrame, rows: np.ndarray, keys: _Keys) -> pd.DataF
     one run of them."""
     episode = keys.key[rows] // (keys.n_instruments * (MAX_SESSIONS + 1))
     starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]]) if len(rows) else rows[:0]
-    day = out["date"].to_numpy(dtype="datetime64[ns]")[rows].view(np.int64)
-    nat, top = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-    first = np.minimum.reduceat(np.where(day == nat, top, day), starts) if len(rows) else day
-    last = np.maximum.reduceat(day, starts) if len(rows) else day  # NaT is the lowest
-    first = np.where(first == top, nat, first)
+    dates = out["date"].to_numpy(dtype="datetime64[ns]")[rows]
+    first, last = first_dates(dates, starts), last_dates(dates, starts)
     source = out["source_row"].to_numpy()[rows]
     return pd.DataFrame(
         {
