@@ -25,11 +25,8 @@ __all__ = [
     "SIGNED_WHOLE_NUMBER",
     "exact_decimal",
     "is_prorated_phq9",
-    "parse_dates",
     "parse_distinct_dates",
     "parse_distinct_numbers",
-    "parse_numbers",
-    "to_numbers",
 ]
 
 NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
@@ -60,20 +57,10 @@ def exact_decimal(text: str) -> bool:
         return False
 
 
-def parse_numbers(text: pd.Series, pattern: str) -> tuple[pd.Series, pd.Series]:
-    """(value, matches) of a text column; only full matches of ``pattern`` that are exactly
-    representable (:func:`exact_decimal`) are numbers.
-
-    Works on the distinct values (rating columns hold a handful), then spreads them back.
-    """
-    codes, uniques = pd.factorize(text, use_na_sentinel=False)
-    value, match = parse_distinct_numbers(uniques, pattern)
-    index = text.index
-    return pd.Series(value[codes], index=index), pd.Series(match[codes], index=index)
-
-
 def parse_distinct_numbers(values, pattern: str) -> tuple[np.ndarray, np.ndarray]:
-    """(value, matches) of distinct texts, as arrays (see :func:`parse_numbers`).
+    """(value, matches) of distinct texts, as arrays; only full matches of ``pattern``
+    that are exactly representable (:func:`exact_decimal`) are numbers. The callers parse
+    each distinct value of a column once and read the result back through its codes.
 
     Examples
     --------
@@ -92,33 +79,12 @@ def parse_distinct_numbers(values, pattern: str) -> tuple[np.ndarray, np.ndarray
     return np.where(match, value, np.nan), match
 
 
-def to_numbers(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(value, blank, non_numeric) of a text column; no coercion of partial numbers."""
-    blank = text == ""
-    value, numeric = parse_numbers(text, NUMBER)
-    return value, blank, ~blank & ~numeric
-
-
-def parse_dates(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(dates, bad, message) for a column of date text (parsed once per distinct value)."""
-    codes, uniques = pd.factorize(text, use_na_sentinel=False)
-    dates, bad, message = parse_distinct_dates(pd.Series(uniques, dtype="str"))
-    return (
-        pd.Series(dates.to_numpy()[codes], index=text.index, dtype="datetime64[ns]"),
-        pd.Series(bad.to_numpy()[codes], index=text.index, dtype=bool),
-        _spread_text(message, codes, text.index),
-    )
-
-
-def _spread_text(distinct: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.Series:
-    """``distinct[codes]`` as a categorical column (no Python string per row)."""
-    own, values = pd.factorize(distinct.astype("str"), use_na_sentinel=False)
-    cats = pd.Index(np.asarray(values, dtype=object), dtype="str")
-    return pd.Series(pd.Categorical.from_codes(own[codes], categories=cats), index=index)
-
-
 def parse_distinct_dates(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(dates, bad, message) of distinct date texts (see :func:`parse_dates`).
+    """(dates, bad, message) of the distinct date texts of the rows checked.
+
+    Pass only texts that some checked row holds: whether slash dates are ambiguous depends
+    on all of them (one month-first date makes every other slash date with day and month
+    <= 12 ambiguous).
 
     Examples
     --------
