@@ -361,6 +361,24 @@ def safety_table(sessions: pd.DataFrame, quarter, policy) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
+def _counts_by_format(frame: pd.DataFrame, agg, denominators: dict, policy) -> pd.DataFrame:
+    """Counts ``agg(rows)`` for all rows and for each format, suppressed as one table (the
+    all-formats row is the total); the count columns are the keys ``agg`` returns."""
+    rows = [{"format": "all", "is_total": True, **agg(frame)}]
+    for g in sorted(frame["format"].dropna().unique()):
+        rows.append({"format": g, "is_total": False, **agg(frame[frame["format"] == g])})
+    table = pd.DataFrame(rows).assign(breakdown="format")
+    out = protect(
+        table,
+        policy=policy,
+        count_columns=list(agg(frame.iloc[:0])),
+        by="breakdown",
+        totals="is_total",
+        denominators=denominators,
+    )
+    return out.drop(columns=["is_total", "breakdown"])
+
+
 def not_on_track_table(flags: pd.DataFrame, ep: pd.DataFrame, policy) -> pd.DataFrame:
     """Active episodes assessed against their expected-recovery band, and those not on track,
     by format (counts only)."""
@@ -370,19 +388,7 @@ def not_on_track_table(flags: pd.DataFrame, ep: pd.DataFrame, policy) -> pd.Data
     def agg(sub):
         return {"assessed": len(sub), "not_on_track": int(sub["not_on_track"].sum())}
 
-    rows = [{"format": "all", "is_total": True, **agg(f)}]
-    for g in sorted(f["format"].dropna().unique()):
-        rows.append({"format": g, "is_total": False, **agg(f[f["format"] == g])})
-    table = pd.DataFrame(rows).assign(breakdown="format")
-    out = protect(
-        table,
-        policy=policy,
-        count_columns=["assessed", "not_on_track"],
-        by="breakdown",
-        totals="is_total",
-        denominators={"not_on_track": "assessed"},
-    )
-    return out.drop(columns=["is_total", "breakdown"])
+    return _counts_by_format(f, agg, {"not_on_track": "assessed"}, policy)
 
 
 def no_early_improvement_table(
@@ -407,17 +413,6 @@ def no_early_improvement_table(
             "no_reliable_improvement": int((~sub["improved"]).sum()),
         }
 
-    rows = [{"format": "all", "is_total": True, **agg(per)}]
-    for g in sorted(per["format"].dropna().unique()):
-        rows.append({"format": g, "is_total": False, **agg(per[per["format"] == g])})
-    table = pd.DataFrame(rows).assign(breakdown="format")
-    out = protect(
-        table,
-        policy=policy,
-        count_columns=["rated_weeks_4_8", "no_reliable_improvement"],
-        by="breakdown",
-        totals="is_total",
-        denominators={"no_reliable_improvement": "rated_weeks_4_8"},
-    )
+    out = _counts_by_format(per, agg, {"no_reliable_improvement": "rated_weeks_4_8"}, policy)
     out.attrs["threshold"] = inst.reliable_change
-    return out.drop(columns=["is_total", "breakdown"])
+    return out
