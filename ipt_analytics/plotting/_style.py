@@ -32,6 +32,10 @@ GROUP_COLOURS = tuple(
 )
 
 ALERT_COLOUR = OKABE_ITO["vermillion"]
+#: Style of a point that needs attention (out of control, not on track, a signal): a filled
+#: vermillion circle with a black edge; each chart sets its own size and layer.
+ALERT_MARKER = {"linestyle": "none", "marker": "o", "color": ALERT_COLOUR,
+                "markeredgecolor": "black"}  # fmt: skip
 #: Colour of individual client lines and other background context.
 CONTEXT_GREY = "#8C8C8C"
 

@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from ipt_analytics.plotting._style import ALERT_COLOUR, CONTEXT_GREY, OKABE_ITO, get_ax, require
+from ipt_analytics.plotting._style import ALERT_MARKER, CONTEXT_GREY, OKABE_ITO, get_ax, require
 
 __all__ = ["plot_monthly_p_chart"]
 
@@ -115,17 +115,7 @@ def plot_monthly_p_chart(
             label="phase change" if s == starts[0] else "_nolegend_",
         )
     if sig.any():
-        ax.plot(
-            x[sig],
-            rate[sig],
-            linestyle="none",
-            marker="o",
-            markersize=8,
-            color=ALERT_COLOUR,
-            markeredgecolor="black",
-            zorder=4,
-            label="signal",
-        )
+        ax.plot(x[sig], rate[sig], markersize=8, zorder=4, label="signal", **ALERT_MARKER)
     step = max(1, int(np.ceil(k / 12)))
     ax.set_xticks(x[::step], [str(m) for m in chart["month"].iloc[::step]])
     for label in ax.get_xticklabels():

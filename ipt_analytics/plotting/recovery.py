@@ -10,7 +10,7 @@ from matplotlib.patches import Patch
 
 from ipt_analytics.instruments.table import get_instrument
 from ipt_analytics.plotting._style import (
-    ALERT_COLOUR,
+    ALERT_MARKER,
     OKABE_ITO,
     get_ax,
     instrument_label,
@@ -152,29 +152,11 @@ def plot_expected_recovery(
         ax.plot(cx, cy, gid="client", zorder=3, **style)
         handles.append(Line2D([], [], label=client_label, **style))
         if flagged.any():
-            ax.plot(
-                cx[flagged],
-                cy[flagged],
-                linestyle="none",
-                marker="o",
-                markersize=9,
-                color=ALERT_COLOUR,
-                markeredgecolor="black",
-                zorder=4,
-                gid="not_on_track",
-            )
+            ax.plot(cx[flagged], cy[flagged], markersize=9, zorder=4, gid="not_on_track",
+                    **ALERT_MARKER)  # fmt: skip
             what = "flagged" if "not_on_track" in c.columns else f"above the {flag_level}% band"
             handles.append(
-                Line2D(
-                    [],
-                    [],
-                    linestyle="none",
-                    marker="o",
-                    markersize=9,
-                    color=ALERT_COLOUR,
-                    markeredgecolor="black",
-                    label=f"not on track ({what})",
-                )
+                Line2D([], [], markersize=9, label=f"not on track ({what})", **ALERT_MARKER)
             )
     inst = get_instrument(instrument)
     # bands from a normal approximation can run past the scale; the scale is what is real

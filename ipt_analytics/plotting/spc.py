@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from ipt_analytics.plotting._style import ALERT_COLOUR, OKABE_ITO, get_ax, require
+from ipt_analytics.plotting._style import ALERT_COLOUR, ALERT_MARKER, OKABE_ITO, get_ax, require
 
 __all__ = ["plot_p_chart", "plot_run_chart"]
 
@@ -86,9 +86,8 @@ def _draw(chart, ax, *, limits: bool, percent: bool, show_n: bool, xlabel, ylabe
                 markerfacecolor="none", markeredgecolor=OKABE_ITO["orange"], markeredgewidth=1.5,
                 zorder=4, gid="long_run", label="point in an unusually long run")  # fmt: skip
     if ooc.any():
-        ax.plot(x[ooc], rate[ooc], linestyle="none", marker="o", markersize=10,
-                color=ALERT_COLOUR, markeredgecolor="black", zorder=5, gid="out_of_control",
-                label="outside the limits")  # fmt: skip
+        ax.plot(x[ooc], rate[ooc], markersize=10, zorder=5, gid="out_of_control",
+                label="outside the limits", **ALERT_MARKER)  # fmt: skip
     if show_n:
         for xi, ni in zip(x, chart["n"].to_numpy(), strict=True):
             if np.isfinite(ni):
