@@ -10,6 +10,8 @@ made only for the rows that have a problem. The reasons and their order are desc
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -176,6 +178,10 @@ class _Instruments:
             return self._rows * np.int32(n_values) + codes.astype(np.int32)
         return self._rows.astype(np.int64) * n_values + codes
 
+    def rows_of(self, idx: np.ndarray) -> np.ndarray:
+        """The rows of the per-instrument tables for the rows at positions ``idx``."""
+        return self._rows[idx]
+
     @staticmethod
     def pairs(per_instrument: np.ndarray, cells: np.ndarray) -> np.ndarray:
         """``per_instrument[instrument, value]`` for each row (a 2-d table look-up)."""
@@ -201,11 +207,46 @@ def _text_flags(uniques: np.ndarray, pattern: str) -> np.ndarray:
 
 def row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     """Stage 1; returns the problems and the parsed, scored frame (text as categoricals)."""
-    pr = Problems(long)
-    out: dict = {"source_row": long["source_row"].to_numpy()}
     coded = {c: codes_of(long[c]) for c in long.columns if c != "source_row"}
     blank = _Blank(coded)
+    for c in ["total", *_IDENTIFIERS]:  # filled here: the worker thread only reads them
+        blank[c]
+    labels, label_problems = {}, Problems(long)
+    _label_checks(label_problems, labels, coded)
+    inst = _Instruments(labels["instrument"])
+    # the ratings (items, totals, scores) need only the instrument; they are checked in a
+    # second thread while this one checks identifiers, session numbers and dates (numpy
+    # works outside the GIL, so the two take about the time of the longer one)
+    scores, score_problems = {}, Problems(long)
+    with ThreadPoolExecutor(1) as worker:
+        ratings = worker.submit(
+            _rating_checks, score_problems, scores, coded, blank, inst, prorate_rounding
+        )
+        ids, id_problems = {}, Problems(long)
+        marker = _identifier_checks(id_problems, ids, coded, blank, raw)
+        rest, rest_problems = {}, Problems(long)
+        _number_and_date_checks(rest_problems, rest, coded, blank)
+        items = ratings.result()
+    pr = Problems(long)
+    pr.parts = [*id_problems.parts, *label_problems.parts, *rest_problems.parts,
+                *score_problems.parts]  # fmt: skip
+    out = {"source_row": long["source_row"].to_numpy(), **ids, **labels, **rest, **scores}
+    group = np.asarray(out["format"] == "group", dtype=bool) & out["group_id"].isna().to_numpy()
+    pr.add(
+        group,
+        "group_id",
+        "group_without_group_id",
+        Lookup(["format is group but group_id is blank",
+                "format is group but group_id is a missing-value marker"],
+               marker["group_id"].astype(np.int64)),  # fmt: skip
+    )
+    return pr, _frame(out, items, long.index)
 
+
+def _identifier_checks(pr, out, coded, blank, raw) -> dict:
+    """Required columns present, identifiers without control characters; the identifier
+    columns as sorted categoricals (blanks and missing-value markers as NA). Returns the
+    per-row "is a missing-value marker" of each identifier column."""
     has_episode = "episode_id" in raw.frame.columns
     required = ["client_id", "session", "format"] + (["episode_id"] if has_episode else [])
     if raw.layout == "long":
@@ -237,7 +278,11 @@ def row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     out["episode_id"] = sorted_categorical(
         np.where(blank[episode] | marker[episode], -1, codes), uniques
     )
+    return marker
 
+
+def _label_checks(pr, out, coded) -> None:
+    """Labels of a fixed vocabulary (format, problem area, instrument...), canonicalised."""
     for col, vocabulary in COLUMN_VOCABULARY.items():
         optional = col in OPTIONAL_LABEL_COLUMNS
         codes, uniques = coded[col]
@@ -253,8 +298,10 @@ def row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
             f"not an accepted {col} label; accepted: {accepted} (or an alias){blank_ok}",
         )
         out[col] = _label_column(codes, canon, vocabulary)
-    inst = _Instruments(out["instrument"])
 
+
+def _number_and_date_checks(pr, out, coded, blank) -> None:
+    """Session numbers (whole, 1 to MAX_SESSIONS) and dates."""
     for col in ["session", "planned_sessions"]:
         codes, uniques = coded[col]
         value, whole = parse_distinct_numbers(uniques, WHOLE_NUMBER)
@@ -274,20 +321,13 @@ def row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     out["date"] = pd.Series(dates.to_numpy(dtype="datetime64[ns]")[codes] if len(codes) else
                             np.zeros(0, "datetime64[ns]"))  # fmt: skip
 
+
+def _rating_checks(pr, out, coded, blank, inst, prorate_rounding) -> np.ndarray:
+    """Items, given totals and the scores; returns the item block (see :func:`_frame`)."""
     item_bad, items = _item_checks(pr, out, coded, blank, inst)
     total, total_ok = _total_checks(pr, coded, blank, inst)
-    _score(pr, out, inst, total, total_ok, blank["total"], item_bad, prorate_rounding)
-
-    group = np.asarray(out["format"] == "group", dtype=bool) & out["group_id"].isna().to_numpy()
-    pr.add(
-        group,
-        "group_id",
-        "group_without_group_id",
-        Lookup(["format is group but group_id is blank",
-                "format is group but group_id is a missing-value marker"],
-               marker["group_id"].astype(np.int64)),  # fmt: skip
-    )
-    return pr, _frame(out, items, long.index)
+    _score(pr, out, items, inst, total, total_ok, blank["total"], item_bad, prorate_rounding)
+    return items
 
 
 def _frame(out: dict, items: np.ndarray, index: pd.Index) -> pd.DataFrame:
@@ -325,26 +365,36 @@ def _item_checks(pr, out, coded, blank, inst) -> tuple[np.ndarray, np.ndarray]:
         beyond_tab = ~empty[None, :] & (j > n_items)  # (instrument, distinct value)
         with np.errstate(invalid="ignore"):
             oor_tab = ~fractional & ~beyond_tab & ((value < item_min) | (value > item_max))
-        # the three checks as bits of one small table: one look-up per row for all three
+        # the three checks as bits of one small table (instrument x distinct value)
         status = (
             (non_numeric | fractional)[None, :] * np.int8(1)
             + beyond_tab * np.int8(2)
             + oor_tab * np.int8(4)
         ).astype(np.int8)
-        cells = inst.cells(codes, len(uniques))
-        per_row = inst.pairs(status, cells)
-        not_number = (per_row & 1).astype(bool)
-        beyond = (per_row & 2).astype(bool)
-        out_of_range = (per_row & 4).astype(bool)
+        # the answers whatever the instrument; an answer beyond the form's last item (rare,
+        # and its row is rejected) is blanked below, among the rows with a problem
+        np.take(value.astype(np.float32), codes, out=block[j - 1])  # whole numbers: exact
+        # a row can have a problem only if its value has one for some instrument: those rows
+        # are found with one look-up per row; the (instrument, value) pairs of those alone
+        suspect = status.any(axis=0)
+        if not suspect.any():
+            return [], None
+        rows = np.flatnonzero(np.take(suspect, codes))
+        if not len(rows):
+            return [], None
+        per_row = status[inst.rows_of(rows), codes[rows]]
+        n = len(codes)
+        not_number, beyond, out_of_range = (
+            _spread(rows, (per_row & bit).astype(bool), n) for bit in (1, 2, 4)
+        )
         found = [(not_number, col, "non_numeric",
                   "item answers are whole numbers written with ASCII digits 0-9")]  # fmt: skip
         if beyond.any():  # messages are built only where needed (a string per row is slow)
             fewer = Lookup([f"{t} has fewer than {j} items" for t in label], inst.codes)
             found.append((beyond, col, "unexpected_item", fewer))
+            block[j - 1][beyond] = np.nan
         found.append((out_of_range, col, "item_out_of_range", item_msg))
-        kept = np.where(beyond_tab, np.nan, value).astype(np.float32)  # whole numbers: exact
-        np.take(kept.ravel(), cells, out=block[j - 1])
-        return found, not_number | beyond | out_of_range
+        return found, _spread(rows, per_row != 0, n)
 
     # one after the other: in threads the temporaries come from per-thread heaps, fresh
     # memory each time, and on a virtual machine the page faults cost more than they save
@@ -416,7 +466,7 @@ _REASON_CODE = {name: k for k, name in enumerate(SCORING_REASONS)}
 _RULE_CODE = {name: k for k, name in enumerate(SCORING_RULES)}
 
 
-def _score(pr, out, inst, total, total_ok, total_blank, item_bad, prorate_rounding):
+def _score(pr, out, items, inst, total, total_ok, total_blank, item_bad, prorate_rounding):
     """Score each instrument's rows whose items are usable; check given totals against them.
 
     Items present: the scored total is kept and a given total must agree with it (for a
@@ -439,9 +489,8 @@ def _score(pr, out, inst, total, total_ok, total_blank, item_bad, prorate_roundi
         rows = np.flatnonzero((inst.codes == k) & ~item_bad)
         if not len(rows):
             continue
-        x = np.empty((len(rows), spec.n_items), dtype=np.float32)  # whole numbers: exact
-        for j, c in enumerate(spec.item_columns):
-            x[:, j] = out[c][rows]
+        # (rows, items) as the transpose of the block's first rows: one gather, no copy per item
+        x = np.take(items[: spec.n_items], rows, axis=1).T  # whole numbers: exact in float32
         exact, missing, rule, reason = score_matrix(x, spec, prorate_rounding=prorate_rounding)
         given, given_ok = total[rows], total_ok[rows]
         no_items = reason == _REASON_CODE["all_items_missing"]  # codes, not strings per row
