@@ -99,8 +99,12 @@ def build_tables(frame: pd.DataFrame, rows: np.ndarray | None = None, presorted:
         )
     else:
         starts = per_session = pos[:0]
-    episodes = _episodes(frame, pos, starts, per_session)
-    return _sessions(frame, pos, session, starts), episodes
+    # the episodes table is built in a second thread while the sessions table is gathered
+    # (numpy's gathers and reductions run outside the GIL)
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        episodes = worker.submit(_episodes, frame, pos, starts, per_session)
+        sessions = _sessions(frame, pos, session, starts)
+        return sessions, episodes.result()
 
 
 def _segment_ids(starts: np.ndarray, n: int) -> np.ndarray:
