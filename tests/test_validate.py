@@ -298,6 +298,24 @@ def test_duplicate_conflict_rejects_all_conflicting_rows():
     assert data.n_rejected_rows == 2 and data.n_accepted_rows == 2
 
 
+def test_a_later_check_sees_only_the_rows_an_earlier_check_kept():
+    """The grouped checks run at once on the rows that passed the row checks; when one of
+    them rejects rows, the checks after it must be re-run without those rows."""
+    late = {"date": "2024-12-02"}  # before session 1: out of order if it were kept
+    df = frame(row(session=1), row(session=2),
+               row(session=3, overrides=late), row(session=3, overrides=late, phq9_1="3"))  # fmt: skip
+    problems, data = check(df)
+    # the two session-3 rows conflict; with them gone, the dates of sessions 1-2 are in order
+    assert problems == [
+        [4, "phq9_1", "2", "duplicate_conflict"],
+        [5, "phq9_1", "3", "duplicate_conflict"],
+    ]
+    assert data.n_rejected_rows == 2 and data.n_accepted_rows == 2
+    # the same session 3 rows without the conflict: the date order check flags them
+    problems, _ = check(frame(row(session=1), row(session=2), row(session=3, overrides=late)))
+    assert [p[3] for p in problems] == ["date_order"]
+
+
 def test_exact_duplicates_are_collapsed_and_counted():
     df = frame(
         row(session=1),
