@@ -1,5 +1,6 @@
 """Reading files and frames: CSV dialects, Excel, Parquet, column mapping, layouts."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -352,3 +353,16 @@ def test_nullable_and_timezone_aware_frame_columns():
     assert data.sessions["medication"].tolist() == [True]
     problems = data.rejected[["source_row", "column", "reason"]].values.tolist()
     assert problems == [[3, "(ratings)", "missing_required"], [4, "session", "missing_required"]]
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 64])
+def test_counting_a_mapped_file_in_slices_counts_every_occurrence_once(step):
+    """Line breaks of a memory-mapped file are counted slice by slice; a two-byte break
+    that straddles two slices is counted once."""
+    from ipt_analytics.io.reading import _count
+
+    rng = np.random.default_rng(step)
+    data = bytes(rng.choice(list(b"ab\r\n"), size=500).tolist())
+    for sub in (b"\n", b"\r", b"\r\n"):
+        for start in (0, 1, 5):
+            assert _count(memoryview(data), sub, start, step=step) == data.count(sub, start)

@@ -302,8 +302,8 @@ def test_a_later_check_sees_only_the_rows_an_earlier_check_kept():
     """The grouped checks run at once on the rows that passed the row checks; when one of
     them rejects rows, the checks after it must be re-run without those rows."""
     late = {"date": "2024-12-02"}  # before session 1: out of order if it were kept
-    df = frame(row(session=1), row(session=2),
-               row(session=3, overrides=late), row(session=3, overrides=late, phq9_1="3"))  # fmt: skip
+    conflicting = row(session=3, overrides=late, phq9_1="3")
+    df = frame(row(session=1), row(session=2), row(session=3, overrides=late), conflicting)
     problems, data = check(df)
     # the two session-3 rows conflict; with them gone, the dates of sessions 1-2 are in order
     assert problems == [

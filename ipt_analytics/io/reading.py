@@ -38,6 +38,7 @@ import csv
 import datetime as _dt
 import io
 import math
+import mmap
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -304,22 +305,12 @@ def _undecodable(path: str, data: bytes, exc: UnicodeDecodeError) -> ValueError:
 
 
 def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, list]:
+    if encoding is None:
+        fast = _mapped_arrow_csv(path)
+        if fast is not None:
+            return fast
     with open(path, "rb") as fh:
         data = fh.read()
-    if encoding is None:
-        # UTF-8 without quotes: pyarrow reads the bytes as they are (it checks the UTF-8
-        # itself, and any other file takes the paths below, which decode it first)
-        start = 3 if data.startswith(codecs.BOM_UTF8) else 0
-        end = data.find(b"\n", start)
-        try:
-            header = data[start : end if end >= 0 else len(data)].decode("utf-8")
-        except UnicodeDecodeError:
-            header = None
-        if header is not None:  # (an empty file: no rows, the paths below say so)
-            sep = _separator(header)
-            fast = _arrow_csv(data, start, header, sep)
-            if fast is not None:
-                return fast
     try:
         text = data.decode(encoding or "utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -355,6 +346,41 @@ def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, lis
     return _rectangular(records, sep)
 
 
+def _mapped_arrow_csv(path: str) -> tuple[pd.DataFrame, list] | None:
+    """:func:`_arrow_csv` on the file mapped into memory (the page cache, read in place: no
+    copy of the file in the process's own memory); ``None`` when another reader is needed."""
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:  # an empty file cannot be mapped
+            return None
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            # UTF-8 without quotes: pyarrow reads the bytes as they are (the UTF-8 is checked
+            # there; any other file takes the other paths, which decode it first)
+            start = 3 if data[:3] == codecs.BOM_UTF8 else 0
+            end = data.find(b"\n", start)
+            try:
+                header = data[start : end if end >= 0 else len(data)].decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            return _arrow_csv(data, start, header, _separator(header))
+
+
+def _count(data, sub: bytes, start: int, step: int = 1 << 24) -> int:
+    r"""``data.count(sub, start)`` for bytes or a memory map (which has no ``count``), in
+    slices of ``step`` bytes; an occurrence is counted in the slice it starts in.
+
+    Examples
+    --------
+    >>> _count(memoryview(b"a\r\nb\r\n\r\n"), b"\r\n", 0, step=3)
+    3
+    """
+    if isinstance(data, bytes):
+        return data.count(sub, start)
+    return sum(
+        bytes(data[a : min(a + step, len(data)) + len(sub) - 1]).count(sub)
+        for a in range(start, len(data), step)
+    )
+
+
 def _separator(header: str) -> str:
     """The separator of a header line: the most frequent of comma, semicolon and tab."""
     counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
@@ -376,9 +402,9 @@ def _arrow_csv(data: bytes, start: int, header: str, sep: str) -> tuple[pd.DataF
 
     if len(data) <= start or data.find(b'"', start) >= 0:
         return None
-    if data.find(b"\r", start) >= 0 and data.count(b"\r", start) != data.count(b"\r\n", start):
+    if data.find(b"\r", start) >= 0 and _count(data, b"\r", start) != _count(data, b"\r\n", start):
         return None
-    n_lines = data.count(b"\n", start) + (0 if data.endswith(b"\n") else 1)
+    n_lines = _count(data, b"\n", start) + (0 if data[-1:] == b"\n" else 1)
     names = header.rstrip("\r").split(sep)
     width = len(names)
     auto = [f"f{i}" for i in range(width)]
