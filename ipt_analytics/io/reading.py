@@ -250,7 +250,7 @@ def _to_text(df: pd.DataFrame) -> pd.DataFrame:
         else:  # a column of mixed Python objects: cell by cell
             text = col.astype(object).map(_cell_to_str)
         out[i] = text.astype("str").fillna("").str.strip(STRIPPED)
-    frame = pd.DataFrame(out)
+    frame = pd.DataFrame(out, copy=False)  # the columns are new already: no second copy
     frame.columns = [str(c) for c in df.columns]
     return frame
 

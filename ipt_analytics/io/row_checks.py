@@ -264,9 +264,11 @@ def _identifier_checks(pr, out, coded, blank, raw) -> dict:
             )
     for col in _IDENTIFIERS:
         codes, uniques = coded[col]
-        control = (_text_flags(uniques, _CONTROL) & ~flags[col])[codes]
+        bad = _text_flags(uniques, _CONTROL) & ~flags[col]
+        if not bad.any():  # the usual case: no value to show, none of them formatted
+            continue
         shown = Lookup([ascii(u) for u in uniques], codes)
-        pr.add(control, col, "bad_identifier", f"{col} contains a control character",
+        pr.add(bad[codes], col, "bad_identifier", f"{col} contains a control character",
                value=shown)  # fmt: skip
 
     for col in ["client_id", "therapist_id", "site", "group_id"]:
