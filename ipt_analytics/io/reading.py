@@ -347,11 +347,17 @@ def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, lis
 
 
 def _mapped_arrow_csv(path: str) -> tuple[pd.DataFrame, list] | None:
-    """:func:`_arrow_csv` on the file mapped into memory (the page cache, read in place: no
-    copy of the file in the process's own memory); ``None`` when another reader is needed."""
+    """:func:`_arrow_csv` on a file without reading it into the process's memory: the checks
+    run on a memory map of it (the page cache, read in place), and pyarrow parses its own
+    memory map of the file (it skips a UTF-8 BOM itself); ``None`` when another reader is
+    needed."""
+    import pyarrow as pa
+
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size == 0:  # an empty file cannot be mapped
             return None
+        # (find, count and slices copy out of the map: no buffer of it is handed out, so it
+        # closes at once whatever pyarrow does later)
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
             # UTF-8 without quotes: pyarrow reads the bytes as they are (the UTF-8 is checked
             # there; any other file takes the other paths, which decode it first)
@@ -361,7 +367,11 @@ def _mapped_arrow_csv(path: str) -> tuple[pd.DataFrame, list] | None:
                 header = data[start : end if end >= 0 else len(data)].decode("utf-8")
             except UnicodeDecodeError:
                 return None
-            return _arrow_csv(data, start, header, _separator(header))
+            n_lines = _one_record_per_line(data, start)
+    if n_lines is None:
+        return None
+    with pa.memory_map(path) as source:
+        return _arrow_parse(source, n_lines, header, _separator(header))
 
 
 def _count(data, sub: bytes, start: int, step: int = 1 << 24) -> int:
@@ -393,6 +403,28 @@ def _arrow_csv(data: bytes, start: int, header: str, sep: str) -> tuple[pd.DataF
     fields: pyarrow's CSV reader, every column as text (no value is converted or dropped).
     ``None`` when another reader is needed (quotes, rows of another length, blank lines, a
     carriage return standing alone, which is a line break to some readers, not to others).
+    """
+    import pyarrow as pa
+
+    n_lines = _one_record_per_line(data, start)
+    if n_lines is None:
+        return None
+    return _arrow_parse(pa.py_buffer(memoryview(data)[start:]), n_lines, header, sep)
+
+
+def _one_record_per_line(data, start: int) -> int | None:
+    """The number of lines of a file that has no quotes and no carriage return standing
+    alone (then every line is one record for pyarrow); ``None`` for any other file."""
+    if len(data) <= start or data.find(b'"', start) >= 0:
+        return None
+    if data.find(b"\r", start) >= 0 and _count(data, b"\r", start) != _count(data, b"\r\n", start):
+        return None
+    return _count(data, b"\n", start) + (0 if data[-1:] == b"\n" else 1)
+
+
+def _arrow_parse(source, n_lines: int, header: str, sep: str) -> tuple[pd.DataFrame, list] | None:
+    """The text of ``source`` (a file of ``n_lines`` lines, the header first) read by
+    pyarrow; ``None`` when pyarrow refuses it or reads another number of rows.
 
     pyarrow refuses a row with another number of fields than the header (a blank line is
     such a row), so a file it reads whole has exactly one record per line; the line count
@@ -400,18 +432,13 @@ def _arrow_csv(data: bytes, start: int, header: str, sep: str) -> tuple[pd.DataF
     import pyarrow as pa
     from pyarrow import csv as pa_csv
 
-    if len(data) <= start or data.find(b'"', start) >= 0:
-        return None
-    if data.find(b"\r", start) >= 0 and _count(data, b"\r", start) != _count(data, b"\r\n", start):
-        return None
-    n_lines = _count(data, b"\n", start) + (0 if data[-1:] == b"\n" else 1)
     names = header.rstrip("\r").split(sep)
     width = len(names)
     auto = [f"f{i}" for i in range(width)]
     try:
         pool = arrow_pool()
         table = pa_csv.read_csv(
-            pa.py_buffer(memoryview(data)[start:]),
+            source,
             memory_pool=pool,
             read_options=pa_csv.ReadOptions(column_names=auto, skip_rows=1),
             parse_options=pa_csv.ParseOptions(delimiter=sep, quote_char=False,
