@@ -30,7 +30,7 @@ from ipt_analytics.io.cell_parsing import (
     parse_distinct_dates,
     parse_distinct_numbers,
 )
-from ipt_analytics.io.coded import assemble_frame, codes_of, sorted_categorical
+from ipt_analytics.io.coded import assemble_frame, codes_of, sorted_categorical, worker_threads
 from ipt_analytics.io.reading import ITEM_COLUMNS, RawInput
 from ipt_analytics.vocab import (
     COLUMN_VOCABULARY,
@@ -51,6 +51,9 @@ ID_MISSING_MARKERS = frozenset(
      ".", "MISSING", "UNKNOWN", "NOT KNOWN", "NOT RECORDED", "#N/A", "<NA>"]
 )  # fmt: skip
 _IDENTIFIERS = ["client_id", "episode_id", "therapist_id", "group_id"]
+#: Columns whose per-row "is blank" the checks read
+_BLANK_NEEDED = [*_IDENTIFIERS, "site", "session", "planned_sessions", "format", "instrument",
+                 "total"]  # fmt: skip
 _CONTROL = r"[\x00-\x1f\x7f-\x9f]"
 
 
@@ -209,24 +212,26 @@ def row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     """Stage 1; returns the problems and the parsed, scored frame (text as categoricals)."""
     coded = {c: codes_of(long[c]) for c in long.columns if c != "source_row"}
     blank = _Blank(coded)
-    for c in ["total", *_IDENTIFIERS]:  # filled here: the worker thread only reads them
-        blank[c]
+    for c in _BLANK_NEEDED:  # filled here: the threads below only read them
+        if c in coded:
+            blank[c]
     labels, label_problems = {}, Problems(long)
     _label_checks(label_problems, labels, coded)
     inst = _Instruments(labels["instrument"])
-    # the ratings (items, totals, scores) need only the instrument; they are checked in a
-    # second thread while this one checks identifiers, session numbers and dates (numpy
-    # works outside the GIL, so the two take about the time of the longer one)
+    # The checks of identifiers, of session numbers and dates, and of each item column are
+    # independent: two threads take them in turn (numpy works outside the GIL, so both
+    # cores are busy), then the scores, one instrument per task. Each task writes its own
+    # problems and columns, which are put together below in one fixed order.
+    ids, id_problems = {}, Problems(long)
+    rest, rest_problems = {}, Problems(long)
     scores, score_problems = {}, Problems(long)
-    with ThreadPoolExecutor(1) as worker:
-        ratings = worker.submit(
-            _rating_checks, score_problems, scores, coded, blank, inst, prorate_rounding
-        )
-        ids, id_problems = {}, Problems(long)
-        marker = _identifier_checks(id_problems, ids, coded, blank, raw)
-        rest, rest_problems = {}, Problems(long)
-        _number_and_date_checks(rest_problems, rest, coded, blank)
-        items = ratings.result()
+    with ThreadPoolExecutor(worker_threads()) as threads:
+        identifiers = threads.submit(_identifier_checks, id_problems, ids, coded, blank, raw)
+        numbers = threads.submit(_number_and_date_checks, rest_problems, rest, coded, blank)
+        items = _rating_checks(score_problems, scores, coded, blank, inst, prorate_rounding,
+                               threads)  # fmt: skip
+        marker = identifiers.result()
+        numbers.result()
     pr = Problems(long)
     pr.parts = [*id_problems.parts, *label_problems.parts, *rest_problems.parts,
                 *score_problems.parts]  # fmt: skip
@@ -324,11 +329,12 @@ def _number_and_date_checks(pr, out, coded, blank) -> None:
                             np.zeros(0, "datetime64[ns]"))  # fmt: skip
 
 
-def _rating_checks(pr, out, coded, blank, inst, prorate_rounding) -> np.ndarray:
+def _rating_checks(pr, out, coded, blank, inst, prorate_rounding, threads) -> np.ndarray:
     """Items, given totals and the scores; returns the item block (see :func:`_frame`)."""
-    item_bad, items = _item_checks(pr, out, coded, blank, inst)
-    total, total_ok = _total_checks(pr, coded, blank, inst)
-    _score(pr, out, items, inst, total, total_ok, blank["total"], item_bad, prorate_rounding)
+    item_bad, items = _item_checks(pr, out, coded, inst, threads)
+    total, total_ok = _total_checks(pr, coded, inst)
+    _score(pr, out, items, inst, total, total_ok, blank["total"], item_bad, prorate_rounding,
+           threads)  # fmt: skip
     return items
 
 
@@ -342,7 +348,7 @@ def _frame(out: dict, items: np.ndarray, index: pd.Index) -> pd.DataFrame:
     return assemble_frame(list(out), parts).set_axis(index, axis=0)
 
 
-def _item_checks(pr, out, coded, blank, inst) -> tuple[np.ndarray, np.ndarray]:
+def _item_checks(pr, out, coded, inst, threads) -> tuple[np.ndarray, np.ndarray]:
     """Items: whole numbers in the form's range, none beyond its last item."""
     item_min = inst.numbers(lambda i: i.item_min)[:, None]
     item_max = inst.numbers(lambda i: i.item_max)[:, None]
@@ -398,9 +404,7 @@ def _item_checks(pr, out, coded, blank, inst) -> tuple[np.ndarray, np.ndarray]:
         found.append((out_of_range, col, "item_out_of_range", item_msg))
         return found, _spread(rows, per_row != 0, n)
 
-    # one after the other: in threads the temporaries come from per-thread heaps, fresh
-    # memory each time, and on a virtual machine the page faults cost more than they save
-    results = list(map(check, range(1, len(ITEM_COLUMNS) + 1), ITEM_COLUMNS))
+    results = list(threads.map(check, range(1, len(ITEM_COLUMNS) + 1), ITEM_COLUMNS))
     item_bad = np.zeros(len(inst.codes), dtype=bool)
     for col, (found, bad) in zip(ITEM_COLUMNS, results, strict=True):
         out[col] = block[ITEM_COLUMNS.index(col)]
@@ -411,7 +415,7 @@ def _item_checks(pr, out, coded, blank, inst) -> tuple[np.ndarray, np.ndarray]:
     return item_bad, block
 
 
-def _total_checks(pr, coded, blank, inst):
+def _total_checks(pr, coded, inst):
     """Given totals: plain numbers, whole (PHQ-9: or a prorated value), in range."""
     codes, uniques = coded["total"]
     value, numeric = parse_distinct_numbers(uniques, NUMBER)
@@ -468,7 +472,8 @@ _REASON_CODE = {name: k for k, name in enumerate(SCORING_REASONS)}
 _RULE_CODE = {name: k for k, name in enumerate(SCORING_RULES)}
 
 
-def _score(pr, out, items, inst, total, total_ok, total_blank, item_bad, prorate_rounding):
+def _score(problems, out, items, inst, total, total_ok, total_blank, item_bad, prorate_rounding,
+           threads):
     """Score each instrument's rows whose items are usable; check given totals against them.
 
     Items present: the scored total is kept and a given total must agree with it (for a
@@ -484,13 +489,15 @@ def _score(pr, out, items, inst, total, total_ok, total_blank, item_bad, prorate
     n_missing = np.zeros(n, dtype=np.int64)
     safety = np.zeros(n, dtype=bool)
     safety_na = np.zeros(n, dtype=bool)
-    for name, spec in INSTRUMENTS.items():  # in the table's order, as problems are listed
-        if name not in inst.names:
-            continue
+
+    def one(name, spec) -> list:
+        """Score the rows of one instrument (rows of different instruments are disjoint,
+        so the instruments are scored side by side); returns its problems."""
+        pr = Problems(problems.long)
         k = inst.names.index(name)
         rows = np.flatnonzero((inst.codes == k) & ~item_bad)
         if not len(rows):
-            continue
+            return pr.parts
         # (rows, items) as the transpose of the block's first rows: one gather, no copy per item
         x = np.take(items[: spec.n_items], rows, axis=1).T  # whole numbers: exact in float32
         exact, missing, rule, reason = score_matrix(x, spec, prorate_rounding=prorate_rounding)
@@ -545,6 +552,12 @@ def _score(pr, out, items, inst, total, total_ok, total_blank, item_bad, prorate
             na = na | no_items
         safety[rows] = np.asarray(flag.fillna(False), dtype=bool)
         safety_na[rows] = na
+        return pr.parts
+
+    # in the table's order, as problems are listed
+    present = [(name, spec) for name, spec in INSTRUMENTS.items() if name in inst.names]
+    for parts in threads.map(lambda pair: one(*pair), present):
+        problems.parts.extend(parts)
     out["total"] = final_total
     # a handful of labels: codes, not strings
     out["severity"] = pd.Series(pd.Categorical.from_codes(band_code, categories=band_names))
