@@ -4,8 +4,10 @@ Every text column arrives as codes into its distinct values (:mod:`~ipt_analytic
 coded`). Each check is computed once per distinct value (or per instrument and distinct
 value, for the checks whose rule depends on the instrument) and read back for every row
 through the codes, so a million rows cost a few array look-ups per column, and a message is
-made only for the rows that have a problem. The reasons and their order are described in
-:mod:`ipt_analytics.io.validate`.
+made only for the rows that have a problem. The checks of different columns are tasks of
+a two-thread pool (numpy works outside the GIL); each task keeps its own problems, and they
+are put together in one fixed order, so the result does not depend on the threads. The
+reasons and their order are described in :mod:`ipt_analytics.io.validate`.
 """
 
 from __future__ import annotations
