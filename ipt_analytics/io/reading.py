@@ -37,8 +37,8 @@ import codecs
 import csv
 import datetime as _dt
 import io
+import itertools
 import math
-import mmap
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -306,7 +306,7 @@ def _undecodable(path: str, data: bytes, exc: UnicodeDecodeError) -> ValueError:
 
 def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, list]:
     if encoding is None:
-        fast = _mapped_arrow_csv(path)
+        fast = _streamed_arrow_csv(path)
         if fast is not None:
             return fast
     with open(path, "rb") as fh:
@@ -346,49 +346,67 @@ def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, lis
     return _rectangular(records, sep)
 
 
-def _mapped_arrow_csv(path: str) -> tuple[pd.DataFrame, list] | None:
-    """:func:`_arrow_csv` on a file without reading it into the process's memory: the checks
-    run on a memory map of it (the page cache, read in place), and pyarrow parses its own
-    memory map of the file (it skips a UTF-8 BOM itself); ``None`` when another reader is
-    needed."""
-    import pyarrow as pa
-
+def _streamed_arrow_csv(path: str, chunk: int = 1 << 24) -> tuple[pd.DataFrame, list] | None:
+    """:func:`_arrow_csv` on a file without reading it whole into memory: the checks read it
+    in slices of ``chunk`` bytes, then pyarrow reads it in its own blocks (it skips a UTF-8
+    BOM itself). ``None`` when another reader is needed, and when the file changed between
+    the two readings (size, modification time or identity): the reader that reads it once
+    into memory then sees one version of it."""
     with open(path, "rb") as fh:
-        if os.fstat(fh.fileno()).st_size == 0:  # an empty file cannot be mapped
+        before = _identity(os.fstat(fh.fileno()))
+        first = fh.readline()
+        # UTF-8 without quotes: pyarrow reads the bytes as they are (the UTF-8 is checked
+        # there; any other file takes the other paths, which decode it first)
+        start = 3 if first.startswith(codecs.BOM_UTF8) else 0
+        try:
+            header = first[start:].rstrip(b"\n").decode("utf-8")
+        except UnicodeDecodeError:
             return None
-        # (find, count and slices copy out of the map: no buffer of it is handed out, so it
-        # closes at once whatever pyarrow does later)
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            # UTF-8 without quotes: pyarrow reads the bytes as they are (the UTF-8 is checked
-            # there; any other file takes the other paths, which decode it first)
-            start = 3 if data[:3] == codecs.BOM_UTF8 else 0
-            end = data.find(b"\n", start)
-            try:
-                header = data[start : end if end >= 0 else len(data)].decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-            n_lines = _one_record_per_line(data, start)
+        n_lines = _lines_of(itertools.chain([first[start:]], _slices(fh, chunk)))
     if n_lines is None:
         return None
-    with pa.memory_map(path) as source:
-        return _arrow_parse(source, n_lines, header, _separator(header))
+    read = _arrow_parse(path, n_lines, header, _separator(header))
+    return read if _identity(os.stat(path)) == before else None
 
 
-def _count(data, sub: bytes, start: int, step: int = 1 << 24) -> int:
-    r"""``data.count(sub, start)`` for bytes or a memory map (which has no ``count``), in
-    slices of ``step`` bytes; an occurrence is counted in the slice it starts in.
+def _slices(fh, size: int):
+    """The rest of an open file, ``size`` bytes at a time, read into one buffer that is
+    reused (the consumer must not keep a slice it was given)."""
+    buffer = bytearray(size)
+    while n := fh.readinto(buffer):
+        yield buffer if n == size else buffer[:n]
+
+
+def _identity(stat: os.stat_result) -> tuple:
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _lines_of(pieces) -> int | None:
+    r"""The number of lines of a text given in pieces, when it has no quote and no carriage
+    return standing alone (then every line is one record to pyarrow); ``None`` otherwise,
+    and for an empty text. A ``\r\n`` split between two pieces counts as one line break.
 
     Examples
     --------
-    >>> _count(memoryview(b"a\r\nb\r\n\r\n"), b"\r\n", 0, step=3)
-    3
+    >>> _lines_of([b"a,b\r", b"\n1,2\r\n", b"3,4"]), _lines_of([b"a\rb\n"]), _lines_of([b'"a"'])
+    (3, None, None)
     """
-    if isinstance(data, bytes):
-        return data.count(sub, start)
-    return sum(
-        bytes(data[a : min(a + step, len(data)) + len(sub) - 1]).count(sub)
-        for a in range(start, len(data), step)
-    )
+    n_lf = n_cr = n_crlf = size = 0
+    last = b""
+    for piece in pieces:
+        if not piece:
+            continue
+        if b'"' in piece:
+            return None
+        n_lf += piece.count(b"\n")
+        if last == b"\r" or b"\r" in piece:  # (a search for a byte is faster than a count)
+            n_cr += piece.count(b"\r")
+            n_crlf += piece.count(b"\r\n") + (last == b"\r" and piece[:1] == b"\n")
+        size += len(piece)
+        last = bytes(piece[-1:])
+    if size == 0 or n_cr != n_crlf:
+        return None
+    return n_lf + (0 if last == b"\n" else 1)
 
 
 def _separator(header: str) -> str:
@@ -406,20 +424,10 @@ def _arrow_csv(data: bytes, start: int, header: str, sep: str) -> tuple[pd.DataF
     """
     import pyarrow as pa
 
-    n_lines = _one_record_per_line(data, start)
+    n_lines = _lines_of([data[start:]])
     if n_lines is None:
         return None
     return _arrow_parse(pa.py_buffer(memoryview(data)[start:]), n_lines, header, sep)
-
-
-def _one_record_per_line(data, start: int) -> int | None:
-    """The number of lines of a file that has no quotes and no carriage return standing
-    alone (then every line is one record for pyarrow); ``None`` for any other file."""
-    if len(data) <= start or data.find(b'"', start) >= 0:
-        return None
-    if data.find(b"\r", start) >= 0 and _count(data, b"\r", start) != _count(data, b"\r\n", start):
-        return None
-    return _count(data, b"\n", start) + (0 if data[-1:] == b"\n" else 1)
 
 
 def _arrow_parse(source, n_lines: int, header: str, sep: str) -> tuple[pd.DataFrame, list] | None:
