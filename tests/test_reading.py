@@ -1,5 +1,8 @@
 """Reading files and frames: CSV dialects, Excel, Parquet, column mapping, layouts."""
 
+import os
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -397,3 +400,27 @@ def test_a_file_that_changes_while_it_is_read_is_read_again_whole(tmp_path, monk
     data = read_sessions(path)
     assert data.sessions["client_id"].tolist() == ["C2"]
     assert data.sessions["total"].tolist() == [11.0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_csv_from_a_named_pipe_is_read_once(tmp_path):
+    """A pipe can be read only once: it is read whole, then parsed, with the same result
+    as the regular file."""
+    text = "client_id,session,format,phq9_total\nC1,1,individual,10\nC1,2,individual,12\n"
+    regular = tmp_path / "sessions.csv"
+    regular.write_text(text)
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    result = {}
+    # threads that may block for ever on the pipe do not hold up the test run: daemons
+    writer = threading.Thread(target=pipe.write_text, args=(text,), daemon=True)
+    reader = threading.Thread(
+        target=lambda: result.update(data=read_sessions(pipe)), daemon=True
+    )
+    reader.start()
+    writer.start()
+    reader.join(timeout=60)
+    assert not reader.is_alive(), "read_sessions still waits on the pipe: it opened it twice"
+    data = result["data"]
+    pd.testing.assert_frame_equal(data.sessions, read_sessions(regular).sessions)
+    assert data.n_input_rows == 2

@@ -41,6 +41,7 @@ import itertools
 import math
 import os
 import re
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -305,12 +306,18 @@ def _undecodable(path: str, data: bytes, exc: UnicodeDecodeError) -> ValueError:
 
 
 def _read_csv(path: str, encoding: str | None = None) -> tuple[pd.DataFrame, list]:
-    if encoding is None:
+    # a regular file can be read twice (checks, then pyarrow); a pipe only once
+    regular = stat.S_ISREG(os.stat(path).st_mode)
+    if encoding is None and regular:
         fast = _streamed_arrow_csv(path)
         if fast is not None:
             return fast
     with open(path, "rb") as fh:
         data = fh.read()
+    if encoding is None and not regular:
+        fast = _arrow_csv_of_bytes(data)
+        if fast is not None:
+            return fast
     try:
         text = data.decode(encoding or "utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -369,6 +376,17 @@ def _streamed_arrow_csv(path: str, chunk: int = 1 << 24) -> tuple[pd.DataFrame, 
     return read if _identity(os.stat(path)) == before else None
 
 
+def _arrow_csv_of_bytes(data: bytes) -> tuple[pd.DataFrame, list] | None:
+    """:func:`_arrow_csv` on the bytes of a file read whole."""
+    start = 3 if data.startswith(codecs.BOM_UTF8) else 0
+    end = data.find(b"\n", start)
+    try:
+        header = data[start : end if end >= 0 else len(data)].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return _arrow_csv(data, start, header, _separator(header))
+
+
 def _slices(fh, size: int):
     """The rest of an open file, ``size`` bytes at a time, read into one buffer that is
     reused (the consumer must not keep a slice it was given)."""
@@ -377,8 +395,8 @@ def _slices(fh, size: int):
         yield buffer if n == size else buffer[:n]
 
 
-def _identity(stat: os.stat_result) -> tuple:
-    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+def _identity(info: os.stat_result) -> tuple:
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _lines_of(pieces) -> int | None:
