@@ -362,13 +362,10 @@ def _streamed_arrow_csv(path: str, chunk: int = 1 << 24) -> tuple[pd.DataFrame, 
     with open(path, "rb") as fh:
         before = _identity(os.fstat(fh.fileno()))
         first = fh.readline()
-        # UTF-8 without quotes: pyarrow reads the bytes as they are (the UTF-8 is checked
-        # there; any other file takes the other paths, which decode it first)
-        start = 3 if first.startswith(codecs.BOM_UTF8) else 0
-        try:
-            header = first[start:].rstrip(b"\n").decode("utf-8")
-        except UnicodeDecodeError:
+        found = _utf8_header(first)
+        if found is None:
             return None
+        start, header = found
         n_lines = _lines_of(itertools.chain([first[start:]], _slices(fh, chunk)))
     if n_lines is None:
         return None
@@ -378,13 +375,29 @@ def _streamed_arrow_csv(path: str, chunk: int = 1 << 24) -> tuple[pd.DataFrame, 
 
 def _arrow_csv_of_bytes(data: bytes) -> tuple[pd.DataFrame, list] | None:
     """:func:`_arrow_csv` on the bytes of a file read whole."""
-    start = 3 if data.startswith(codecs.BOM_UTF8) else 0
-    end = data.find(b"\n", start)
+    end = data.find(b"\n")
+    found = _utf8_header(data[: end if end >= 0 else len(data)])
+    if found is None:
+        return None
+    start, header = found
+    return _arrow_csv(data, start, header, _separator(header))
+
+
+def _utf8_header(line: bytes) -> tuple[int, str] | None:
+    r"""(where the text starts: after a UTF-8 BOM, the header line) of a file's first line;
+    ``None`` when it is not UTF-8. pyarrow reads UTF-8 bytes as they are (the values are
+    checked there); any other file takes the other readers, which decode it first.
+
+    Examples
+    --------
+    >>> _utf8_header(b"\xef\xbb\xbfa,b\r\n"), _utf8_header(b"a,\xff")
+    ((3, 'a,b\r'), None)
+    """
+    start = 3 if line.startswith(codecs.BOM_UTF8) else 0
     try:
-        header = data[start : end if end >= 0 else len(data)].decode("utf-8")
+        return start, line[start:].rstrip(b"\n").decode("utf-8")
     except UnicodeDecodeError:
         return None
-    return _arrow_csv(data, start, header, _separator(header))
 
 
 def _slices(fh, size: int):
