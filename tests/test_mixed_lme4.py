@@ -333,3 +333,18 @@ def test_weekly_2000_clients_matches_lme4():
     assert res.satterthwaite_df(lvec) == pytest.approx(
         ref_scalar(ref, "contest_vec_week_ind", "df"), rel=1e-2
     )
+
+
+def test_a_label_categorical_with_unused_levels_fits_as_lme4_after_droplevels():
+    # a sessions table keeps every label of the vocabulary as a category, used or not; the
+    # levels no row has are dropped (R: droplevels()), and the fit is lme4's
+    data = pd.read_csv(DATA / "weekly_2000.csv")
+    vocabulary = ["group", "individual", "internet", "telehealth", "telephone"]
+    data["format"] = pd.Categorical(data["format"], vocabulary)
+    res = fit_quiet(data, "y ~ week * format", groups="client", re_formula="~week")
+    ref = load_ref("weekly", "weekly")
+    assert list(res.fe_params.index) == [
+        "Intercept", "format[T.individual]", "format[T.telehealth]", "week",
+        "week:format[T.individual]", "week:format[T.telehealth]"]  # fmt: skip
+    assert res.loglik == pytest.approx(ref_scalar(ref, "logLik"), abs=1e-3)
+    check_against(res, ref, {k: v.replace("C(format)", "format") for k, v in WEEKLY.items()})

@@ -340,3 +340,17 @@ def test_cs_categories_match_clinicalsignificance_at_every_boundary():
     )
     assert o.loc[list(eps), "cs_category"].tolist() == [v[1] for v in eps.values()]
     assert o.loc["rci_at_plus_k", "rci"] == 2.0 and o.loc["rci_at_minus_k", "rci"] == -2.0
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_episode_format_tie_goes_to_the_format_seen_first(categorical):
+    # one session in telehealth, then one individual: a tie, so the first session's format
+    # (a sessions table holds its labels as categoricals, in sorted order: individual first)
+    s = make_sessions({"a": [20, 10]})
+    s["format"] = ["telehealth", "individual"]
+    if categorical:
+        s["format"] = pd.Categorical(
+            s["format"], categories=["group", "individual", "internet", "telehealth"]
+        )
+    o = episode_outcomes(s, reliability=0.8, nhs_tt_measures=False)
+    assert o["format"].tolist() == ["telehealth"]

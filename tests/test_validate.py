@@ -477,7 +477,21 @@ def test_sessions_and_episodes_contract():
     assert e.loc["e1", "planned_sessions"] == 12.0
     assert e.loc["e2", "start_date"] == pd.Timestamp("2025-03-03")
     assert e.loc["e2", "end_date"] == pd.Timestamp("2025-03-13")
-    assert s["item_1"].dtype == np.float64 and s["item_10"].isna().all()
+    assert s["item_1"].dtype == "Int8" and s["item_10"].isna().all()
+    assert s["item_1"].tolist()[:2] == [int(v) for v in s["item_1"].tolist()[:2]]
+    # labels are categoricals of their whole vocabulary, identifiers plain text
+    assert s["format"].cat.categories.tolist() == [
+        "group", "individual", "internet", "telehealth", "telephone"]  # fmt: skip
+    assert s["instrument"].cat.categories.tolist() == ["cudos", "gad7", "phq9", "qids_sr16"]
+    for table, columns in [
+        (s, ["instrument", "severity", "scoring_rule", "format", "problem_area",
+             "secondary_problem_area", "end_reason", "contact_type"]),
+        (data.episodes, ["format", "problem_area", "secondary_problem_area", "end_reason"]),
+    ]:  # fmt: skip
+        assert all(isinstance(table[c].dtype, pd.CategoricalDtype) for c in columns)
+    for c in ["client_id", "episode_id", "therapist_id", "site", "group_id"]:
+        assert pd.api.types.is_string_dtype(s[c].dtype), c
+        assert not isinstance(s[c].dtype, pd.CategoricalDtype), c
 
 
 def test_episode_defaults_to_client_and_summary():

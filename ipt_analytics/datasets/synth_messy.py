@@ -55,7 +55,7 @@ def make_messy(*, seed: int = MESSY_SEED, n_rows: int = 200):
     True
     """
     cohort = simulate_cohort(n_episodes=120, seed=seed)
-    episodes = cohort.groupby("episode_id", sort=True).agg(
+    episodes = cohort.groupby("episode_id", sort=True, observed=True).agg(
         fmt=("format", "first"), pa=("problem_area", "first"), n=("session", "size")
     )
     take, rows, seen = [], 0, set()

@@ -68,7 +68,7 @@ class SessionData:
             return pd.DataFrame({"reason": [], "n_problems": [], "n_rows": []}).astype(
                 {"reason": "str", "n_problems": "int64", "n_rows": "int64"}
             )
-        grouped = self.rejected.groupby("reason")["source_row"]
+        grouped = self.rejected.groupby("reason", observed=True)["source_row"]
         out = pd.DataFrame({"n_problems": grouped.size(), "n_rows": grouped.nunique()})
         out = out.reset_index().sort_values(["n_rows", "reason"], ascending=[False, True])
         return out.reset_index(drop=True)
@@ -105,6 +105,7 @@ class SessionData:
             "instruments": {
                 k: int(v)
                 for k, v in self.sessions["instrument"].value_counts().sort_index().items()
+                if v  # instruments of the vocabulary the file does not use
             },
             "date_min": dates.min().date().isoformat() if len(dates) else None,
             "date_max": dates.max().date().isoformat() if len(dates) else None,

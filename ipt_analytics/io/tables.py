@@ -38,8 +38,13 @@ SESSION_COLUMNS = [
     *ATTRIBUTE_COLUMNS,
     *ITEM_COLUMNS,
 ]
-#: Text columns of the sessions and episodes tables (cast to the string dtype).
-TEXT_ATTRIBUTES = [c for c in ATTRIBUTE_COLUMNS if c not in ("medication", "planned_sessions")]
+#: Identifier columns of the sessions and episodes tables (pandas' ``str`` dtype).
+IDENTIFIER_TEXT = ["client_id", "episode_id", "therapist_id", "site", "group_id"]
+#: Label columns (``category`` dtype; every label of the column's vocabulary is a category,
+#: in sorted order, whether or not the file uses it, so tables of different files concatenate
+#: and compare directly).
+LABEL_COLUMNS = ["instrument", "severity", "scoring_rule", "format", "problem_area",
+                 "secondary_problem_area", "end_reason", "contact_type"]  # fmt: skip
 #: Columns of the episodes table: the episode attributes in the order of the sessions table
 #: (contact_type is per session), then the number of sessions and medication.
 EPISODE_COLUMNS = [
@@ -138,7 +143,7 @@ def _sessions(frame, pos, session, starts) -> pd.DataFrame:
     week = np.where((dates.view(np.int64) == _NAT) | undated_episode, np.nan, seconds / 604800)
     week = np.where(undated_episode, session - 1, week)
 
-    floats = ["week", "total", "planned_sessions", *ITEM_COLUMNS]
+    floats = ["week", "total", "planned_sessions"]
     block = np.empty((len(floats), n), dtype=float)  # written once, in pandas' block layout
     block[0] = week
 
@@ -149,11 +154,22 @@ def _sessions(frame, pos, session, starts) -> pd.DataFrame:
         codes, values = codes_of(frame[col])
         return [col], text_from_codes(codes[pos], values)
 
-    texts = ["client_id", "episode_id", "instrument", "severity", "scoring_rule",
-             *TEXT_ATTRIBUTES]  # fmt: skip
+    def label(col):
+        return [col], _label(frame[col], pos)
+
+    def item(col):
+        return [col], _small_integers(frame[col].to_numpy()[pos])
+
+    # compact types: a label is a one-byte code, an item answer one byte and a missing flag
+    # (as float64 the 18 item columns alone would be 144 bytes a row); fresh memory is what
+    # costs most when a large file is read
     with ThreadPoolExecutor(max_workers=worker_threads()) as pool:
         gathered = list(pool.map(gather, range(1, len(floats))))
-        decoded = list(pool.map(decode, texts))
+        decoded = [
+            *pool.map(decode, IDENTIFIER_TEXT),
+            *pool.map(label, LABEL_COLUMNS),
+            *pool.map(item, ITEM_COLUMNS),
+        ]
     del gathered
     integers = np.empty((3, n), dtype=np.int64)
     integers[0] = frame["source_row"].to_numpy()[pos]
@@ -168,6 +184,24 @@ def _sessions(frame, pos, session, starts) -> pd.DataFrame:
         *decoded,
     ]
     return assemble_frame(SESSION_COLUMNS, parts)
+
+
+def _label(column: pd.Series, pos: np.ndarray) -> pd.Categorical:
+    """The validated label column (a categorical of its vocabulary) at positions ``pos``."""
+    return pd.Categorical.from_codes(column.cat.codes.to_numpy()[pos], dtype=column.dtype)
+
+
+def _small_integers(values: np.ndarray) -> pd.arrays.IntegerArray:
+    """Item answers (whole numbers, NaN when not given) as a nullable ``Int8`` array.
+
+    Examples
+    --------
+    >>> _small_integers(np.array([3.0, np.nan, 0.0], dtype=np.float32)).tolist()
+    [3, <NA>, 0]
+    """
+    missing = np.isnan(values)
+    # answers were checked to be whole numbers in the instrument's item range (0-4)
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int8), missing)
 
 
 def _boolean(column: pd.Series) -> pd.arrays.BooleanArray:
@@ -220,6 +254,8 @@ def _episodes(frame, pos, starts, per_session) -> pd.DataFrame:
     dates = frame["date"].to_numpy(dtype="datetime64[ns]")[ps]
 
     def text(col, per_episode):
+        if col in LABEL_COLUMNS:  # the validated categorical's own categories
+            return pd.Categorical.from_codes(per_episode, dtype=frame[col].dtype)
         return text_from_codes(per_episode, codes_of(frame[col])[1])
 
     def codes(col):

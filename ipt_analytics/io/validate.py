@@ -343,7 +343,7 @@ def _in_every_lis(dates: list) -> list[bool]:
 
 def _secondary_same(out, row_ok):
     live = _live(out, row_ok, ["episode_id", "problem_area", "secondary_problem_area"])
-    primary = live.groupby("episode_id")["problem_area"].transform("first")
+    primary = live.groupby("episode_id", observed=True)["problem_area"].transform("first")
     same = live["secondary_problem_area"].notna() & (live["secondary_problem_area"] == primary)
     if not same.any():
         return []
@@ -566,8 +566,8 @@ def _overlapping_episodes(episodes: pd.DataFrame) -> list[str]:
     if not spans["client_id"].duplicated().any():
         return []
     spans = spans.sort_values(["client_id", "min", "episode_id"], kind="stable")
-    running_end = spans.groupby("client_id")["max"].cummax()
-    previous_end = running_end.groupby(spans["client_id"]).shift()
+    running_end = spans.groupby("client_id", observed=True)["max"].cummax()
+    previous_end = running_end.groupby(spans["client_id"], observed=True).shift()
     overlap = spans.loc[(spans["min"] <= previous_end).to_numpy()]
     if overlap.empty:
         return []

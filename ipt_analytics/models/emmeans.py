@@ -365,7 +365,7 @@ def effect_size(fit, *, by, reference, duration=None, conf_level=0.95) -> pd.Dat
     """
 
     if duration is None:
-        duration = float(fit.data.groupby("episode_id")["time"].max().median())
+        duration = float(fit.data.groupby("episode_id", observed=True)["time"].max().median())
     duration = float(duration)
     _, _, labels0, l0 = _level_rows(fit, {"time": 0.0}, by, "effect_size")
     _, _, _, l1 = _level_rows(fit, {"time": duration}, by, "effect_size")

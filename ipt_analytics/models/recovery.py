@@ -327,7 +327,7 @@ def flag_not_on_track(
     out = []
     frame = frame.sort_values(["episode_id", "session"], kind="stable").reset_index(drop=True)
     if not conditional:
-        first = frame.groupby("episode_id", sort=False)["total"].transform("first")
+        first = frame.groupby("episode_id", sort=False, observed=True)["total"].transform("first")
         frame["baseline"] = first.to_numpy(float) - spec.centres["baseline"]
     # one grid and one fixed design for all episodes, sliced per episode below
     grid_all = fit.grid(frame)

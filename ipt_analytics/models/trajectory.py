@@ -397,7 +397,7 @@ class TrajectoryResult:
         out = np.zeros(len(table), dtype=bool)
         for g in pd.unique(keys):
             rows = d if g is None else d[d[by] == g]
-            last = np.sort(rows.groupby("episode_id")["time"].max().to_numpy())[::-1]
+            last = np.sort(rows.groupby("episode_id", observed=True)["time"].max().to_numpy())[::-1]
             if not last.size:
                 continue
             until = last[min(int(min_episodes), last.size) - 1]

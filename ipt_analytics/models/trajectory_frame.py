@@ -205,7 +205,7 @@ def _session_to_time(rows: pd.DataFrame, knots_sessions: np.ndarray, time: str) 
     # sessions assume one session per week
     out = np.empty(len(rows))
     pos = 0
-    for _, ep in rows.groupby("episode_id", sort=False):
+    for _, ep in rows.groupby("episode_id", sort=False, observed=True):
         s = ep["session"].to_numpy(float) - 1.0
         w = ep["week"].to_numpy(float)
         k = knots_sessions[pos : pos + len(ep)]
@@ -303,7 +303,8 @@ def model_frame(data, **options) -> tuple[pd.DataFrame, TrajectorySpec]:
     t = frame["week"].to_numpy(float) if time == "week" else frame["session"].to_numpy(float) - 1
     frame["time"] = t
     if shape == "piecewise":
-        last = frame.groupby("episode_id", sort=False)["session"].transform("max").to_numpy(float)
+        by_episode = frame.groupby("episode_id", sort=False, observed=True)
+        last = by_episode["session"].transform("max").to_numpy(float)
         if "planned_sessions" in rows.columns:
             planned = rows["planned_sessions"].to_numpy(float)
             last = np.where(np.isfinite(planned), planned, last)
@@ -342,7 +343,7 @@ def model_frame(data, **options) -> tuple[pd.DataFrame, TrajectorySpec]:
     drop = np.zeros(len(frame), dtype=bool)
     for cov in covariates:
         if cov == "baseline":
-            by_ep = frame.groupby("episode_id", sort=False)
+            by_ep = frame.groupby("episode_id", sort=False, observed=True)
             frame["baseline_raw"] = by_ep["total"].transform("first").to_numpy(float)
             # the baseline score becomes a covariate, so it is no longer an outcome
             drop |= frame["session"].eq(by_ep["session"].transform("min")).to_numpy()

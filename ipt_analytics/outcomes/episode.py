@@ -55,7 +55,8 @@ def _mode_first(values: pd.Series):
     v = values.dropna()
     if v.empty:
         return pd.NA
-    counts = v.value_counts(sort=False)
+    # as plain values: a categorical counts in category order (and counts unused ones)
+    counts = v.astype(object).value_counts(sort=False)
     return counts.index[int(np.argmax(counts.to_numpy()))]
 
 
@@ -88,7 +89,7 @@ def sessions_and_episodes(data, fn: str = "episode_outcomes"):
         )
     s = data.sort_values(["episode_id", "session"], kind="mergesort")
     per = s.drop_duplicates(["episode_id", "session"])
-    g = per.groupby("episode_id", sort=True)
+    g = per.groupby("episode_id", sort=True, observed=True)
     eps = pd.DataFrame({"episode_id": list(g.groups)})
     eps["n_sessions"] = g["session"].nunique().to_numpy().astype(np.int64)
     for col in _EPISODE_KEYS:

@@ -105,7 +105,7 @@ def treatment_contacts(sessions: pd.DataFrame) -> pd.Series:
         counts = np.ones(len(per), dtype=bool)
     return (
         pd.Series(counts.astype(np.int64), index=per["episode_id"].to_numpy())
-        .groupby(level=0, sort=True)
+        .groupby(level=0, sort=True, observed=True)
         .sum()
     )
 

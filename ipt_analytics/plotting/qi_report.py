@@ -83,7 +83,7 @@ def plot_monthly_p_chart(
         label="_nolegend_",
     )
     first = True
-    for _, part in chart.assign(x=x).groupby("phase"):
+    for _, part in chart.assign(x=x).groupby("phase", observed=True):
         part = part[part["centre"].notna()]
         if part.empty:
             continue

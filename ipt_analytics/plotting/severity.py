@@ -106,7 +106,7 @@ def plot_severity_shares(
         containers.append(bars)
         bottom = bottom + height
     if show_n:
-        totals = shares.groupby("time")["n"].sum().reindex(times)
+        totals = shares.groupby("time", observed=True)["n"].sum().reindex(times)
         for t, n in totals.items():
             ax.text(t, 1.01, f"{int(n)}", ha="center", va="bottom", fontsize=7, gid="n")
         ax.text(0.0, 1.01, "n =", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)

@@ -22,7 +22,7 @@ _NEEDED = ["period", "n", "rate", "part", "include", "centre", "lcl", "ucl", "ou
 def _runs_text(chart: pd.DataFrame) -> str:
     """One line per phase naming the runs signal that fired (or none)."""
     lines = []
-    phases = chart.groupby("part", sort=True)
+    phases = chart.groupby("part", sort=True, observed=True)
     for p, g in phases:
         r = g.iloc[0]
         head = f"phase {p}: " if len(phases) > 1 else ""

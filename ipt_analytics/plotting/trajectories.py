@@ -95,7 +95,7 @@ def plot_observed_trajectories(
     ax = get_ax(ax)
 
     drawn = sample_trajectories(rows, n=n_lines, seed=seed, by=by) if n_lines else rows.iloc[:0]
-    for _, episode in drawn.groupby("episode_id", sort=True):
+    for _, episode in drawn.groupby("episode_id", sort=True, observed=True):
         episode = episode.sort_values(time)
         ax.plot(
             episode[time].to_numpy(dtype=float),
@@ -254,7 +254,7 @@ def plot_predicted_trajectories(
     n_obs = {}
     if observed is not None:
         n_obs = dict(observed.attrs.get("n_episodes", {})) or (
-            observed.groupby("group")["n"].max().to_dict()
+            observed.groupby("group", observed=True)["n"].max().to_dict()
         )
     handles = []
     for g in groups:

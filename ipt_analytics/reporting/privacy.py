@@ -163,7 +163,9 @@ def _structure(table, count_columns, denominators, row_totals, by, totals, check
         return margins, hidden
     keys = ([by] if isinstance(by, str) else list(by)) if by is not None else []
     groups = (
-        table.groupby(keys, sort=True, dropna=False).indices if keys else {(): range(len(table))}
+        table.groupby(keys, sort=True, dropna=False, observed=True).indices
+        if keys
+        else {(): range(len(table))}
     )
     for key, rows in groups.items():
         rows = list(rows)

@@ -171,7 +171,7 @@ def _rates(outcomes: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
         defined = flag.notna().to_numpy()
         sub = pd.DataFrame({"group": groups.to_numpy()[defined],
                             "event": flag.to_numpy(dtype=bool, na_value=False)[defined]})
-        counted = sub.groupby("group", sort=True)["event"].agg(["size", "sum"])
+        counted = sub.groupby("group", sort=True, observed=True)["event"].agg(["size", "sum"])
         # the group without a value last
         counted = counted.loc[sorted(counted.index, key=lambda g: (g == NOT_RECORDED, g))]
         for group, r in counted.iterrows():
@@ -269,7 +269,7 @@ def outcome_summary(
         notes.append(f"'{NOT_RECORDED}': episodes without a {shown_by} value")
     if table.empty:
         notes.append("no episode has a defined outcome (e.g. every episode has one rating)")
-    sizes = table.groupby("outcome")["n"].agg(["sum", "size"])
+    sizes = table.groupby("outcome", observed=True)["n"].agg(["sum", "size"])
     known = {k: int(r["sum"]) for k, r in sizes.iterrows() if r["size"] > 1}
     structure = {
         "policy": suppress, "count_columns": ["n", "events"], "by": "outcome",

@@ -111,7 +111,8 @@ def _episode_level(rows: pd.DataFrame, time: str, by: str | None) -> pd.DataFram
         }
     )
     frame = frame.loc[frame["time"].notna() & frame["group"].notna()]
-    return frame.groupby(["group", "time", "episode_id"], as_index=False, sort=True)["total"].mean()
+    keys = ["group", "time", "episode_id"]
+    return frame.groupby(keys, as_index=False, sort=True, observed=True)["total"].mean()
 
 
 def observed_means(
@@ -171,9 +172,8 @@ def observed_means(
     rows = _instrument_rows(sessions, instrument, caller)
     level = _episode_level(rows, time, by)
 
-    summary = level.groupby(["group", "time"], as_index=False, sort=True)["total"].agg(
-        n="count", mean="mean", sd="std"
-    )
+    by_time = level.groupby(["group", "time"], as_index=False, sort=True, observed=True)
+    summary = by_time["total"].agg(n="count", mean="mean", sd="std")
     n = summary["n"].to_numpy(dtype=float)
     se = summary["sd"].to_numpy(dtype=float) / np.sqrt(n)
     with np.errstate(invalid="ignore"):
@@ -195,7 +195,9 @@ def observed_means(
         "time": time,
         "by": by,
         "conf_level": conf_level,
-        "n_episodes": level.groupby("group", sort=True)["episode_id"].nunique().to_dict(),
+        "n_episodes": level.groupby("group", sort=True, observed=True)["episode_id"]
+        .nunique()
+        .to_dict(),
     }
     return out
 
@@ -269,7 +271,7 @@ def severity_shares(
     out = counts.rename("n").reset_index()
     out["severity"] = pd.Categorical(out["severity"], categories=labels, ordered=True)
     out["n"] = out["n"].astype(int)
-    totals = out.groupby("time")["n"].transform("sum")
+    totals = out.groupby("time", observed=True)["n"].transform("sum")
     out["share"] = out["n"] / totals
     out.attrs = {"instrument": instrument, "time": time}
     return out
@@ -333,7 +335,7 @@ def sample_trajectories(
         first = first.loc[first[by].notna()]
         pools = [
             np.sort(ids.to_numpy(dtype=object))
-            for _, ids in first.groupby(by, sort=True)["episode_id"]
+            for _, ids in first.groupby(by, sort=True, observed=True)["episode_id"]
         ]
     chosen: list = []
     for pool in pools:

@@ -195,7 +195,7 @@ def funnel_table(
     else:
         frame["p"] = target  # then adjusted_rate = O / n, the crude rate
     agg = (
-        frame.groupby("unit", sort=True)
+        frame.groupby("unit", sort=True, observed=True)
         .agg(n=("y", "size"), observed=("y", "sum"), expected=("p", "sum"))
         .reset_index()
     )

@@ -262,6 +262,7 @@ def _analysis_frame(outcomes, by, outcome, adjust_for, fn):
 def _levels_and_reference(frame, by, reference, fn):
     """Sorted group levels and the reference group (default: largest, ties: first sorted)."""
     counts = frame[by].value_counts()
+    counts = counts[counts > 0]  # a categorical also counts the categories no row has
     levels = sorted(counts.index.tolist(), key=str)
     if len(levels) < 2:
         raise SchemaError(f"{fn}(): {by!r} has {len(levels)} group(s) with data; need >= 2.")
@@ -274,8 +275,8 @@ def _levels_and_reference(frame, by, reference, fn):
 
 def _binary(frame, by, outcome, levels, reference, covs, method, conf_level, notes):
     y = frame[outcome].astype(bool)
-    n = frame.groupby(by)[outcome].size().reindex(levels)
-    ev = y.groupby(frame[by]).sum().reindex(levels).astype(int)
+    n = frame.groupby(by, observed=True)[outcome].size().reindex(levels)
+    ev = y.groupby(frame[by], observed=True).sum().reindex(levels).astype(int)
     lo, hi = wilson_interval(ev.to_numpy(), n.to_numpy(), conf_level=conf_level)
     groups = pd.DataFrame({"group": levels, "n": n.to_numpy(dtype=np.int64),
                            "events": ev.to_numpy(dtype=np.int64),
@@ -361,7 +362,7 @@ def _contrast_rows(g, reference, a, m1, c, m2, conf_level, beneficial) -> list:
 
 
 def _adjust(contrasts: pd.DataFrame, method: str) -> pd.DataFrame:
-    for _term, idx in contrasts.groupby("term", sort=False).groups.items():
+    for _term, idx in contrasts.groupby("term", sort=False, observed=True).groups.items():
         contrasts.loc[idx, "p_adjusted"] = p_adjust(contrasts.loc[idx, "p_value"], method=method)
     return contrasts
 
@@ -474,7 +475,7 @@ def _continuous(frame, by, outcome, levels, reference, covs, method, conf_level,
     lmat = np.array(lmat)
     est = lmat @ np.asarray(fit.params)
     se = np.sqrt(np.einsum("ij,jk,ik->i", lmat, cov, lmat))
-    desc = frame.groupby(by)[outcome].agg(["size", "mean", "std"]).reindex(levels)
+    desc = frame.groupby(by, observed=True)[outcome].agg(["size", "mean", "std"]).reindex(levels)
     groups = pd.DataFrame({"group": levels, "n": desc["size"].to_numpy(dtype=np.int64),
                            "mean": desc["mean"].to_numpy(), "sd": desc["std"].to_numpy(),
                            "estimate": est, "std_error": se, "conf_low": est - tcrit * se,

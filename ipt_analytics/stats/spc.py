@@ -351,7 +351,7 @@ def spc_summary(chart: pd.DataFrame) -> pd.DataFrame:
     [[1, True]]
     """
     rows = []
-    for p, g in chart.groupby("part", sort=True):
+    for p, g in chart.groupby("part", sort=True, observed=True):
         first = g.iloc[0]
         rows.append(
             {

@@ -196,6 +196,13 @@ def categorise_text_columns(frame: pd.DataFrame, texts: list) -> pd.DataFrame:
     >>> out, converted = categorise_text_columns(df, ["y ~ fmt + n"])
     >>> list(out["fmt"].cat.categories), out["n"].dtype == object
     (['a', 'b'], True)
+
+    A categorical keeps its order, without the levels no row has:
+
+    >>> fmt = pd.Categorical(["b", "a"], categories=["c", "b", "a"])
+    >>> list(categorise_text_columns(df.iloc[:2].assign(fmt=fmt), ["y ~ fmt"])[0]["fmt"]
+    ...      .cat.categories)
+    ['b', 'a']
     """
     names = {tok for text in texts for tok in _NAME.findall(text)}
     convert = {}
@@ -203,9 +210,16 @@ def categorise_text_columns(frame: pd.DataFrame, texts: list) -> pd.DataFrame:
         if col not in names or not isinstance(col, str):
             continue
         values = frame[col]
-        if isinstance(values.dtype, pd.CategoricalDtype) or not (
-            values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
-        ):
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            # a label column of a sessions table keeps its whole vocabulary as categories;
+            # a level no row has would be an all-zero design column. Only the levels used
+            # are kept, in their order, as R's droplevels() (lme4 drops such columns and
+            # gives the same estimates)
+            used = values.cat.remove_unused_categories()
+            if used.cat.categories.size < values.cat.categories.size:
+                convert[col] = used.array
+            continue
+        if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
             continue
         if pd.api.types.infer_dtype(values, skipna=True) != "string":
             continue

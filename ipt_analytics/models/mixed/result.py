@@ -546,7 +546,7 @@ class MixedResult:
             {key: data[key].round().to_numpy(), "observed": np.asarray(data[outcome], float),
              "fitted": self.predict().to_numpy()}
         )  # fmt: skip
-        return frame.groupby(key).mean()
+        return frame.groupby(key, observed=True).mean()
 
     def plot(self, ax=None, kind: str = "caterpillar"):
         """Caterpillar plot of the ``groups`` random intercepts (``kind='caterpillar'``)

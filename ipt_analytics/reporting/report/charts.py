@@ -79,7 +79,7 @@ def monthly_chart(
     first = ep["start_date"].min().to_period("M")
     months = pd.period_range(first, last, freq="M")
     frame = ep[ep["ended"] & ep[outcome].notna() & (ep["end_month"] <= last)]
-    grouped = frame.groupby("end_month")[outcome]
+    grouped = frame.groupby("end_month", observed=True)[outcome]
     n = grouped.size().reindex(months, fill_value=0)
     events = grouped.apply(lambda s: int(s.astype(bool).sum())).reindex(months, fill_value=0)
     table = pd.DataFrame(

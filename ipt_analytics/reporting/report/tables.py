@@ -148,7 +148,7 @@ def caseload_table(ep: pd.DataFrame, sessions: pd.DataFrame, quarter, policy) ->
     """
     first, last = quarter_bounds(quarter)
     in_q = sessions[(sessions["date"] >= first) & (sessions["date"] <= last)]
-    per_ep = in_q.groupby("episode_id").size()
+    per_ep = in_q.groupby("episode_id", observed=True).size()
     ep = ep.assign(_sessions=ep["episode_id"].map(per_ep).fillna(0).astype(int))
     ended_q = ep["ended"] & (ep["end_quarter"] == quarter)
     ep = ep.assign(
@@ -405,7 +405,9 @@ def no_early_improvement_table(
     r = r[["episode_id", "week", "total"]].merge(active, on="episode_id", how="inner")
     sign = -1.0 if inst.better_is == "lower" else 1.0
     r["improved"] = sign * (r["total"] - r["baseline"]) >= inst.reliable_change
-    per = r.groupby("episode_id").agg(format=("format", "first"), improved=("improved", "any"))
+    per = r.groupby("episode_id", observed=True).agg(
+        format=("format", "first"), improved=("improved", "any")
+    )
 
     def agg(sub):
         return {

@@ -18,7 +18,13 @@ import json
 import warnings
 from pathlib import Path
 
+import pandas as pd
+
 from ipt_analytics import read_sessions
+
+ITEMS = [f"item_{k}" for k in range(1, 19)]
+LABELS = ["instrument", "severity", "scoring_rule", "format", "problem_area",
+          "secondary_problem_area", "end_reason", "contact_type"]  # fmt: skip
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -34,6 +40,19 @@ def snapshot(path: Path) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = read_sessions(path, on_error="quarantine")
+    # the values as the code before issue 14 wrote them: item answers as float64, labels as
+    # text (a no-op on that code; since issue 14 items are Int8 and labels categoricals,
+    # which the test checks separately against the recorded types)
+    sessions = data.sessions.astype({c: "float64" for c in ITEMS})
+    text = {c: "str" for c in LABELS if isinstance(sessions[c].dtype, pd.CategoricalDtype)}
+    sessions = sessions.astype(text)
+    episodes = data.episodes.astype(
+        {
+            c: "str"
+            for c in LABELS
+            if c in data.episodes and isinstance(data.episodes[c].dtype, pd.CategoricalDtype)
+        }  # fmt: skip
+    )
     return {
         "counts": {
             "n_input_rows": data.n_input_rows,
@@ -46,8 +65,8 @@ def snapshot(path: Path) -> dict:
             "notes": list(data.notes),
             "sessions_dtypes": {c: str(t) for c, t in data.sessions.dtypes.items()},
         },
-        "sessions": data.sessions.to_csv(index=False, lineterminator="\n"),
-        "episodes": data.episodes.to_csv(index=False, lineterminator="\n"),
+        "sessions": sessions.to_csv(index=False, lineterminator="\n"),
+        "episodes": episodes.to_csv(index=False, lineterminator="\n"),
         "rejected": data.rejected.to_csv(index=False, lineterminator="\n"),
     }
 
