@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ipt_analytics.instruments.scoring import score_items, severity_bands
-from ipt_analytics.instruments.table import get_instrument
+from ipt_analytics.instruments.table import INSTRUMENTS, get_instrument
 
 
 def frame(rows, n):
@@ -229,3 +229,30 @@ def test_safety_items_in_the_instrument_table():
     assert get_instrument("qids_sr16").safety_items == (12,)
     assert get_instrument("cudos").safety_items == (14, 15)
     assert get_instrument("gad7").safety_items == () and get_instrument("gad7").safety_min is None
+
+
+@pytest.mark.parametrize("rounding", ["none", "round_half_up", "floor", "ceil"])
+@pytest.mark.parametrize("name", ["phq9", "gad7", "qids_sr16", "cudos"])
+def test_scoring_small_integer_answers_gives_what_scoring_floats_gives(name, rounding):
+    # the validator scores one-byte answers (-1: unanswered); score_items (tested above
+    # against hand-computed and published scores) scores floats with NaN: same results on
+    # every pattern of answers and gaps, including prorated, partial and empty rows
+    from ipt_analytics.instruments.scoring import (
+        safety_codes,
+        safety_flags,
+        score_codes,
+        score_matrix,
+    )
+
+    spec = INSTRUMENTS[name]
+    rng = np.random.default_rng(7)
+    codes = rng.integers(spec.item_min, spec.item_max + 1, size=(4000, spec.n_items))
+    gaps = rng.random(codes.shape) < rng.choice([0.0, 0.05, 0.2, 1.0], size=(4000, 1))
+    codes = np.where(gaps, -1, codes).astype(np.int8)
+    floats = np.where(codes < 0, np.nan, codes).astype(np.float32)
+    got = score_codes(codes, spec, prorate_rounding=rounding)
+    want = score_matrix(floats, spec, prorate_rounding=rounding)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+        assert g.dtype == w.dtype
+    assert safety_codes(codes, spec).tolist() == safety_flags(floats, spec).tolist()

@@ -298,6 +298,16 @@ def test_duplicate_conflict_rejects_all_conflicting_rows():
     assert data.n_rejected_rows == 2 and data.n_accepted_rows == 2
 
 
+def test_a_duplicate_conflict_shows_a_blank_answer_as_blank():
+    # one copy answers item 3, the other leaves it blank (PHQ-9 prorates one missing item)
+    df = frame(row(session=1), row(session=2), row(session=2, phq9_3=""))
+    problems, _ = check(df)
+    assert problems == [
+        [3, "phq9_3", "1", "duplicate_conflict"],
+        [4, "phq9_3", "", "duplicate_conflict"],
+    ]
+
+
 def test_a_later_check_sees_only_the_rows_an_earlier_check_kept():
     """The grouped checks run at once on the rows that passed the row checks; when one of
     them rejects rows, the checks after it must be re-run without those rows."""

@@ -20,8 +20,8 @@ import pandas as pd
 from ipt_analytics.instruments.scoring import (
     SCORING_REASONS,
     SCORING_RULES,
-    safety_flags,
-    score_matrix,
+    safety_codes,
+    score_codes,
 )
 from ipt_analytics.instruments.table import INSTRUMENTS
 from ipt_analytics.io.cell_parsing import (
@@ -341,11 +341,15 @@ def _rating_checks(pr, out, coded, blank, inst, prorate_rounding, threads) -> np
 
 
 def _frame(out: dict, items: np.ndarray, index: pd.Index) -> pd.DataFrame:
-    """The parsed rows as one DataFrame; the item answers are already one float32 block
-    (written in place by the item checks), which is kept as it is, not copied."""
-    parts = [(ITEM_COLUMNS, items)]
+    """The parsed rows as one DataFrame; the item answers are one int8 block (written in
+    place by the item checks, -1 when unanswered), each row of which becomes a nullable
+    ``Int8`` column without a copy of its values."""
+    parts = []
     for name, values in out.items():
-        if name not in ITEM_COLUMNS:
+        if name in ITEM_COLUMNS:
+            row = items[ITEM_COLUMNS.index(name)]
+            parts.append(([name], pd.arrays.IntegerArray(row, row < 0)))
+        else:
             parts.append(([name], values.array if isinstance(values, pd.Series) else values))
     return assemble_frame(list(out), parts).set_axis(index, axis=0)
 
@@ -357,14 +361,15 @@ def _item_checks(pr, out, coded, inst, threads) -> tuple[np.ndarray, np.ndarray]
     n_items = inst.numbers(lambda i: i.n_items, default=len(ITEM_COLUMNS))[:, None]
     label = inst.table(lambda i: i.label, "the instrument")
     item_msg = inst.lookup(lambda i: f"{i.label} items are {i.item_min}-{i.item_max}", "")
-    # the answers go straight into one float32 block, the layout the frame keeps them in
-    block = np.empty((len(ITEM_COLUMNS), len(inst.codes)), dtype=np.float32)
+    # the answers go straight into one block of one byte each (-1: no usable answer); item
+    # answers are 0-4, so a byte holds every answer a row can be accepted with
+    block = np.empty((len(ITEM_COLUMNS), len(inst.codes)), dtype=np.int8)
 
     def check(j: int, col: str):
         """(problems to add, rows with a bad answer) of item column ``col`` (item ``j``)."""
         codes, uniques = coded[col]
         if not (uniques != "").any():  # column absent or empty: nothing to check
-            block[j - 1] = np.nan
+            block[j - 1] = -1
             return [], None
         value, numeric = parse_distinct_numbers(uniques, NUMBER)
         _, whole = parse_distinct_numbers(uniques, SIGNED_WHOLE_NUMBER)
@@ -382,8 +387,11 @@ def _item_checks(pr, out, coded, inst, threads) -> tuple[np.ndarray, np.ndarray]
             + oor_tab * np.int8(4)
         ).astype(np.int8)
         # the answers whatever the instrument; an answer beyond the form's last item (rare,
-        # and its row is rejected) is blanked below, among the rows with a problem
-        np.take(value.astype(np.float32), codes, out=block[j - 1])  # whole numbers: exact
+        # and its row is rejected) is blanked below, among the rows with a problem. A value
+        # outside 0-127 (out of every item range: its row is rejected) is stored as -1
+        with np.errstate(invalid="ignore"):
+            small = (value >= 0) & (value <= 127)
+        np.take(np.where(small, value, -1).astype(np.int8), codes, out=block[j - 1])
         # a row can have a problem only if its value has one for some instrument: those rows
         # are found with one look-up per row; the (instrument, value) pairs of those alone
         suspect = status.any(axis=0)
@@ -402,7 +410,7 @@ def _item_checks(pr, out, coded, inst, threads) -> tuple[np.ndarray, np.ndarray]
         if beyond.any():  # messages are built only where needed (a string per row is slow)
             fewer = Lookup([f"{t} has fewer than {j} items" for t in label], inst.codes)
             found.append((beyond, col, "unexpected_item", fewer))
-            block[j - 1][beyond] = np.nan
+            block[j - 1][beyond] = -1
         found.append((out_of_range, col, "item_out_of_range", item_msg))
         return found, _spread(rows, per_row != 0, n)
 
@@ -501,8 +509,8 @@ def _score(problems, out, items, inst, total, total_ok, total_blank, item_bad, p
         if not len(rows):
             return pr.parts
         # (rows, items) as the transpose of the block's first rows: one gather, no copy per item
-        x = np.take(items[: spec.n_items], rows, axis=1).T  # whole numbers: exact in float32
-        exact, missing, rule, reason = score_matrix(x, spec, prorate_rounding=prorate_rounding)
+        x = np.take(items[: spec.n_items], rows, axis=1).T  # int8, -1: unanswered
+        exact, missing, rule, reason = score_codes(x, spec, prorate_rounding=prorate_rounding)
         given, given_ok = total[rows], total_ok[rows]
         no_items = reason == _REASON_CODE["all_items_missing"]  # codes, not strings per row
         partial = reason == _REASON_CODE["too_many_missing_items"]
@@ -511,7 +519,7 @@ def _score(problems, out, items, inst, total, total_ok, total_blank, item_bad, p
         if prorated.any():
             in_total = x[:, [i - 1 for i in spec.total_items]]
             answered = len(spec.total_items) - missing
-            sums = np.nansum(in_total, axis=1).astype(float)
+            sums = np.where(in_total < 0, 0, in_total).sum(axis=1).astype(float)
             unrounded = sums * len(spec.total_items) / np.maximum(answered, 1)
             lo = np.where(prorated, np.floor(unrounded), exact)
             hi = np.where(prorated, np.ceil(unrounded), exact)
@@ -548,7 +556,7 @@ def _score(problems, out, items, inst, total, total_ok, total_blank, item_bad, p
         )
         n_missing[rows] = missing
         # a bare total says nothing about item 9: the flag is unknown, not False
-        flag = safety_flags(x, spec)
+        flag = safety_codes(x, spec)
         na = np.asarray(flag.isna(), dtype=bool)
         if spec.safety_item is not None:
             na = na | no_items
@@ -570,7 +578,7 @@ def _score(problems, out, items, inst, total, total_ok, total_blank, item_bad, p
 
 def _missing_items(pr, spec, x, rows, partial, n) -> None:
     """``too_many_missing_items``, named at the first missing item, listing all of them."""
-    in_total = np.isnan(x[:, [i - 1 for i in spec.total_items]])
+    in_total = x[:, [i - 1 for i in spec.total_items]] < 0
     rule = (
         f"at most {spec.max_missing_items} may be missing"
         if spec.max_missing_items

@@ -158,7 +158,7 @@ def _sessions(frame, pos, session, starts) -> pd.DataFrame:
         return [col], _label(frame[col], pos)
 
     def item(col):
-        return [col], _small_integers(frame[col].to_numpy()[pos])
+        return [col], frame[col].array.take(pos)
 
     # compact types: a label is a one-byte code, an item answer one byte and a missing flag
     # (as float64 the 18 item columns alone would be 144 bytes a row); fresh memory is what
@@ -189,19 +189,6 @@ def _sessions(frame, pos, session, starts) -> pd.DataFrame:
 def _label(column: pd.Series, pos: np.ndarray) -> pd.Categorical:
     """The validated label column (a categorical of its vocabulary) at positions ``pos``."""
     return pd.Categorical.from_codes(column.cat.codes.to_numpy()[pos], dtype=column.dtype)
-
-
-def _small_integers(values: np.ndarray) -> pd.arrays.IntegerArray:
-    """Item answers (whole numbers, NaN when not given) as a nullable ``Int8`` array.
-
-    Examples
-    --------
-    >>> _small_integers(np.array([3.0, np.nan, 0.0], dtype=np.float32)).tolist()
-    [3, <NA>, 0]
-    """
-    missing = np.isnan(values)
-    # answers were checked to be whole numbers in the instrument's item range (0-4)
-    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int8), missing)
 
 
 def _boolean(column: pd.Series) -> pd.arrays.BooleanArray:

@@ -127,7 +127,8 @@ def _flag_rows(out: pd.DataFrame, keep: np.ndarray, column: str, reason: str, me
     if column == "date":
         value = sub["date"].dt.strftime("%Y-%m-%d")
     elif column in ("session", "planned_sessions", "total") or column.startswith("item_"):
-        value = sub[column].map("{:g}".format)
+        # a blank cell is shown blank (not "nan" or "<NA>")
+        value = sub[column].map(lambda v: "" if pd.isna(v) else f"{v:g}")
     else:
         value = sub[column].astype("str")
     return pd.DataFrame(
