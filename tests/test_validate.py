@@ -677,3 +677,18 @@ def test_safety_flag_unknown_for_bare_phq9_total_and_missing_item_9():
     assert pd.isna(flags[("a", 1)])  # bare total: item 9 unknown
     assert pd.isna(flags[("a", 2)])  # item 9 unanswered (prorated total)
     assert flags[("b", 1)] == True  # noqa: E712
+
+
+def test_episode_mode_most_frequent_then_first_session():
+    from ipt_analytics.io.tables import _mode
+
+    # rows in (episode, session) order; codes -1: no value
+    ep = np.array([0, 0, 1, 1, 1, 1, 2, 2, 3, 4, 4, 4, 5])
+    session = np.array([1, 2, 1, 2, 3, 4, 1, 2, 1, 1, 2, 3, 1])
+    codes = np.array([0, 0, 1, 0, 0, 1, -1, 2, -1, 0, 1, 1, 3])
+    # 0: one value; 1: a tie, the first session's value wins; 2: the one value given;
+    # 3: none; 4: the most frequent; 5: one row
+    assert _mode(codes, ep, session, 6).tolist() == [0, 1, 2, -1, 1, 3]
+    # every episode with one value: no sort needed, same answer
+    assert _mode(np.array([2, 2, 0]), np.array([0, 0, 1]), np.array([1, 2, 1]), 2).tolist() == [
+        2, 0]  # fmt: skip

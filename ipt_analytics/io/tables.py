@@ -217,6 +217,15 @@ def _mode(codes: np.ndarray, ep: np.ndarray, session: np.ndarray, n_eps: int) ->
     if not valid.any():
         return result
     e, v, sess = ep[valid], codes[valid], session[valid]
+    # most episodes hold one value: that is their mode, without a sort
+    starts = np.flatnonzero(np.r_[True, e[1:] != e[:-1]])
+    low, high = np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
+    single = low == high
+    result[e[starts[single]]] = low[single]
+    if single.all():
+        return result
+    several = ~single[_segment_ids(starts, len(e))]
+    e, v, sess = e[several], v[several], sess[several]
     # group rows by (episode, value); a stable sort keeps session order inside a group
     # (the rows arrive in episode and session order)
     key = e.astype(np.int64) * (int(v.max()) + 1) + v
