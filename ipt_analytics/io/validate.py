@@ -524,7 +524,7 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
             f"identifier: {listed} cell(s)."
         )
     notes.extend(
-        _overlapping_episodes(_episode_spans(out, table_rows, keys))
+        _overlapping_episodes(_episode_spans(out, table_rows))
     )
     n_input = len(raw.frame)
     result = ValidationResult(out, table_rows, table, n_input, len(rejected), len(collapsed),
@@ -541,19 +541,21 @@ def _n_distinct_sorted(values: np.ndarray) -> int:
     return int(len(values) > 0) + int(np.count_nonzero(values[1:] != values[:-1]))
 
 
-def _episode_spans(out: pd.DataFrame, rows: np.ndarray, keys: _Keys) -> pd.DataFrame:
-    """Per accepted episode: client, first and last date (NaT if undated) and first input
-    row; ``rows`` are the accepted rows in (episode, session) order, so each episode is
-    one run of them."""
-    episode = keys.key[rows] // (keys.n_instruments * (MAX_SESSIONS + 1))
+def _episode_spans(out: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """Per accepted episode: client and episode (as integer codes in text order), first
+    and last date (NaT if undated) and first input row; ``rows`` are the accepted rows in
+    (episode, session) order, so each episode is one run of them."""
+    # identifiers as codes in the order of their text (sorting and grouping on the codes
+    # is sorting and grouping on the text, without a Python string per episode)
+    episode = ordered_codes(out["episode_id"])[rows]
     starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]]) if len(rows) else rows[:0]
     dates = out["date"].to_numpy(dtype="datetime64[ns]")[rows]
     first, last = first_dates(dates, starts), last_dates(dates, starts)
     source = out["source_row"].to_numpy()[rows]
     return pd.DataFrame(
         {
-            "client_id": out["client_id"].iloc[rows[starts]].to_numpy(),
-            "episode_id": out["episode_id"].iloc[rows[starts]].to_numpy(),
+            "client_id": ordered_codes(out["client_id"])[rows[starts]],
+            "episode_id": episode[starts],
             "min": first.view("datetime64[ns]"),
             "max": last.view("datetime64[ns]"),
             "first_row": np.minimum.reduceat(source, starts) if len(rows) else source,
