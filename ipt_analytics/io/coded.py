@@ -153,10 +153,11 @@ def text_from_codes(codes: np.ndarray, categories) -> pd.api.extensions.Extensio
     --------
     >>> list(text_from_codes(np.array([1, -1, 0]), ["a", "b"]))
     ['b', nan, 'a']
+    >>> list(text_from_codes(np.array([1, -1, 0]), pd.Index(["a", "b"], dtype="str")))
+    ['b', nan, 'a']
     """
     import pyarrow as pa
 
-    categories = np.asarray(categories, dtype=object)
     missing = np.asarray(codes) < 0
     if len(categories) == 0 or missing.all():  # e.g. an optional column nobody filled in
         return pd.array(pa.nulls(len(codes), type=pa.large_string()), dtype="str")
@@ -164,7 +165,12 @@ def text_from_codes(codes: np.ndarray, categories) -> pd.api.extensions.Extensio
 
     pool = arrow_pool()
     indices = pa.array(np.asarray(codes, dtype=np.int32), mask=missing, memory_pool=pool)
-    dictionary = pa.array(categories, type=pa.large_string(), memory_pool=pool)
+    if isinstance(categories, pd.Index) and pd.api.types.is_string_dtype(categories.dtype):
+        # the categories' own Arrow text, without a Python string per category
+        dictionary = pa.array(categories.array).cast(pa.large_string())
+    else:
+        dictionary = pa.array(np.asarray(categories, dtype=object), type=pa.large_string(),
+                              memory_pool=pool)  # fmt: skip
     return pd.array(pc.take(dictionary, indices, memory_pool=pool), dtype="str")
 
 

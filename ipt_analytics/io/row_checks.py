@@ -391,7 +391,9 @@ def _item_checks(pr, out, coded, inst, threads) -> tuple[np.ndarray, np.ndarray]
         # outside 0-127 (out of every item range: its row is rejected) is stored as -1
         with np.errstate(invalid="ignore"):
             small = (value >= 0) & (value <= 127)
-        np.take(np.where(small, value, -1).astype(np.int8), codes, out=block[j - 1])
+        # mode "wrap": numpy would buffer the output under the default mode (the codes index
+        # their own distinct values, so none is out of range)
+        np.take(np.where(small, value, -1).astype(np.int8), codes, out=block[j - 1], mode="wrap")
         # a row can have a problem only if its value has one for some instrument: those rows
         # are found with one look-up per row; the (instrument, value) pairs of those alone
         suspect = status.any(axis=0)

@@ -151,7 +151,7 @@ def _sessions(frame, pos, session, starts) -> pd.DataFrame:
         block[k] = frame[floats[k]].to_numpy()[pos]
 
     def decode(col):
-        codes, values = codes_of(frame[col])
+        codes, values = _codes_and_categories(frame[col])
         return [col], text_from_codes(codes[pos], values)
 
     def label(col):
@@ -184,6 +184,14 @@ def _sessions(frame, pos, session, starts) -> pd.DataFrame:
         *decoded,
     ]
     return assemble_frame(SESSION_COLUMNS, parts)
+
+
+def _codes_and_categories(column: pd.Series):
+    """(codes, categories) of a text column; a categorical's categories stay a pandas Index
+    (its text is handed to pyarrow as it is, not as one Python string per category)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), column.cat.categories
+    return codes_of(column)
 
 
 def _label(column: pd.Series, pos: np.ndarray) -> pd.Categorical:
@@ -252,13 +260,14 @@ def _episodes(frame, pos, starts, per_session) -> pd.DataFrame:
     def text(col, per_episode):
         if col in LABEL_COLUMNS:  # the validated categorical's own categories
             return pd.Categorical.from_codes(per_episode, dtype=frame[col].dtype)
-        return text_from_codes(per_episode, codes_of(frame[col])[1])
+        return text_from_codes(per_episode, _codes_and_categories(frame[col])[1])
 
     def codes(col):
-        return codes_of(frame[col])[0][ps]
+        return _codes_and_categories(frame[col])[0][ps]
 
+    episode_codes = _codes_and_categories(frame["episode_id"])[0]
     out = {
-        "episode_id": text("episode_id", codes_of(frame["episode_id"])[0][pos[starts]]),
+        "episode_id": text("episode_id", episode_codes[pos[starts]]),
         "client_id": text("client_id", _first_valid(codes("client_id"), ep, n_eps)),
         "start_date": first_dates(dates, ps_starts).view("datetime64[ns]"),
         "end_date": last_dates(dates, ps_starts).view("datetime64[ns]"),
