@@ -424,3 +424,44 @@ def test_a_csv_from_a_named_pipe_is_read_once(tmp_path):
     data = result["data"]
     pd.testing.assert_frame_equal(data.sessions, read_sessions(regular).sessions)
     assert data.n_input_rows == 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_byte_columns_are_coded_as_pyarrow_codes_them(seed):
+    # the byte-keyed coding of short columns (item answers) must give pyarrow's dictionary
+    # encoding exactly: codes, and values in the order they first occur, also when a value
+    # first occurs deep in the column or in a later block
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ipt_analytics.io.reading import _one_byte_codes
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60_000))
+    alphabet = [b"", b"0", b"1", b"2", b"3", b"4", b"x", b"-", b" "]
+    values = [alphabet[k] for k in rng.integers(0, 4, n)]
+    for _ in range(3):  # rare values, late
+        values[int(rng.integers(0, n))] = alphabet[int(rng.integers(4, len(alphabet)))]
+    cuts = sorted(set(rng.integers(0, n, 4).tolist()) | {0, n})
+    column = pa.chunked_array(
+        [pa.array(values[a:b], type=pa.binary()) for a, b in zip(cuts, cuts[1:])],
+        type=pa.binary(),
+    )
+    encoded = pc.dictionary_encode(column)
+    want_codes = np.concatenate([c.indices.to_numpy() for c in encoded.chunks])
+    want_values = encoded.chunk(0).dictionary.cast(pa.string()).to_pylist()
+    codes, found = _one_byte_codes(column)
+    assert found == want_values
+    np.testing.assert_array_equal(codes, want_codes)
+    assert codes.dtype == want_codes.dtype
+
+
+def test_one_byte_coding_leaves_other_columns_to_pyarrow():
+    import pyarrow as pa
+
+    from ipt_analytics.io.reading import _one_byte_codes
+
+    assert _one_byte_codes(pa.chunked_array([[b"1", b"12"]], type=pa.binary())) is None
+    assert _one_byte_codes(pa.chunked_array([[b"1"], [b"22"]], type=pa.binary())) is None
+    # a byte that is not ASCII: the UTF-8 check of the general path decides
+    assert _one_byte_codes(pa.chunked_array([[b"1", b"\xe9"]], type=pa.binary())) is None

@@ -518,6 +518,11 @@ def _arrow_codes(column, pool) -> pd.Categorical:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    short = _one_byte_codes(column)
+    if short is not None:
+        codes, values = short
+        return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype="str"),
+                                         validate=False)  # fmt: skip
     encoded = pc.dictionary_encode(column, memory_pool=pool)
     # the chunks of an encoded chunked array share one dictionary: the final one
     if encoded.num_chunks:
@@ -528,6 +533,62 @@ def _arrow_codes(column, pool) -> pd.Categorical:
         codes, values = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=object)
     return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype="str"),
                                      validate=False)  # fmt: skip
+
+
+def _longer_than_one_byte(chunk) -> bool:
+    """Whether a pyarrow array of bytes holds a value longer than one byte."""
+    offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32, count=len(chunk) + 1,
+                            offset=chunk.offset * 4)  # fmt: skip
+    return bool(len(chunk)) and int(np.diff(offsets).max()) > 1
+
+
+def _one_byte_codes(column) -> tuple[np.ndarray, list[str]] | None:
+    """Codes and distinct values of a pyarrow column of bytes whose values are all at most
+    one ASCII byte long (item answers, most totals), as ``pyarrow.compute.dictionary_encode``
+    gives them (values in the order they first occur), without hashing every cell: the
+    byte itself is the key. ``None`` for any other column.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> codes, values = _one_byte_codes(pa.chunked_array([[b"3", b"", b"1"], [b"3"]]))
+    >>> codes.tolist(), values
+    ([0, 1, 2, 0], ['3', '', '1'])
+    >>> _one_byte_codes(pa.chunked_array([[b"3", b"10"]])) is None
+    True
+    """
+    if column.num_chunks and _longer_than_one_byte(column.chunk(0)):
+        return None  # the usual case of a text column: seen in its first block
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if array.null_count or not len(array):
+        return None
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=len(array) + 1,
+                            offset=array.offset * 4)  # fmt: skip
+    lengths = np.diff(offsets)
+    if lengths.max() > 1:
+        return None
+    key = np.full(len(array), 256, dtype=np.int16)  # 256: the empty value
+    if offsets[-1] > offsets[0]:  # the data are the one-byte values, in row order
+        data = np.frombuffer(data_buffer, dtype=np.uint8)
+        key[lengths == 1] = data[offsets[0] : offsets[-1]]
+    present = np.flatnonzero(np.bincount(key, minlength=257))
+    if (present[present < 256] >= 0x80).any():  # not ASCII: the UTF-8 check decides
+        return None
+    # the order of first occurrence, found in a few growing blocks from the start
+    first: dict[int, int] = {}
+    start, step = 0, 4096
+    while len(first) < len(present):
+        block = key[start : start + step]
+        for value in np.unique(block).tolist():
+            if value not in first:
+                first[value] = start + int(np.argmax(block == value))
+        start, step = start + step, step * 2
+    order = sorted(first, key=first.__getitem__)
+    lookup = np.zeros(257, dtype=np.int32)
+    lookup[order] = np.arange(len(order), dtype=np.int32)
+    codes = np.take(lookup, key, mode="wrap")  # keys are 0-256: in range, not buffered
+    return codes, ["" if v == 256 else chr(v) for v in order]
 
 
 def _unquoted_csv(text: str, sep: str) -> tuple[pd.DataFrame, list] | None:
