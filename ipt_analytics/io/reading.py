@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from ipt_analytics.errors import SchemaError
 from ipt_analytics.instruments.table import INSTRUMENTS
@@ -572,7 +571,9 @@ def _one_byte_codes(column) -> tuple[np.ndarray, list[str]] | None:
     if offsets[-1] > offsets[0]:  # the data are the one-byte values, in row order
         data = np.frombuffer(data_buffer, dtype=np.uint8)
         key[lengths == 1] = data[offsets[0] : offsets[-1]]
-    present = np.flatnonzero(np.bincount(key, minlength=257))
+    seen = np.zeros(257, dtype=bool)
+    seen[key] = True  # a scatter: cheaper than counting
+    present = np.flatnonzero(seen)
     if (present[present < 256] >= 0x80).any():  # not ASCII: the UTF-8 check decides
         return None
     # the order of first occurrence, found in a few growing blocks from the start
@@ -1118,17 +1119,34 @@ def to_long(raw: RawInput) -> tuple[pd.DataFrame, np.ndarray]:
     def shared(c):
         return cats[c].take(rows) if c in cats else _constant("", len(rows))
 
+    # where each instrument's rows land in the long table (concatenated in instrument order,
+    # then put in input-row order by ``order``)
+    landing = np.empty(len(order), dtype=np.int64)
+    landing[order] = np.arange(len(order))
+    offsets = np.cumsum([0] + [len(s) for s in selections])
+
     def rating(c):
+        """The instruments' columns of one rating (e.g. phq9_3, gad7_3) as one column: the
+        union of their distinct values (in order of appearance, as pandas'
+        ``union_categoricals``), each instrument's codes recoded into it and put in place."""
         wide = [f"{name}_{c if c == 'total' else c[5:]}" for name in names]
-        pieces = [
-            cats[w].take(sel) if w in cats else _constant("", len(sel))
-            for w, sel in zip(wide, selections, strict=True)
-        ]
-        return union_categoricals(pieces).take(order)
+        columns = [cats.get(w) for w in wide]
+        empty = pd.Index([""], dtype="str")
+        each = [empty if col is None else col.categories for col in columns]
+        categories = each[0].append(each[1:]).unique() if len(each) > 1 else each[0]
+        codes = np.empty(len(order), dtype=np.int32)
+        for k, (col, sel) in enumerate(zip(columns, selections, strict=True)):
+            at = landing[offsets[k] : offsets[k + 1]]
+            if col is None:  # the instrument has no such column: blank
+                codes[at] = categories.get_loc("")
+            else:
+                recode = categories.get_indexer(col.categories).astype(np.int32)
+                codes[at] = recode[col.codes[sel]]
+        return pd.Categorical.from_codes(codes, categories=categories, validate=False)
 
     # column by column in threads: the takes run outside the GIL
     with ThreadPoolExecutor(worker_threads()) as threads:
         columns = [*SHARED_COLUMNS, "total", *ITEM_COLUMNS]
         tasks = [shared] * len(SHARED_COLUMNS) + [rating] * (len(columns) - len(SHARED_COLUMNS))
         parts.update(zip(columns, threads.map(lambda f, c: f(c), tasks, columns), strict=True))
-    return pd.DataFrame(parts), no_ratings
+    return pd.DataFrame(parts, copy=False), no_ratings
