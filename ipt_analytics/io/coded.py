@@ -122,10 +122,14 @@ def sorted_categorical(codes: np.ndarray, values, index=None) -> pd.Series:
         cats, inverse = np.unique(present, return_inverse=True)
     remap = np.full(len(values) + 1, -1, dtype=np.int64)  # last slot: code -1 stays -1
     remap[np.flatnonzero(keep)] = inverse.ravel()
-    new = remap[np.asarray(codes, dtype=np.int64)] if len(codes) else np.zeros(0, np.int64)
     small = np.int8 if len(cats) < 127 else np.int32
+    # code -1 takes the last slot ("wrap" is Python indexing, and is not buffered)
+    codes = np.asarray(codes)
+    if codes.dtype.kind not in "iu":  # e.g. an empty list
+        codes = codes.astype(np.intp)
+    new = np.take(remap.astype(small), codes, mode="wrap")
     categorical = pd.Categorical.from_codes(
-        new.astype(small), categories=pd.Index(cats.astype(object), dtype="str")
+        new, categories=pd.Index(cats.astype(object), dtype="str")
     )
     return pd.Series(categorical, index=index)
 

@@ -139,7 +139,9 @@ def _label_column(codes: np.ndarray, canon: np.ndarray, vocabulary: str) -> pd.S
     labels = sorted(accepted_labels(vocabulary))
     position = {label: k for k, label in enumerate(labels)}
     per_unique = np.array([position.get(c, -1) for c in canon] + [-1], dtype=np.int64)
-    small = per_unique[codes].astype(np.int8)
+    # np.take's "wrap" is Python indexing for code -1 (the last slot) and, unlike the
+    # default, does not buffer; a million codes are looked up in one pass
+    small = np.take(per_unique.astype(np.int8), codes, mode="wrap")
     return pd.Series(pd.Categorical.from_codes(small, categories=pd.Index(labels, dtype="str")))
 
 
@@ -152,7 +154,10 @@ class _Blank(dict):
 
     def __missing__(self, column: str) -> np.ndarray:
         codes, uniques = self.coded[column]
-        value = (uniques == "")[codes] if len(uniques) else np.ones(len(codes), dtype=bool)
+        if not len(uniques):
+            value = np.ones(len(codes), dtype=bool)
+        else:  # code -1 (none here: long columns have no missing value) as Python indexing
+            value = np.take(np.asarray(uniques == "", dtype=bool), codes, mode="wrap")
         self[column] = value
         return value
 
