@@ -444,7 +444,7 @@ def test_one_byte_columns_are_coded_as_pyarrow_codes_them(seed):
         values[int(rng.integers(0, n))] = alphabet[int(rng.integers(4, len(alphabet)))]
     cuts = sorted(set(rng.integers(0, n, 4).tolist()) | {0, n})
     column = pa.chunked_array(
-        [pa.array(values[a:b], type=pa.binary()) for a, b in zip(cuts, cuts[1:])],
+        [pa.array(values[a:b], type=pa.binary()) for a, b in zip(cuts[:-1], cuts[1:], strict=True)],
         type=pa.binary(),
     )
     encoded = pc.dictionary_encode(column)
@@ -465,3 +465,19 @@ def test_one_byte_coding_leaves_other_columns_to_pyarrow():
     assert _one_byte_codes(pa.chunked_array([[b"1"], [b"22"]], type=pa.binary())) is None
     # a byte that is not ASCII: the UTF-8 check of the general path decides
     assert _one_byte_codes(pa.chunked_array([[b"1", b"\xe9"]], type=pa.binary())) is None
+
+
+@pytest.mark.parametrize("where", [0, 3])
+def test_a_quote_anywhere_sends_the_file_to_the_general_reader(tmp_path, where):
+    # the checks run beside pyarrow's reading; a quote in the first slice or a later one
+    # must still drop pyarrow's (quote-blind) table
+    from ipt_analytics.io.reading import _streamed_arrow_csv
+
+    rows = ["client_id,session,format,phq9_total"] + [f"C{k},1,individual,10" for k in range(6)]
+    rows[1 + where] = rows[1 + where].replace("individual", '"individual"')
+    path = tmp_path / "quoted.csv"
+    path.write_text("\n".join(rows) + "\n")
+    assert _streamed_arrow_csv(str(path), chunk=16) is None
+    path.write_text("\n".join(rows).replace('"', "") + "\n")
+    body, problems = _streamed_arrow_csv(str(path), chunk=16)
+    assert len(body) == 6 and problems == []
