@@ -417,7 +417,7 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
 
     cells = raw.cell_problems
     rejected = pr.rows() | set(no_ratings.tolist()) | set(cells["source_row"].tolist())
-    row_ok = ~out["source_row"].isin(rejected).to_numpy()
+    row_ok = _not_in(out["source_row"].to_numpy(), rejected)
 
     value_cols = [
         c
@@ -469,7 +469,7 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
                     out.loc[np.concatenate([f["idx"].to_numpy() for f in found]), "source_row"]
                 )
                 rejected |= rows
-                row_ok = ~out["source_row"].isin(rejected).to_numpy()
+                row_ok = _not_in(out["source_row"].to_numpy(), rejected)
                 changed = True
 
     # exact duplicates: later copies of a (episode, session, instrument) are dropped; an
@@ -481,7 +481,7 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
     later[starts] = False  # rows of a group are in input order: the first is kept
     source = out["source_row"].to_numpy()  # non-decreasing: the long frame is in input order
     table_rows = rows[~later]  # in the order of the sessions table
-    keep = np.sort(table_rows)
+    keep = _sorted_unique_positions(table_rows, len(out))
     dropped = np.unique(source[rows[later]])
     found = np.searchsorted(source[keep], dropped)
     still_kept = (found < len(keep)) & (source[keep][np.minimum(found, len(keep) - 1)] == dropped)
@@ -538,6 +538,34 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
             "validate_raw(): row accounting failed; please report this as a bug."
         )
     return result
+
+
+def _not_in(source_rows: np.ndarray, rejected: set) -> np.ndarray:
+    """Per row, whether its source row is not among ``rejected`` (a look-up table over the
+    range of row numbers: one pass, no hashing).
+
+    Examples
+    --------
+    >>> _not_in(np.array([2, 2, 3, 5]), {3, 9}).tolist()
+    [True, True, False, True]
+    """
+    if not rejected or not len(source_rows):
+        return np.ones(len(source_rows), dtype=bool)
+    return ~np.isin(source_rows, np.fromiter(rejected, dtype=np.int64), kind="table")
+
+
+def _sorted_unique_positions(positions: np.ndarray, n: int) -> np.ndarray:
+    """Distinct positions below ``n`` in increasing order, by marking them (linear, where
+    a sort of a million positions is not).
+
+    Examples
+    --------
+    >>> _sorted_unique_positions(np.array([4, 0, 2]), 5).tolist()
+    [0, 2, 4]
+    """
+    marked = np.zeros(n, dtype=bool)
+    marked[positions] = True
+    return np.flatnonzero(marked)
 
 
 def _n_distinct_sorted(values: np.ndarray) -> int:
