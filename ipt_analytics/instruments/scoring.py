@@ -250,12 +250,7 @@ def score_matrix(
     """
     inst = get_instrument(instrument)
     in_total = x[:, [i - 1 for i in inst.total_items]]
-    missing = np.isnan(in_total)
-    n_missing = missing.sum(axis=1)
-    n_total_items = len(inst.total_items)
-    complete = n_missing == 0
-    all_missing = n_missing == n_total_items
-
+    n_missing = np.isnan(in_total).sum(axis=1)
     if inst.scoring_rule == "domain_max_sum":
         domain_scores = np.column_stack(
             [x[:, [i - 1 for i in d]].max(axis=1) for d in inst.domains]
@@ -263,23 +258,33 @@ def score_matrix(
         total = domain_scores.sum(axis=1)
     else:
         total = np.nansum(in_total, axis=1)
-    rule = np.full(len(x), list(SCORING_RULES).index(inst.scoring_rule), dtype=np.int8)
-    # in double precision before any prorated value is written (x may be float32)
+    return _apply_rules(total, n_missing, inst, prorate_rounding,
+                        lambda rows: np.nansum(in_total[rows], axis=1))  # fmt: skip
+
+
+def _apply_rules(total, n_missing, inst: Instrument, prorate_rounding: str, answered_sum):
+    """(total, n_missing, rule, reason) from the sums of complete rows (``total``), the
+    missing items per row and ``answered_sum(rows)``, the sum of the answered items of the
+    rows selected by a mask (asked only for rows a rule prorates)."""
+    n_total_items = len(inst.total_items)
+    complete = n_missing == 0
+    rule = np.full(len(total), list(SCORING_RULES).index(inst.scoring_rule), dtype=np.int8)
+    # in double precision before any prorated value is written (items may be float32)
     total = np.where(complete, total.astype(float), np.nan)
 
     can_prorate = (~complete) & (n_missing <= inst.max_missing_items)
     if can_prorate.any():
         answered = n_total_items - n_missing[can_prorate]
-        prorated = np.nansum(in_total[can_prorate], axis=1) * n_total_items / answered
+        prorated = answered_sum(can_prorate) * n_total_items / answered
         total[can_prorate] = _round(prorated, prorate_rounding)
         rule[can_prorate] = 2
 
     scored = complete | can_prorate
     rule[~scored] = 3
-    reason = np.zeros(len(x), dtype=np.int8)
+    reason = np.zeros(len(total), dtype=np.int8)
     reason[~scored] = 1
-    reason[all_missing] = 2
-    return total.astype(float), n_missing.astype(int), rule, reason
+    reason[n_missing == n_total_items] = 2
+    return total, n_missing.astype(int), rule, reason
 
 
 def score_codes(
@@ -316,9 +321,6 @@ def score_codes(
     in_total = codes[:, [i - 1 for i in inst.total_items]]
     missing = in_total < 0
     n_missing = missing.sum(axis=1)
-    n_total_items = len(inst.total_items)
-    complete = n_missing == 0
-    all_missing = n_missing == n_total_items
     answered_sum = np.where(missing, 0, in_total).sum(axis=1, dtype=np.int32)
 
     if inst.scoring_rule == "domain_max_sum":
@@ -328,22 +330,7 @@ def score_codes(
         ).sum(axis=1, dtype=np.int32)
     else:
         total = answered_sum
-    rule = np.full(len(codes), list(SCORING_RULES).index(inst.scoring_rule), dtype=np.int8)
-    total = np.where(complete, total.astype(float), np.nan)
-
-    can_prorate = (~complete) & (n_missing <= inst.max_missing_items)
-    if can_prorate.any():
-        answered = n_total_items - n_missing[can_prorate]
-        prorated = answered_sum[can_prorate] * n_total_items / answered
-        total[can_prorate] = _round(prorated, prorate_rounding)
-        rule[can_prorate] = 2
-
-    scored = complete | can_prorate
-    rule[~scored] = 3
-    reason = np.zeros(len(codes), dtype=np.int8)
-    reason[~scored] = 1
-    reason[all_missing] = 2
-    return total, n_missing.astype(int), rule, reason
+    return _apply_rules(total, n_missing, inst, prorate_rounding, lambda rows: answered_sum[rows])
 
 
 def safety_codes(codes: np.ndarray, instrument: str | Instrument) -> pd.arrays.BooleanArray:
