@@ -527,11 +527,11 @@ def _arrow_codes(column, pool) -> pd.Categorical:
     if encoded.num_chunks:
         codes = np.concatenate([c.indices.to_numpy() for c in encoded.chunks])
         text = encoded.chunk(0).dictionary.cast(pa.string())  # validates the UTF-8
-        values = text.to_numpy(zero_copy_only=False)
+        # the Arrow text itself becomes the categories (no Python string per value)
+        categories = pd.Index(pd.array(text, dtype="str"))
     else:
-        codes, values = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=object)
-    return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype="str"),
-                                     validate=False)  # fmt: skip
+        codes, categories = np.zeros(0, dtype=np.int32), pd.Index([], dtype="str")
+    return pd.Categorical.from_codes(codes, categories=categories, validate=False)
 
 
 def _longer_than_one_byte(chunk) -> bool:

@@ -148,7 +148,9 @@ def _sessions(frame, pos, session, starts) -> pd.DataFrame:
     block[0] = week
 
     def gather(k):  # numpy's take and pyarrow's decoding release the GIL: run side by side
-        block[k] = frame[floats[k]].to_numpy()[pos]
+        # straight into the block: no temporary of a million rows ("wrap": not buffered;
+        # the positions are in range)
+        np.take(frame[floats[k]].to_numpy(dtype=float), pos, out=block[k], mode="wrap")
 
     def decode(col):
         codes, values = _codes_and_categories(frame[col])
@@ -172,9 +174,9 @@ def _sessions(frame, pos, session, starts) -> pd.DataFrame:
         ]
     del gathered
     integers = np.empty((3, n), dtype=np.int64)
-    integers[0] = frame["source_row"].to_numpy()[pos]
+    np.take(frame["source_row"].to_numpy(dtype=np.int64), pos, out=integers[0], mode="wrap")
     integers[1] = session
-    integers[2] = frame["n_items_missing"].to_numpy()[pos]
+    np.take(frame["n_items_missing"].to_numpy(dtype=np.int64), pos, out=integers[2], mode="wrap")
     parts = [
         (floats, block),
         (["source_row", "session", "n_items_missing"], integers),
