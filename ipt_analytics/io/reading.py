@@ -534,11 +534,15 @@ def _arrow_codes(column, pool) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=categories, validate=False)
 
 
+def _offsets(array) -> np.ndarray:
+    """The value offsets of a pyarrow array of bytes, as a numpy view (no copy)."""
+    return np.frombuffer(array.buffers()[1], dtype=np.int32, count=len(array) + 1,
+                         offset=array.offset * 4)  # fmt: skip
+
+
 def _longer_than_one_byte(chunk) -> bool:
     """Whether a pyarrow array of bytes holds a value longer than one byte."""
-    offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32, count=len(chunk) + 1,
-                            offset=chunk.offset * 4)  # fmt: skip
-    return bool(len(chunk)) and int(np.diff(offsets).max()) > 1
+    return bool(len(chunk)) and int(np.diff(_offsets(chunk)).max()) > 1
 
 
 def _one_byte_codes(column) -> tuple[np.ndarray, list[str]] | None:
@@ -561,15 +565,13 @@ def _one_byte_codes(column) -> tuple[np.ndarray, list[str]] | None:
     array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     if array.null_count or not len(array):
         return None
-    _, offsets_buffer, data_buffer = array.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=len(array) + 1,
-                            offset=array.offset * 4)  # fmt: skip
+    offsets = _offsets(array)
     lengths = np.diff(offsets)
     if lengths.max() > 1:
         return None
     key = np.full(len(array), 256, dtype=np.int16)  # 256: the empty value
     if offsets[-1] > offsets[0]:  # the data are the one-byte values, in row order
-        data = np.frombuffer(data_buffer, dtype=np.uint8)
+        data = np.frombuffer(array.buffers()[2], dtype=np.uint8)
         key[lengths == 1] = data[offsets[0] : offsets[-1]]
     seen = np.zeros(257, dtype=bool)
     seen[key] = True  # a scatter: cheaper than counting

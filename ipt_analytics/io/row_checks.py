@@ -523,13 +523,14 @@ def _score(problems, out, items, inst, total, total_ok, total_blank, item_bad, p
         partial = reason == _REASON_CODE["too_many_missing_items"]
         prorated = rule == _RULE_CODE["prorated_mean"]
         lo, hi = exact, exact
-        if prorated.any():
-            in_total = x[:, [i - 1 for i in spec.total_items]]
-            answered = len(spec.total_items) - missing
+        if prorated.any():  # the exact prorated total of those rows only (1-2 items missing)
+            at = np.flatnonzero(prorated)
+            in_total = x[at][:, [i - 1 for i in spec.total_items]]
+            answered = len(spec.total_items) - missing[at]
             sums = np.where(in_total < 0, 0, in_total).sum(axis=1).astype(float)
-            unrounded = sums * len(spec.total_items) / np.maximum(answered, 1)
-            lo = np.where(prorated, np.floor(unrounded), exact)
-            hi = np.where(prorated, np.ceil(unrounded), exact)
+            unrounded = sums * len(spec.total_items) / answered
+            lo, hi = exact.copy(), exact.copy()
+            lo[at], hi[at] = np.floor(unrounded), np.ceil(unrounded)
         with np.errstate(invalid="ignore"):
             mismatch = given_ok & ~no_items & ~partial & ((given < lo - 1e-9) | (given > hi + 1e-9))
         if mismatch.any():
