@@ -439,7 +439,8 @@ def test_one_byte_columns_are_coded_as_pyarrow_codes_them(seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 60_000))
     alphabet = [b"", b"0", b"1", b"2", b"3", b"4", b"x", b"-", b" "]
-    values = [alphabet[k] for k in rng.integers(0, 4, n)]
+    # odd seeds: no empty value (the bytes themselves are then the keys)
+    values = [alphabet[k] for k in rng.integers(seed % 2, 4, n)]
     for _ in range(3):  # rare values, late
         values[int(rng.integers(0, n))] = alphabet[int(rng.integers(4, len(alphabet)))]
     cuts = sorted(set(rng.integers(0, n, 4).tolist()) | {0, n})
@@ -453,7 +454,8 @@ def test_one_byte_columns_are_coded_as_pyarrow_codes_them(seed):
     codes, found = _one_byte_codes(column)
     assert found == want_values
     np.testing.assert_array_equal(codes, want_codes)
-    assert codes.dtype == want_codes.dtype
+    assert codes.dtype == np.int8  # one byte a row (a few values)
+    assert codes.flags.writeable
 
 
 def test_one_byte_coding_leaves_other_columns_to_pyarrow():

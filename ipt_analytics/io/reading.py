@@ -569,29 +569,26 @@ def _one_byte_codes(column) -> tuple[np.ndarray, list[str]] | None:
     lengths = np.diff(offsets)
     if lengths.max() > 1:
         return None
-    key = np.full(len(array), 256, dtype=np.int16)  # 256: the empty value
-    if offsets[-1] > offsets[0]:  # the data are the one-byte values, in row order
-        data = np.frombuffer(array.buffers()[2], dtype=np.uint8)
-        key[lengths == 1] = data[offsets[0] : offsets[-1]]
-    seen = np.zeros(257, dtype=bool)
-    seen[key] = True  # a scatter: cheaper than counting
-    present = np.flatnonzero(seen)
-    if (present[present < 256] >= 0x80).any():  # not ASCII: the UTF-8 check decides
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    if len(data) and data.max() >= 0x80:  # not ASCII: the UTF-8 check decides
         return None
-    # the order of first occurrence, found in a few growing blocks from the start
-    first: dict[int, int] = {}
-    start, step = 0, 4096
-    while len(first) < len(present):
-        block = key[start : start + step]
-        for value in np.unique(block).tolist():
-            if value not in first:
-                first[value] = start + int(np.argmax(block == value))
-        start, step = start + step, step * 2
-    order = sorted(first, key=first.__getitem__)
-    lookup = np.zeros(257, dtype=np.int32)
-    lookup[order] = np.arange(len(order), dtype=np.int32)
-    codes = np.take(lookup, key, mode="wrap")  # keys are 0-256: in range, not buffered
-    return codes, ["" if v == 256 else chr(v) for v in order]
+    # one byte per row, the value itself; 0xFF (never an ASCII byte) stands for the empty value
+    if len(data) == len(array):
+        key = data  # no empty value: the data are the keys, as they are
+    else:
+        key = np.full(len(array), 0xFF, dtype=np.uint8)
+        key[lengths == 1] = data
+    key = pa.array(key)
+    # pyarrow's unique lists the values in the order they first occur, and its take reads
+    # one-byte positions as they are (numpy would first widen them to 8 bytes each)
+    order = pc.unique(key).to_numpy()
+    lookup = np.zeros(256, dtype=np.int8)
+    lookup[order] = np.arange(len(order), dtype=np.int8)
+    codes = pc.take(pa.array(lookup), key).to_numpy(zero_copy_only=False, writable=True)
+    return codes, ["" if v == 0xFF else chr(v) for v in order.tolist()]
 
 
 def _unquoted_csv(text: str, sep: str) -> tuple[pd.DataFrame, list] | None:
@@ -1062,6 +1059,19 @@ def _categorical(column: pd.Series) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype="str"))
 
 
+def _not_blank(column: pd.Categorical) -> np.ndarray:
+    """Per row, whether a categorical's value is not the empty text (on the codes)."""
+    found = np.flatnonzero(np.asarray(column.categories == "", dtype=bool))
+    if not len(found):
+        return np.ones(len(column), dtype=bool)
+    return column.codes != column.codes.dtype.type(found[0])
+
+
+def _code_type(n_values: int) -> type:
+    """The smallest integer type holding codes into ``n_values`` values (and code -1)."""
+    return np.int8 if n_values < 127 else np.int16 if n_values < 32767 else np.int32
+
+
 def _constant(value: str, n: int) -> pd.Categorical:
     return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([value]))
 
@@ -1092,40 +1102,43 @@ def to_long(raw: RawInput) -> tuple[pd.DataFrame, np.ndarray]:
             parts[c] = cats[c] if c in cats else _constant("", n)
         return pd.DataFrame(parts), np.array([], dtype=np.int64)
 
-    selections, names = [], []
-    any_rating = np.zeros(n, dtype=bool)
+    names, given = [], []
     for name in INSTRUMENTS:
         cols = [c for c in frame.columns if c.startswith(name + "_") and _WIDE.match(c)]
         cols = [c for c in cols if _WIDE.match(c).group(1) == name]
         if not cols:
             continue
-        given = np.zeros(n, dtype=bool)
+        any_given = np.zeros(n, dtype=bool)
         for c in cols:
-            given |= np.asarray(cats[c] != "", dtype=bool)
-        any_rating |= given
-        selections.append(np.flatnonzero(given))
+            any_given |= _not_blank(cats[c])
+        given.append(any_given)
         names.append(name)
-    no_ratings = frame["source_row"].to_numpy(dtype=np.int64)[~any_rating]
-    if not selections:
+    if not given:
         empty = {c: pd.Series(dtype="category") for c in columns[1:]}
+        no_ratings = frame["source_row"].to_numpy(dtype=np.int64)
         return pd.DataFrame({"source_row": np.array([], dtype=np.int64), **empty}), no_ratings
-    rows = np.concatenate(selections)
-    order = np.argsort(rows, kind="stable")  # by input row, instruments in table order
-    rows = rows[order]
-    parts = {"source_row": frame["source_row"].to_numpy(dtype=np.int64)[rows]}
-    parts["instrument"] = pd.Categorical.from_codes(
-        np.repeat(np.arange(len(names), dtype=np.int8), [len(s) for s in selections])[order],
-        categories=pd.Index(names, dtype="str"),
-    )
+    # the (input row, instrument) pairs with a rating, in row-major order: by input row,
+    # instruments in table order (the order of the long table, found without a sort)
+    grid = np.stack(given, axis=1)
+    no_ratings = frame["source_row"].to_numpy(dtype=np.int64)[~grid.any(axis=1)]
+    flat = np.flatnonzero(grid)
+    del grid
+    rows, which = np.divmod(flat, len(names))
+    which = which.astype(np.int8)
+    # each instrument's input rows, and where they land in the long table
+    landing = [np.flatnonzero(which == k) for k in range(len(names))]
+    selections = [np.take(rows, at, mode="wrap") for at in landing]
+    parts = {"source_row": np.take(frame["source_row"].to_numpy(dtype=np.int64), rows,
+                                   mode="wrap")}  # fmt: skip
+    parts["instrument"] = pd.Categorical.from_codes(which, categories=pd.Index(names, dtype="str"),
+                                                    validate=False)  # fmt: skip
 
     def shared(c):
-        return cats[c].take(rows) if c in cats else _constant("", len(rows))
-
-    # where each instrument's rows land in the long table (concatenated in instrument order,
-    # then put in input-row order by ``order``)
-    landing = np.empty(len(order), dtype=np.int64)
-    landing[order] = np.arange(len(order))
-    offsets = np.cumsum([0] + [len(s) for s in selections])
+        if c not in cats:
+            return _constant("", len(rows))
+        # "wrap": numpy's take is then not buffered (the positions are in range)
+        codes = np.take(cats[c].codes, rows, mode="wrap")
+        return pd.Categorical.from_codes(codes, dtype=cats[c].dtype, validate=False)
 
     def rating(c):
         """The instruments' columns of one rating (e.g. phq9_3, gad7_3) as one column: the
@@ -1136,14 +1149,14 @@ def to_long(raw: RawInput) -> tuple[pd.DataFrame, np.ndarray]:
         empty = pd.Index([""], dtype="str")
         each = [empty if col is None else col.categories for col in columns]
         categories = each[0].append(each[1:]).unique() if len(each) > 1 else each[0]
-        codes = np.empty(len(order), dtype=np.int32)
-        for k, (col, sel) in enumerate(zip(columns, selections, strict=True)):
-            at = landing[offsets[k] : offsets[k + 1]]
+        small = _code_type(len(categories))
+        codes = np.empty(len(rows), dtype=small)
+        for col, sel, at in zip(columns, selections, landing, strict=True):
             if col is None:  # the instrument has no such column: blank
                 codes[at] = categories.get_loc("")
             else:
-                recode = categories.get_indexer(col.categories).astype(np.int32)
-                codes[at] = recode[col.codes[sel]]
+                recode = categories.get_indexer(col.categories).astype(small)
+                codes[at] = np.take(recode, np.take(col.codes, sel, mode="wrap"), mode="wrap")
         return pd.Categorical.from_codes(codes, categories=categories, validate=False)
 
     # column by column in threads: the takes run outside the GIL

@@ -124,7 +124,7 @@ def missing_marker(text: pd.Series) -> np.ndarray:
     """
     codes, uniques = codes_of(text)
     flags = _marker_flags(uniques)
-    return flags[codes] if len(codes) else np.zeros(0, dtype=bool)
+    return np.take(flags, codes, mode="wrap") if len(codes) else np.zeros(0, dtype=bool)
 
 
 def _marker_flags(uniques: np.ndarray) -> np.ndarray:
@@ -195,7 +195,7 @@ class _Instruments:
     @staticmethod
     def pairs(per_instrument: np.ndarray, cells: np.ndarray) -> np.ndarray:
         """``per_instrument[instrument, value]`` for each row (a 2-d table look-up)."""
-        return np.take(per_instrument.ravel(), cells)
+        return np.take(per_instrument.ravel(), cells, mode="wrap")  # cells are in range
 
 
 def _used(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +208,7 @@ def _used(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarra
         return codes, uniques
     remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
     remap[np.flatnonzero(used)] = np.arange(int(used.sum()))
-    return remap[codes], uniques[used]
+    return np.take(remap, codes, mode="wrap"), uniques[used]
 
 
 def _text_flags(uniques: np.ndarray, pattern: str) -> np.ndarray:
@@ -264,7 +264,7 @@ def _identifier_checks(pr, out, coded, blank, raw) -> dict:
     if raw.layout == "long":
         required.append("instrument")
     flags = {c: _marker_flags(coded[c][1]) for c in _IDENTIFIERS}
-    marker = {c: flags[c][coded[c][0]] for c in _IDENTIFIERS}
+    marker = {c: np.take(flags[c], coded[c][0], mode="wrap") for c in _IDENTIFIERS}
     for col in required:
         pr.add(blank[col], col, "missing_required", f"{col} is required")
         if col in marker:
@@ -306,7 +306,7 @@ def _label_checks(pr, out, coded) -> None:
         accepted = ", ".join(accepted_labels(vocabulary))
         blank_ok = " or blank/'unknown' when not known" if optional else ""
         pr.add(
-            unknown[codes],
+            np.take(unknown, codes, mode="wrap"),
             col,
             "unknown_label",
             f"not an accepted {col} label; accepted: {accepted} (or an alias){blank_ok}",
@@ -319,7 +319,7 @@ def _number_and_date_checks(pr, out, coded, blank) -> None:
     for col in ["session", "planned_sessions"]:
         codes, uniques = coded[col]
         value, whole = parse_distinct_numbers(uniques, WHOLE_NUMBER)
-        value, whole = value[codes], whole[codes]
+        value, whole = np.take(value, codes, mode="wrap"), np.take(whole, codes, mode="wrap")
         pr.add(~whole & ~blank[col], col, "non_numeric", f"{col} must be a whole number >= 1")
         out_of_range = whole & ((value < 1) | (value > MAX_SESSIONS))
         pr.add(out_of_range, col, "value_out_of_range", f"{col} must be 1-{MAX_SESSIONS}")
@@ -330,10 +330,10 @@ def _number_and_date_checks(pr, out, coded, blank) -> None:
     # ratings, a short row) or on categories a DataFrame carries unused
     codes, uniques = _used(*coded["date"])
     dates, bad, message = parse_distinct_dates(pd.Series(uniques, dtype="str"))
-    pr.add(bad.to_numpy(dtype=bool)[codes], "date", "bad_date",
+    pr.add(np.take(bad.to_numpy(dtype=bool), codes, mode="wrap"), "date", "bad_date",
            Lookup(message.to_numpy(dtype=object), codes))  # fmt: skip
-    out["date"] = pd.Series(dates.to_numpy(dtype="datetime64[ns]")[codes] if len(codes) else
-                            np.zeros(0, "datetime64[ns]"))  # fmt: skip
+    day = dates.to_numpy(dtype="datetime64[ns]")
+    out["date"] = pd.Series(np.take(day, codes, mode="wrap") if len(codes) else day[:0])
 
 
 def _rating_checks(pr, out, coded, blank, inst, prorate_rounding, threads) -> np.ndarray:
@@ -437,7 +437,8 @@ def _total_checks(pr, coded, inst):
     codes, uniques = coded["total"]
     value, numeric = parse_distinct_numbers(uniques, NUMBER)
     empty = uniques == ""
-    pr.add((~empty & ~numeric)[codes], "total", "non_numeric", "the total must be a plain number")
+    pr.add(np.take(~empty & ~numeric, codes, mode="wrap"), "total", "non_numeric",
+           "the total must be a plain number")  # fmt: skip
     label = inst.table(lambda i: i.label, "the instrument")
     is_phq9 = np.array([n == "phq9" for n in inst.names] + [False])[:, None]
     with np.errstate(invalid="ignore"):
@@ -475,7 +476,7 @@ def _total_checks(pr, coded, inst):
             ),
         )
     ok_tab = ~np.isnan(value)[None, :] & ~oor_tab & ~whole_only_tab & ~not_prorated_tab
-    return value[codes], inst.pairs(ok_tab, cells)
+    return np.take(value, codes, mode="wrap"), inst.pairs(ok_tab, cells)
 
 
 def _spread(rows: np.ndarray, sub_mask: np.ndarray, n: int) -> np.ndarray:

@@ -88,14 +88,15 @@ def build_tables(frame: pd.DataFrame, rows: np.ndarray | None = None, presorted:
     [['c1', 'group', 2], ['c2', 'group', 1]]
     """
     rows = np.arange(len(frame)) if rows is None else np.asarray(rows, dtype=np.int64)
-    episode = ordered_codes(frame["episode_id"])[rows]
-    session = frame["session"].to_numpy()[rows].astype(np.int64)
+    # ("wrap": numpy's take is then not buffered; every position is in range)
+    episode = np.take(ordered_codes(frame["episode_id"]), rows, mode="wrap")
+    session = np.take(frame["session"].to_numpy(), rows, mode="wrap").astype(np.int64)
     if presorted:
-        order = np.arange(len(rows))
+        pos = rows
     else:
         order = np.lexsort((ordered_codes(frame["instrument"])[rows], session, episode))
-    pos = rows[order]
-    episode, session = episode[order], session[order]
+        pos = rows[order]
+        episode, session = episode[order], session[order]
     if len(pos):
         starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]])
         # one row per (episode, session): its first instrument's row
@@ -136,7 +137,7 @@ def last_dates(dates: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 def _sessions(frame, pos, session, starts) -> pd.DataFrame:
     n = len(pos)
-    dates = frame["date"].to_numpy(dtype="datetime64[ns]")[pos]
+    dates = np.take(frame["date"].to_numpy(dtype="datetime64[ns]"), pos, mode="wrap")
     first = first_dates(dates, starts)[_segment_ids(starts, n)] if n else np.zeros(0, np.int64)
     undated_episode = first == _NAT
     seconds = (dates.view(np.int64) - first) / 1e9
@@ -154,7 +155,7 @@ def _sessions(frame, pos, session, starts) -> pd.DataFrame:
 
     def decode(col):
         codes, values = _codes_and_categories(frame[col])
-        return [col], text_from_codes(codes[pos], values)
+        return [col], text_from_codes(np.take(codes, pos, mode="wrap"), values)
 
     def label(col):
         return [col], _label(frame[col], pos)
@@ -198,7 +199,8 @@ def _codes_and_categories(column: pd.Series):
 
 def _label(column: pd.Series, pos: np.ndarray) -> pd.Categorical:
     """The validated label column (a categorical of its vocabulary) at positions ``pos``."""
-    return pd.Categorical.from_codes(column.cat.codes.to_numpy()[pos], dtype=column.dtype)
+    codes = np.take(column.cat.codes.to_numpy(), pos, mode="wrap")
+    return pd.Categorical.from_codes(codes, dtype=column.dtype, validate=False)
 
 
 def _boolean(column: pd.Series) -> pd.arrays.BooleanArray:
@@ -206,7 +208,8 @@ def _boolean(column: pd.Series) -> pd.arrays.BooleanArray:
     codes, values = codes_of(column)
     truth = np.array([v == "true" for v in values] + [False], dtype=bool)
     known = np.array([v in ("true", "false") for v in values] + [False], dtype=bool)
-    return pd.arrays.BooleanArray(truth[codes], ~known[codes])
+    return pd.arrays.BooleanArray(np.take(truth, codes, mode="wrap"),
+                                  ~np.take(known, codes, mode="wrap"))  # fmt: skip
 
 
 def _first_valid(codes: np.ndarray, ep: np.ndarray, n_eps: int) -> np.ndarray:
@@ -256,8 +259,8 @@ def _episodes(frame, pos, starts, per_session) -> pd.DataFrame:
     ps = pos[per_session]  # frame positions of the per-session rows
     ps_starts = np.searchsorted(per_session, starts)  # each episode's first session row
     ep = _segment_ids(ps_starts, len(ps))
-    session = frame["session"].to_numpy()[ps].astype(np.int64)
-    dates = frame["date"].to_numpy(dtype="datetime64[ns]")[ps]
+    session = np.take(frame["session"].to_numpy(), ps, mode="wrap").astype(np.int64)
+    dates = np.take(frame["date"].to_numpy(dtype="datetime64[ns]"), ps, mode="wrap")
 
     def text(col, per_episode):
         if col in LABEL_COLUMNS:  # the validated categorical's own categories
@@ -265,7 +268,7 @@ def _episodes(frame, pos, starts, per_session) -> pd.DataFrame:
         return text_from_codes(per_episode, _codes_and_categories(frame[col])[1])
 
     def codes(col):
-        return _codes_and_categories(frame[col])[0][ps]
+        return np.take(_codes_and_categories(frame[col])[0], ps, mode="wrap")
 
     episode_codes = _codes_and_categories(frame["episode_id"])[0]
     out = {
@@ -278,7 +281,7 @@ def _episodes(frame, pos, starts, per_session) -> pd.DataFrame:
         out[col] = text(col, _mode(codes(col), ep, session, n_eps))
     for col in _FIRST_COLUMNS:
         if col == "planned_sessions":
-            planned = frame[col].to_numpy(dtype=float)[ps]
+            planned = np.take(frame[col].to_numpy(dtype=float), ps, mode="wrap")
             first = _first_valid(np.where(np.isnan(planned), -1, np.arange(len(ps))), ep, n_eps)
             out[col] = np.where(first >= 0, planned[np.maximum(first, 0)], np.nan)
         else:

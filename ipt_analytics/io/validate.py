@@ -189,9 +189,9 @@ class _Keys:
         """(positions sorted by group, group number of each, start of each group)."""
         depth = self._DEPTH[tuple(by)]
         usable = rows_ok & (self.complete if depth == 3 else self.partial)
-        rows = self.order[usable[self.order]]
+        rows = self.order[np.take(usable, self.order, mode="wrap")]
         divisor = [self.n_instruments * (MAX_SESSIONS + 1), self.n_instruments, 1][depth - 1]
-        key = self.key[rows] // divisor
+        key = np.take(self.key, rows, mode="wrap") // divisor
         new = np.ones(len(rows), dtype=bool)
         new[1:] = key[1:] != key[:-1]
         return rows, np.cumsum(new) - 1, np.flatnonzero(new)
@@ -482,9 +482,10 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
     source = out["source_row"].to_numpy()  # non-decreasing: the long frame is in input order
     table_rows = rows[~later]  # in the order of the sessions table
     keep = _sorted_unique_positions(table_rows, len(out))
+    kept_source = np.take(source, keep, mode="wrap")
     dropped = np.unique(source[rows[later]])
-    found = np.searchsorted(source[keep], dropped)
-    still_kept = (found < len(keep)) & (source[keep][np.minimum(found, len(keep) - 1)] == dropped)
+    found = np.searchsorted(kept_source, dropped)
+    still_kept = (found < len(keep)) & (kept_source[np.minimum(found, len(keep) - 1)] == dropped)
     collapsed = set(dropped[~still_kept].tolist()) if len(keep) else set(dropped.tolist())
     del stage_checks
 
@@ -510,10 +511,11 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
         )
     date_codes, date_texts = codes_of(long["date"])
     has_slash = np.array(["/" in t for t in date_texts] + [False], dtype=bool)
-    slash = has_slash[date_codes[out.index.to_numpy()[keep]]]
+    long_rows = np.take(out.index.to_numpy(), keep, mode="wrap")
+    slash = np.take(has_slash, np.take(date_codes, long_rows, mode="wrap"), mode="wrap")
     if slash.any():
         # counted per input row: a wide row holds one date for several instruments
-        n_slash = _n_distinct_sorted(source[keep][slash])
+        n_slash = _n_distinct_sorted(kept_source[slash])
         notes.append(
             f"{n_slash} date(s) written with slashes were read day first (DD/MM/YYYY,"
             " e.g. 03/04/2025 = 3 April 2025); if the file is month first, write the dates as "
@@ -533,7 +535,7 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
     n_input = len(raw.frame)
     result = ValidationResult(out, table_rows, table, n_input, len(rejected), len(collapsed),
                               notes)  # fmt: skip
-    if result.n_accepted_rows != _n_distinct_sorted(source[keep]):
+    if result.n_accepted_rows != _n_distinct_sorted(kept_source):
         raise RuntimeError(  # pragma: no cover - internal accounting guard
             "validate_raw(): row accounting failed; please report this as a bug."
         )
@@ -579,11 +581,12 @@ def _episode_spans(out: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     (episode, session) order, so each episode is one run of them."""
     # identifiers as codes in the order of their text (sorting and grouping on the codes
     # is sorting and grouping on the text, without a Python string per episode)
-    episode = ordered_codes(out["episode_id"])[rows]
+    # ("wrap": an unbuffered take; the positions are in range)
+    episode = np.take(ordered_codes(out["episode_id"]), rows, mode="wrap")
     starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]]) if len(rows) else rows[:0]
-    dates = out["date"].to_numpy(dtype="datetime64[ns]")[rows]
+    dates = np.take(out["date"].to_numpy(dtype="datetime64[ns]"), rows, mode="wrap")
     first, last = first_dates(dates, starts), last_dates(dates, starts)
-    source = out["source_row"].to_numpy()[rows]
+    source = np.take(out["source_row"].to_numpy(), rows, mode="wrap")
     return pd.DataFrame(
         {
             "client_id": ordered_codes(out["client_id"])[rows[starts]],
