@@ -483,3 +483,29 @@ def test_a_quote_anywhere_sends_the_file_to_the_general_reader(tmp_path, where):
     path.write_text("\n".join(rows).replace('"', "") + "\n")
     body, problems = _streamed_arrow_csv(str(path), chunk=16)
     assert len(body) == 6 and problems == []
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_per_value_results_are_read_back_as_indexing_would(seed):
+    # per_row() skips the look-up when a table holds one value; every table, constant or
+    # not, must give exactly table[codes] (code -1: the last value), dtype included
+    from ipt_analytics.io.coded import per_row
+
+    rng = np.random.default_rng(seed)
+    n_values = int(rng.integers(1, 6))
+    codes = rng.integers(-1, n_values, int(rng.integers(0, 50))).astype(np.int8)
+    tables = [
+        rng.integers(0, 2, n_values).astype(bool),
+        np.zeros(n_values, dtype=bool),
+        np.ones(n_values, dtype=bool),
+        np.full(n_values, np.nan),
+        np.full(n_values, 3.5),
+        np.where(rng.random(n_values) < 0.5, np.nan, 1.0),
+        np.full(n_values, -1, dtype=np.int8),
+        rng.integers(0, 3, n_values).astype(np.int64),
+    ]
+    for table in tables:
+        got = per_row(table, codes)
+        want = table[codes]
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)

@@ -22,6 +22,8 @@ __all__ = [
     "assemble_frame",
     "codes_of",
     "ordered_codes",
+    "per_row",
+    "single_valued",
     "sorted_categorical",
     "text_from_codes",
     "to_text",
@@ -92,6 +94,50 @@ def ordered_codes(column: pd.Series) -> np.ndarray:
     if isinstance(dtype, pd.CategoricalDtype) and dtype.categories.is_monotonic_increasing:
         return column.cat.codes.to_numpy()
     return pd.factorize(column, sort=True)[0]
+
+
+def per_row(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``table[codes]``: a per-value result read back for every row (code -1: the table's
+    last value, as in Python indexing).
+
+    A check usually has one result for every value of a column (no value is unknown, every
+    cell is blank...): then each row gets it without a look-up, and an all-false result is
+    a zeroed array that the system gives without writing it. Otherwise one unbuffered
+    ``np.take`` ("wrap" mode reads -1 as the last slot; every code is in range).
+
+    Examples
+    --------
+    >>> per_row(np.array([False, True]), np.array([1, 0, -1], dtype=np.int8)).tolist()
+    [True, False, True]
+    >>> per_row(np.array([np.nan, np.nan]), np.array([0, 1])).tolist()
+    [nan, nan]
+    >>> per_row(np.array([False, False]), np.array([1, 0])).tolist()
+    [False, False]
+    """
+    table = np.asarray(table)
+    if len(codes) and single_valued(table):
+        first = table.flat[0]
+        if table.dtype.kind in "biuf" and first == 0:
+            return np.zeros(len(codes), dtype=table.dtype)
+        return np.full(len(codes), first, dtype=table.dtype)
+    return np.take(table, codes, mode="wrap")
+
+
+def single_valued(table: np.ndarray) -> bool:
+    """Whether a non-empty array holds one value only (NaN counts as one value).
+
+    Examples
+    --------
+    >>> single_valued(np.array([np.nan, np.nan])), single_valued(np.array([1, 2]))
+    (True, False)
+    """
+    table = np.asarray(table)
+    if not table.size:
+        return False
+    first = table.flat[0]
+    if table.dtype.kind == "f" and np.isnan(first):
+        return bool(np.isnan(table).all())
+    return bool((table == first).all())
 
 
 def sorted_categorical(codes: np.ndarray, values, index=None) -> pd.Series:

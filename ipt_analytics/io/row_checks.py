@@ -32,7 +32,14 @@ from ipt_analytics.io.cell_parsing import (
     parse_distinct_dates,
     parse_distinct_numbers,
 )
-from ipt_analytics.io.coded import assemble_frame, codes_of, sorted_categorical, worker_threads
+from ipt_analytics.io.coded import (
+    assemble_frame,
+    codes_of,
+    per_row,
+    single_valued,
+    sorted_categorical,
+    worker_threads,
+)
 from ipt_analytics.io.reading import ITEM_COLUMNS, RawInput
 from ipt_analytics.vocab import (
     COLUMN_VOCABULARY,
@@ -124,7 +131,7 @@ def missing_marker(text: pd.Series) -> np.ndarray:
     """
     codes, uniques = codes_of(text)
     flags = _marker_flags(uniques)
-    return np.take(flags, codes, mode="wrap") if len(codes) else np.zeros(0, dtype=bool)
+    return per_row(flags, codes) if len(codes) else np.zeros(0, dtype=bool)
 
 
 def _marker_flags(uniques: np.ndarray) -> np.ndarray:
@@ -157,7 +164,7 @@ class _Blank(dict):
         if not len(uniques):
             value = np.ones(len(codes), dtype=bool)
         else:  # code -1 (none here: long columns have no missing value) as Python indexing
-            value = np.take(np.asarray(uniques == "", dtype=bool), codes, mode="wrap")
+            value = per_row(np.asarray(uniques == "", dtype=bool), codes)
         self[column] = value
         return value
 
@@ -188,14 +195,20 @@ class _Instruments:
             return self._rows * np.int32(n_values) + codes.astype(np.int32)
         return self._rows.astype(np.int64) * n_values + codes
 
-    def rows_of(self, idx: np.ndarray) -> np.ndarray:
-        """The rows of the per-instrument tables for the rows at positions ``idx``."""
-        return self._rows[idx]
+    def pairs(self, codes: np.ndarray, n_values: int):
+        """A function giving ``per_instrument[instrument, value]`` for each row (a 2-d table
+        look-up) of the column with value ``codes``; the rows' cells in the raveled table
+        are computed when first needed (a table holding one value needs none)."""
+        cells = []
 
-    @staticmethod
-    def pairs(per_instrument: np.ndarray, cells: np.ndarray) -> np.ndarray:
-        """``per_instrument[instrument, value]`` for each row (a 2-d table look-up)."""
-        return np.take(per_instrument.ravel(), cells, mode="wrap")  # cells are in range
+        def look(per_instrument: np.ndarray) -> np.ndarray:
+            if single_valued(per_instrument):
+                return per_row(per_instrument.ravel()[:1], codes)
+            if not cells:
+                cells.append(self.cells(codes, n_values))
+            return per_row(per_instrument.ravel(), cells[0])
+
+        return look
 
 
 def _used(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,7 +277,7 @@ def _identifier_checks(pr, out, coded, blank, raw) -> dict:
     if raw.layout == "long":
         required.append("instrument")
     flags = {c: _marker_flags(coded[c][1]) for c in _IDENTIFIERS}
-    marker = {c: np.take(flags[c], coded[c][0], mode="wrap") for c in _IDENTIFIERS}
+    marker = {c: per_row(flags[c], coded[c][0]) for c in _IDENTIFIERS}
     for col in required:
         pr.add(blank[col], col, "missing_required", f"{col} is required")
         if col in marker:
@@ -306,7 +319,7 @@ def _label_checks(pr, out, coded) -> None:
         accepted = ", ".join(accepted_labels(vocabulary))
         blank_ok = " or blank/'unknown' when not known" if optional else ""
         pr.add(
-            np.take(unknown, codes, mode="wrap"),
+            per_row(unknown, codes),
             col,
             "unknown_label",
             f"not an accepted {col} label; accepted: {accepted} (or an alias){blank_ok}",
@@ -319,7 +332,7 @@ def _number_and_date_checks(pr, out, coded, blank) -> None:
     for col in ["session", "planned_sessions"]:
         codes, uniques = coded[col]
         value, whole = parse_distinct_numbers(uniques, WHOLE_NUMBER)
-        value, whole = np.take(value, codes, mode="wrap"), np.take(whole, codes, mode="wrap")
+        value, whole = per_row(value, codes), per_row(whole, codes)
         pr.add(~whole & ~blank[col], col, "non_numeric", f"{col} must be a whole number >= 1")
         out_of_range = whole & ((value < 1) | (value > MAX_SESSIONS))
         pr.add(out_of_range, col, "value_out_of_range", f"{col} must be 1-{MAX_SESSIONS}")
@@ -330,7 +343,7 @@ def _number_and_date_checks(pr, out, coded, blank) -> None:
     # ratings, a short row) or on categories a DataFrame carries unused
     codes, uniques = _used(*coded["date"])
     dates, bad, message = parse_distinct_dates(pd.Series(uniques, dtype="str"))
-    pr.add(np.take(bad.to_numpy(dtype=bool), codes, mode="wrap"), "date", "bad_date",
+    pr.add(per_row(bad.to_numpy(dtype=bool), codes), "date", "bad_date",
            Lookup(message.to_numpy(dtype=object), codes))  # fmt: skip
     day = dates.to_numpy(dtype="datetime64[ns]")
     out["date"] = pd.Series(np.take(day, codes, mode="wrap") if len(codes) else day[:0])
@@ -399,18 +412,21 @@ def _item_checks(pr, out, coded, inst, threads) -> tuple[np.ndarray, np.ndarray]
         # mode "wrap": numpy would buffer the output under the default mode (the codes index
         # their own distinct values, so none is out of range)
         np.take(np.where(small, value, -1).astype(np.int8), codes, out=block[j - 1], mode="wrap")
-        # a row can have a problem only if its value has one for some instrument: those rows
-        # are found with one look-up per row; the (instrument, value) pairs of those alone
-        suspect = status.any(axis=0)
-        if not suspect.any():
+        # a row has a problem only if its (instrument, value) pair has one. The pairs that
+        # occur are counted first: most pairs with a problem never occur (an answer of 2 is
+        # beyond the last GAD-7 item in column item_8, but GAD-7 rows leave item_8 blank)
+        if not status.any():
             return [], None
-        rows = np.flatnonzero(np.take(suspect, codes))
-        if not len(rows):
+        flat = status.ravel()
+        cells = inst.cells(codes, len(uniques))
+        held = np.bincount(cells, minlength=flat.size).astype(bool)
+        if not flat[held].any():
             return [], None
-        per_row = status[inst.rows_of(rows), codes[rows]]
+        rows = np.flatnonzero(np.take(flat, cells, mode="wrap"))
+        pair_status = flat[cells[rows]]
         n = len(codes)
         not_number, beyond, out_of_range = (
-            _spread(rows, (per_row & bit).astype(bool), n) for bit in (1, 2, 4)
+            _spread(rows, (pair_status & bit).astype(bool), n) for bit in (1, 2, 4)
         )
         found = [(not_number, col, "non_numeric",
                   "item answers are whole numbers written with ASCII digits 0-9")]  # fmt: skip
@@ -419,7 +435,7 @@ def _item_checks(pr, out, coded, inst, threads) -> tuple[np.ndarray, np.ndarray]
             found.append((beyond, col, "unexpected_item", fewer))
             block[j - 1][beyond] = -1
         found.append((out_of_range, col, "item_out_of_range", item_msg))
-        return found, _spread(rows, per_row != 0, n)
+        return found, _spread(rows, pair_status != 0, n)
 
     results = list(threads.map(check, range(1, len(ITEM_COLUMNS) + 1), ITEM_COLUMNS))
     item_bad = np.zeros(len(inst.codes), dtype=bool)
@@ -437,7 +453,7 @@ def _total_checks(pr, coded, inst):
     codes, uniques = coded["total"]
     value, numeric = parse_distinct_numbers(uniques, NUMBER)
     empty = uniques == ""
-    pr.add(np.take(~empty & ~numeric, codes, mode="wrap"), "total", "non_numeric",
+    pr.add(per_row(~empty & ~numeric, codes), "total", "non_numeric",
            "the total must be a plain number")  # fmt: skip
     label = inst.table(lambda i: i.label, "the instrument")
     is_phq9 = np.array([n == "phq9" for n in inst.names] + [False])[:, None]
@@ -449,20 +465,20 @@ def _total_checks(pr, coded, inst):
         total_min = inst.numbers(lambda i: i.total_min)[:, None]
         total_max = inst.numbers(lambda i: i.total_max)[:, None]
         oor_tab = (value < total_min) | (value > total_max)
-    cells = inst.cells(codes, len(uniques))
-    whole_only = inst.pairs(whole_only_tab, cells)
+    pairs = inst.pairs(codes, len(uniques))
+    whole_only = pairs(whole_only_tab)
     if whole_only.any():
         pr.add(whole_only, "total", "non_numeric",
                Lookup([f"{t} totals are whole numbers" for t in label], inst.codes))  # fmt: skip
     pr.add(
-        inst.pairs(not_prorated_tab, cells),
+        pairs(not_prorated_tab),
         "total",
         "non_numeric",
         "a PHQ-9 total with decimals must be a prorated total (the sum of 7 or 8 answered "
         "items x 9/7 or 9/8, e.g. 10.125 or 11.57); this value is not one (a percentage "
         "or a typing error?)",
     )
-    total_oor = inst.pairs(oor_tab, cells)
+    total_oor = pairs(oor_tab)
     if total_oor.any():
         qids = " (sum of 9 domain scores; a plain sum of the 16 items is not a QIDS-SR16 score)"
         pr.add(
@@ -476,7 +492,7 @@ def _total_checks(pr, coded, inst):
             ),
         )
     ok_tab = ~np.isnan(value)[None, :] & ~oor_tab & ~whole_only_tab & ~not_prorated_tab
-    return np.take(value, codes, mode="wrap"), inst.pairs(ok_tab, cells)
+    return per_row(value, codes), pairs(ok_tab)
 
 
 def _spread(rows: np.ndarray, sub_mask: np.ndarray, n: int) -> np.ndarray:

@@ -150,6 +150,23 @@ def _key_codes(out: pd.DataFrame, column: str) -> np.ndarray:
     return ordered_codes(out[column]).astype(np.int64)
 
 
+def _is_label(out: pd.DataFrame, column: str, label: str) -> np.ndarray:
+    """Per row, whether a categorical column holds ``label`` (compared on the codes)."""
+    categories = out[column].cat.categories
+    if label not in categories:
+        return np.zeros(len(out), dtype=bool)
+    codes = out[column].cat.codes.to_numpy()
+    return codes == codes.dtype.type(categories.get_loc(label))
+
+
+def _key_names(out: pd.DataFrame, column: str):
+    """The values the codes of :func:`_key_codes` stand for (sorted)."""
+    dtype = out[column].dtype
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.categories.is_monotonic_increasing:
+        return dtype.categories
+    return pd.factorize(out[column], sort=True)[1]
+
+
 class _Keys:
     """The rows sorted once by (episode_id, session, instrument, input order), shared by
     every stage that groups by a prefix of that key and by the sessions table.
@@ -180,18 +197,31 @@ class _Keys:
         self.key = (episode * (MAX_SESSIONS + 1) + sessions) * self.n_instruments + instrument
         self.key[episode < 0] = -1
         self.order = np.argsort(self.key, kind="stable")
+        self._sorted_keys = {3: np.take(self.key, self.order, mode="wrap")}
         # the first row of each input row (the frame is in input-row order)
         source = out["source_row"].to_numpy()
         self.first_of_input = np.ones(len(source), dtype=bool)
         self.first_of_input[1:] = source[1:] != source[:-1]
 
+    def episode_of(self, rows: np.ndarray) -> np.ndarray:
+        """The episode codes (in text order) of the rows at positions ``rows``."""
+        return np.take(self.key, rows, mode="wrap") // (self.n_instruments * (MAX_SESSIONS + 1))
+
+    def _sorted_key(self, depth: int) -> np.ndarray:
+        """The key cut to its first ``depth`` parts, of the rows in key order (computed once
+        per depth; the stages run in threads, and computing it twice is harmless)."""
+        if depth not in self._sorted_keys:
+            divisor = [self.n_instruments * (MAX_SESSIONS + 1), self.n_instruments][depth - 1]
+            self._sorted_keys[depth] = self._sorted_keys[3] // divisor
+        return self._sorted_keys[depth]
+
     def groups(self, rows_ok: np.ndarray, by: list[str]):
         """(positions sorted by group, group number of each, start of each group)."""
         depth = self._DEPTH[tuple(by)]
         usable = rows_ok & (self.complete if depth == 3 else self.partial)
-        rows = self.order[np.take(usable, self.order, mode="wrap")]
-        divisor = [self.n_instruments * (MAX_SESSIONS + 1), self.n_instruments, 1][depth - 1]
-        key = np.take(self.key, rows, mode="wrap") // divisor
+        kept = np.take(usable, self.order, mode="wrap")
+        rows = self.order[kept]
+        key = self._sorted_key(depth)[kept]
         new = np.ones(len(rows), dtype=bool)
         new[1:] = key[1:] != key[:-1]
         return rows, np.cumsum(new) - 1, np.flatnonzero(new)
@@ -269,10 +299,13 @@ def _could_differ(column: pd.Series, missing_counts: bool) -> bool:
     if not isinstance(column.dtype, pd.CategoricalDtype):
         return True
     codes = column.cat.codes.to_numpy()
-    counts = np.bincount(codes.astype(np.int64) + 1, minlength=1)  # slot 0: missing
-    if not missing_counts:
-        counts = counts[1:]
-    return np.count_nonzero(counts) > 1
+    if not len(codes):
+        return False
+    low, high = codes.min(), codes.max()  # code -1: missing
+    if missing_counts or low >= 0:
+        return bool(low < high)
+    # missing not counted: the smallest code that is not -1
+    return bool(np.where(codes < 0, high, codes).min() < high)
 
 
 def _group_conflicts(out, row_ok, by, attrs, reason, what, keys):
@@ -284,9 +317,10 @@ def _group_conflicts(out, row_ok, by, attrs, reason, what, keys):
     # wide row's instruments share its cells), so one row per input row carries them, and
     # a group made of a single input row cannot disagree: only the first row of each
     # input row, in groups of several input rows, is compared.
-    source = out["source_row"].to_numpy()[rows]
+    source = np.take(out["source_row"].to_numpy(), rows, mode="wrap")  # (unbuffered)
     several_inputs = np.minimum.reduceat(source, starts) < np.maximum.reduceat(source, starts)
-    compared = keys.first_of_input[rows] & several_inputs[group]
+    compared = np.take(keys.first_of_input, rows, mode="wrap")
+    compared &= np.take(several_inputs, group, mode="wrap")
     sub_rows, sub_group = rows[compared], group[compared]
     if not len(sub_rows):
         return frames
@@ -365,42 +399,39 @@ def _date_order(out, row_ok, keys: _Keys | None = None):
     rows, group, starts = keys.groups(dated, ["episode_id", "session"])
     if not len(rows):
         return []
-    # the first row of each (episode, session) carries its date; a date below the previous
-    # session's in the same episode marks the episode
-    day = out["date"].to_numpy(dtype="datetime64[ns]")[rows[starts]].view(np.int64)
-    episode = keys.key[rows[starts]] // (keys.n_instruments * (MAX_SESSIONS + 1))
+    # the first row of each (episode, session) carries its date (the rows of a group are in
+    # input order); a date below the previous session's in the same episode marks the episode
+    first = rows[starts]
+    all_days = out["date"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    day = np.take(all_days, first, mode="wrap")
+    episode = keys.episode_of(first)
     back = np.flatnonzero((day[1:] < day[:-1]) & (episode[1:] == episode[:-1])) + 1
     if not len(back):
         return []
-    bad_episodes = np.unique(episode[back])
-    row_episode = keys.key[rows] // (keys.n_instruments * (MAX_SESSIONS + 1))
-    sub = np.sort(rows[np.isin(row_episode, bad_episodes)])
-    live = out[["episode_id", "session", "date", "source_row"]].iloc[sub]
-    per_session = live.groupby(["episode_id", "session"], sort=True, observed=True)["date"]
-    per_session = per_session.first().reset_index()
-    bad_eps = per_session["episode_id"].unique()
-    bad = per_session[per_session["episode_id"].isin(bad_eps)]
-    # plain arrays and slices: a pandas groupby costs milliseconds per group
-    eps = bad["episode_id"].to_numpy()
-    sess_no = bad["session"].to_numpy()
-    day = bad["date"].to_numpy()
-    text = pd.DatetimeIndex(day).strftime("%Y-%m-%d").to_numpy()
+    # the sessions (groups) of those episodes, in (episode, session) order
+    sub = np.flatnonzero(np.isin(episode, np.unique(episode[back])))
+    eps, day = episode[sub], day[sub]
+    sess_no = out["session"].to_numpy(dtype=float)[first[sub]]
+    text = pd.DatetimeIndex(day.view("datetime64[ns]")).strftime("%Y-%m-%d").to_numpy()
+    names = _key_names(out, "episode_id")
     bounds = np.flatnonzero(np.r_[True, eps[1:] != eps[:-1], True])
-    wrong_keys, messages = [], {}
+    wrong, messages = [], {}
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        keep = np.array(_in_every_lis(day[a:b].astype(np.int64).tolist()))
+        keep = np.array(_in_every_lis(day[a:b].tolist()))
         pos = np.flatnonzero(~keep)
         # show the out-of-order sessions with one dated neighbour on each side
         lo, hi = a + max(pos.min() - 1, 0), min(a + pos.max() + 2, b)
         order = ", ".join(f"session {int(sess_no[k])}: {text[k]}" for k in range(lo, hi))
-        messages[eps[a]] = f"episode {eps[a]!r}: dates do not follow session order ({order})"
-        wrong_keys.append(a + pos)
-    wrong = bad.iloc[np.concatenate(wrong_keys)][["episode_id", "session"]].assign(_wrong=True)
-    flagged = live[["episode_id", "session"]].merge(wrong, how="left", on=["episode_id", "session"])
-    hit = flagged["_wrong"].fillna(False).to_numpy(dtype=bool)
-    rows = live.index[hit]
-    msg = live.loc[rows, "episode_id"].astype(object).map(messages).to_numpy()
-    return [_flag_rows(out, out.index.get_indexer(rows), "date", "date_order", msg)]
+        messages[eps[a]] = (
+            f"episode {names[eps[a]]!r}: dates do not follow session order ({order})"
+        )
+        wrong.append(sub[a + pos])
+    flagged = np.zeros(len(starts), dtype=bool)
+    flagged[np.concatenate(wrong)] = True
+    # every row of a wrong session, in row order, with its episode's message
+    hit = np.sort(rows[flagged[group]])
+    msg = np.array([messages[e] for e in keys.episode_of(hit).tolist()], dtype=object)
+    return [_flag_rows(out, hit, "date", "date_order", msg)]
 
 
 def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> ValidationResult:
@@ -500,19 +531,21 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
     )
     table = _problem_table(problems, long, raw, pd.concat([cells, no_rat], ignore_index=True))
 
-    rule = out["scoring_rule"].iloc[keep]
-    qids_bare = np.asarray(out["instrument"].iloc[keep] == "qids_sr16", dtype=bool) & np.asarray(
-        rule == "given_total", dtype=bool
-    )
+    qids_bare = _is_label(out, "instrument", "qids_sr16")
     if qids_bare.any():
+        qids_bare &= _is_label(out, "scoring_rule", "given_total")
+    n_bare = np.count_nonzero(np.take(qids_bare, keep, mode="wrap")) if qids_bare.any() else 0
+    if n_bare:
         notes.append(
-            f"{int(qids_bare.sum())} QIDS-SR16 total(s) were given without items; they "
+            f"{n_bare} QIDS-SR16 total(s) were given without items; they "
             "cannot be checked to be sums of the 9 domain scores."
         )
     date_codes, date_texts = codes_of(long["date"])
     has_slash = np.array(["/" in t for t in date_texts] + [False], dtype=bool)
-    long_rows = np.take(out.index.to_numpy(), keep, mode="wrap")
-    slash = np.take(has_slash, np.take(date_codes, long_rows, mode="wrap"), mode="wrap")
+    slash = has_slash[:0]
+    if has_slash.any():  # (most files write no date with slashes)
+        long_rows = np.take(out.index.to_numpy(), keep, mode="wrap")
+        slash = np.take(has_slash, np.take(date_codes, long_rows, mode="wrap"), mode="wrap")
     if slash.any():
         # counted per input row: a wide row holds one date for several instruments
         n_slash = _n_distinct_sorted(kept_source[slash])
