@@ -362,11 +362,11 @@ def test_nullable_and_timezone_aware_frame_columns():
 
 
 @pytest.mark.parametrize("step", [1, 2, 3, 7, 64])
-def test_line_count_of_a_file_read_in_slices_counts_every_break_once(step):
+def test_a_file_read_in_slices_is_checked_as_a_whole(step):
     """The fast CSV path checks a file slice by slice; a CR LF split between two slices is
     one line break, and a carriage return standing alone or a quote sends the file to the
     other readers (None)."""
-    from ipt_analytics.io.reading import _lines_of
+    from ipt_analytics.io.reading import _plain_text
 
     rng = np.random.default_rng(step)
     for trial in range(200):
@@ -374,12 +374,38 @@ def test_line_count_of_a_file_read_in_slices_counts_every_break_once(step):
         data = bytes(rng.choice(alphabet, size=int(rng.integers(0, 60))).tolist())
         crlf_only = data.count(b"\r") == data.count(b"\r\n")
         expected = (
-            data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            (len(data), data.count(b"\r"), data.endswith(b"\n"))
             if data and b'"' not in data and crlf_only
             else None
         )
         pieces = [data[k : k + step] for k in range(0, len(data), step)]
-        assert _lines_of(pieces) == expected
+        found = _plain_text(pieces)
+        assert (tuple(found) if found is not None else None) == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_rows_read_must_account_for_every_byte_of_the_file(seed):
+    """The fast path's guard against a dropped, merged or split line: the values, separators
+    and line breaks of the rows read must add up to the file's size. Checked against
+    files written here (CR LF or LF, with or without a final line break): the true rows
+    pass, one row fewer or more, or a value byte lost, does not."""
+    from ipt_analytics.io.reading import _every_byte_read, _plain_text
+
+    rng = np.random.default_rng(seed)
+    width, rows = int(rng.integers(1, 5)), int(rng.integers(1, 30))
+    sep = [",", ";", "\t"][seed % 3]
+    eol = "\r\n" if seed % 2 else "\n"
+    header = sep.join(f"c{k}" for k in range(width))
+    cells = [["x" * int(rng.integers(0, 4)) for _ in range(width)] for _ in range(rows)]
+    lines = [header] + [sep.join(row) for row in cells]
+    text = eol.join(lines) + (eol if seed % 3 else "")
+    plain = _plain_text([text.encode()])
+    value_bytes = sum(len(v) for row in cells for v in row)
+    first_line = header + ("\r" if eol == "\r\n" else "")  # as the reader hands it over
+    assert _every_byte_read(plain, first_line, sep, rows, value_bytes)
+    assert not _every_byte_read(plain, first_line, sep, rows - 1, value_bytes)
+    assert not _every_byte_read(plain, first_line, sep, rows + 1, value_bytes)
+    assert not _every_byte_read(plain, first_line, sep, rows, value_bytes - 1)
 
 
 def test_a_file_that_changes_while_it_is_read_is_read_again_whole(tmp_path, monkeypatch):

@@ -44,6 +44,7 @@ import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -365,10 +366,10 @@ def _streamed_arrow_csv(path: str, chunk: int = 1 << 24) -> tuple[pd.DataFrame, 
         if found is None:
             return None
         start, header = found
-        n_lines = _lines_of(itertools.chain([first[start:]], _slices(fh, chunk)))
-    if n_lines is None:
+        plain = _plain_text(itertools.chain([first[start:]], _slices(fh, chunk)))
+    if plain is None:
         return None
-    read = _arrow_parse(path, n_lines, header, _separator(header))
+    read = _arrow_parse(path, plain, header, _separator(header))
     return read if _identity(os.stat(path)) == before else None
 
 
@@ -411,24 +412,35 @@ def _identity(info: os.stat_result) -> tuple:
     return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
-def _lines_of(pieces) -> int | None:
-    r"""The number of lines of a text given in pieces, when it has no quote and no carriage
-    return standing alone (then every line is one record to pyarrow); ``None`` otherwise,
-    and for an empty text. A ``\r\n`` split between two pieces counts as one line break.
+class _Plain(NamedTuple):
+    """What the check of a text found: its size in bytes, its carriage returns (each one
+    the first byte of a CR LF line break) and whether it ends with a line break."""
+
+    size: int
+    n_cr: int
+    ends_with_newline: bool
+
+
+def _plain_text(pieces) -> _Plain | None:
+    r"""Size, carriage returns and last line break of a text given in pieces, when it has no
+    quote and no carriage return standing alone (then every line is one record to pyarrow);
+    ``None`` otherwise, and for an empty text. A ``\r\n`` split between two pieces is one
+    line break.
 
     Examples
     --------
-    >>> _lines_of([b"a,b\r", b"\n1,2\r\n", b"3,4"]), _lines_of([b"a\rb\n"]), _lines_of([b'"a"'])
-    (3, None, None)
+    >>> _plain_text([b"a,b\r", b"\n1,2\r\n", b"3,4"])
+    _Plain(size=13, n_cr=2, ends_with_newline=False)
+    >>> _plain_text([b"a\rb\n"]), _plain_text([b'"a"'])
+    (None, None)
     """
-    n_lf = n_cr = n_crlf = size = 0
+    n_cr = n_crlf = size = 0
     last = b""
     for piece in pieces:
         if not piece:
             continue
         if b'"' in piece:
             return None
-        n_lf += piece.count(b"\n")
         if last == b"\r" or b"\r" in piece:  # (a search for a byte is faster than a count)
             n_cr += piece.count(b"\r")
             n_crlf += piece.count(b"\r\n") + (last == b"\r" and piece[:1] == b"\n")
@@ -436,7 +448,28 @@ def _lines_of(pieces) -> int | None:
         last = bytes(piece[-1:])
     if size == 0 or n_cr != n_crlf:
         return None
-    return n_lf + (0 if last == b"\n" else 1)
+    return _Plain(size, n_cr, last == b"\n")
+
+
+def _every_byte_read(plain: _Plain, header: str, sep: str, rows: int, value_bytes: int) -> bool:
+    r"""Whether ``rows`` data rows whose values hold ``value_bytes`` bytes account for the
+    whole text: the header line, the values, one separator between two fields and a line
+    break (LF or CR LF) after every line but perhaps the last. A line that the reader
+    dropped, merged with another or split in two would leave the sum wrong; this replaces
+    counting the text's lines, a pass over the whole file.
+
+    Examples
+    --------
+    >>> plain = _plain_text([b"a,b\n1,22\n3,4"])
+    >>> _every_byte_read(plain, "a,b", ",", rows=2, value_bytes=5)
+    True
+    >>> _every_byte_read(plain, "a,b", ",", rows=1, value_bytes=3)
+    False
+    """
+    head = len(header.rstrip("\r").encode("utf-8"))
+    width = header.rstrip("\r").count(sep) + 1
+    line_feeds = rows + (1 if plain.ends_with_newline else 0)  # the header's one included
+    return plain.size == head + value_bytes + rows * (width - 1) + line_feeds + plain.n_cr
 
 
 def _separator(header: str) -> str:
@@ -454,15 +487,15 @@ def _arrow_csv(data: bytes, start: int, header: str, sep: str) -> tuple[pd.DataF
     """
     import pyarrow as pa
 
-    n_lines = _lines_of([data[start:]])
-    if n_lines is None:
+    plain = _plain_text([data[start:]])
+    if plain is None:
         return None
-    return _arrow_parse(pa.py_buffer(memoryview(data)[start:]), n_lines, header, sep)
+    return _arrow_parse(pa.py_buffer(memoryview(data)[start:]), plain, header, sep)
 
 
-def _arrow_parse(source, n_lines: int, header: str, sep: str) -> tuple[pd.DataFrame, list] | None:
-    """The text of ``source`` (a file of ``n_lines`` lines, the header first) read by
-    pyarrow; ``None`` when pyarrow refuses it or reads another number of rows.
+def _arrow_parse(source, plain: _Plain, header: str, sep: str) -> tuple[pd.DataFrame, list] | None:
+    """The text of ``source`` (checked by :func:`_plain_text`, the header first) read by
+    pyarrow; ``None`` when pyarrow refuses it or its rows do not account for every byte.
 
     pyarrow refuses a row with another number of fields than the header (a blank line is
     such a row), so a file it reads whole has exactly one record per line; the line count
@@ -491,7 +524,8 @@ def _arrow_parse(source, n_lines: int, header: str, sep: str) -> tuple[pd.DataFr
         )  # fmt: skip
     except (pa.ArrowInvalid, ValueError):
         return None
-    if table.num_rows != n_lines - 1 or n_lines < 2:
+    rows = table.num_rows
+    if rows == 0:  # a header alone: the other readers say so
         return None
     columns = [name if name != "" else f"Unnamed: {i}" for i, name in enumerate(names)]
     # each column to codes + distinct values, columns in parallel (the hashing runs outside
@@ -503,9 +537,12 @@ def _arrow_parse(source, n_lines: int, header: str, sep: str) -> tuple[pd.DataFr
     try:
         with ThreadPoolExecutor(worker_threads()) as threads:
             coded = list(threads.map(lambda column: _arrow_codes(column, pool), text))
+            value_bytes = sum(threads.map(_value_bytes, text))
     except pa.ArrowInvalid:  # a value that is not UTF-8: the general reader names it
         return None
     del text
+    if not _every_byte_read(plain, header, sep, rows, value_bytes):
+        return None
     body = pd.DataFrame(dict(zip(auto, coded, strict=True)), copy=False)
     body.columns = columns  # header names may repeat: set after the frame is built
     return body, []
@@ -532,6 +569,16 @@ def _arrow_codes(column, pool) -> pd.Categorical:
     else:
         codes, categories = np.zeros(0, dtype=np.int32), pd.Index([], dtype="str")
     return pd.Categorical.from_codes(codes, categories=categories, validate=False)
+
+
+def _value_bytes(column) -> int:
+    """The number of bytes of the values of a pyarrow column of bytes."""
+    total = 0
+    for chunk in column.chunks:
+        if len(chunk):
+            offsets = _offsets(chunk)
+            total += int(offsets[-1]) - int(offsets[0])
+    return total
 
 
 def _offsets(array) -> np.ndarray:
