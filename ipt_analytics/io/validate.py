@@ -198,6 +198,7 @@ class _Keys:
         self.key[episode < 0] = -1
         self.order = np.argsort(self.key, kind="stable")
         self._sorted_keys = {3: np.take(self.key, self.order, mode="wrap")}
+        self._last_full = None
         # the first row of each input row (the frame is in input-row order)
         source = out["source_row"].to_numpy()
         self.first_of_input = np.ones(len(source), dtype=bool)
@@ -205,7 +206,7 @@ class _Keys:
 
     def episode_of(self, rows: np.ndarray) -> np.ndarray:
         """The episode codes (in text order) of the rows at positions ``rows``."""
-        return np.take(self.key, rows, mode="wrap") // (self.n_instruments * (MAX_SESSIONS + 1))
+        return self.cut(rows, ["episode_id"])
 
     def _sorted_key(self, depth: int) -> np.ndarray:
         """The key cut to its first ``depth`` parts, of the rows in key order (computed once
@@ -215,9 +216,30 @@ class _Keys:
             self._sorted_keys[depth] = self._sorted_keys[3] // divisor
         return self._sorted_keys[depth]
 
-    def groups(self, rows_ok: np.ndarray, by: list[str]):
-        """(positions sorted by group, group number of each, start of each group)."""
+    def cut(self, rows: np.ndarray, by: list[str]) -> np.ndarray:
+        """The key of the rows at positions ``rows`` cut to the parts ``by`` (equal for the
+        rows of one group)."""
         depth = self._DEPTH[tuple(by)]
+        divisor = [self.n_instruments * (MAX_SESSIONS + 1), self.n_instruments, 1][depth - 1]
+        return np.take(self.key, rows, mode="wrap") // divisor
+
+    def groups(self, rows_ok: np.ndarray, by: list[str]):
+        """(positions sorted by group, group number of each, start of each group).
+
+        The full-key groups of the last mask asked for are kept: the duplicate-key check
+        and the removal of exact duplicates ask for the same ones when no stage between
+        them rejected a row. The arrays returned must not be modified."""
+        depth = self._DEPTH[tuple(by)]
+        if depth != 3:
+            return self._group(rows_ok, depth)
+        last = self._last_full
+        if last is not None and last[0] is rows_ok:  # (the mask is held: its id is its own)
+            return last[1]
+        result = self._group(rows_ok, depth)
+        self._last_full = (rows_ok, result)
+        return result
+
+    def _group(self, rows_ok: np.ndarray, depth: int):
         usable = rows_ok & (self.complete if depth == 3 else self.partial)
         kept = np.take(usable, self.order, mode="wrap")
         rows = self.order[kept]
@@ -309,18 +331,16 @@ def _could_differ(column: pd.Series, missing_counts: bool) -> bool:
 
 
 def _group_conflicts(out, row_ok, by, attrs, reason, what, keys):
-    rows, group, starts = keys.groups(row_ok, by)
+    # The rows of one input row hold the same values of every attribute compared here, and
+    # the same episode and session (a wide row's instruments share its cells), so the first
+    # row of each input row carries them, and a group made of a single input row cannot
+    # disagree: only those first rows, in groups of several, are compared.
+    rows, group, starts = keys.groups(row_ok & keys.first_of_input, by)
     frames = []
     if not len(rows):
         return frames
-    # The rows of one input row hold the same values of every attribute compared here (a
-    # wide row's instruments share its cells), so one row per input row carries them, and
-    # a group made of a single input row cannot disagree: only the first row of each
-    # input row, in groups of several input rows, is compared.
-    source = np.take(out["source_row"].to_numpy(), rows, mode="wrap")  # (unbuffered)
-    several_inputs = np.minimum.reduceat(source, starts) < np.maximum.reduceat(source, starts)
-    compared = np.take(keys.first_of_input, rows, mode="wrap")
-    compared &= np.take(several_inputs, group, mode="wrap")
+    several = np.diff(np.r_[starts, len(rows)]) > 1
+    compared = np.take(several, group, mode="wrap")
     sub_rows, sub_group = rows[compared], group[compared]
     if not len(sub_rows):
         return frames
@@ -335,12 +355,14 @@ def _group_conflicts(out, row_ok, by, attrs, reason, what, keys):
         top, bottom = np.iinfo(values.dtype).max, np.iinfo(values.dtype).min
         low = np.minimum.reduceat(np.where(missing, top, values), sub_starts)
         high = np.maximum.reduceat(np.where(missing, bottom, values), sub_starts)
-        per_group = np.zeros(len(starts), dtype=bool)
-        per_group[sub_group[sub_starts]] = low < high
-        several = per_group[group]
-        if not several.any():
+        differ = low < high
+        if not differ.any():
             continue
-        bad = out[[*by, col, "source_row"]].iloc[np.sort(rows[several])]
+        # every row (each instrument's) of the groups whose values differ
+        bad_keys = keys.cut(sub_rows[sub_starts[differ]], by)
+        every, _, _ = keys.groups(row_ok, by)
+        hit = np.sort(every[np.isin(keys.cut(every, by), bad_keys)])
+        bad = out[[*by, col, "source_row"]].iloc[hit]
         for key, grp in bad.groupby(by, sort=True, observed=True):
             key = key if isinstance(key, tuple) else (key,)
             values = sorted(grp[col].astype("str").fillna("<missing>").unique())
