@@ -251,3 +251,24 @@ def test_date_order_matches_the_longest_sequence_rule_by_hand():
                         "source_row": [2, 3, 4]})  # fmt: skip
     found = _date_order(out, np.ones(3, dtype=bool))
     assert found[0]["idx"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_elements_on_every_longest_non_decreasing_subsequence_by_brute_force(seed):
+    # every subset of a short sequence of dates (ties included) is tried
+    from itertools import combinations
+
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        days = rng.integers(0, 6, int(rng.integers(1, 10))).tolist()
+        n = len(days)
+        best, longest = 0, []
+        for size in range(n, 0, -1):
+            longest = [c for c in combinations(range(n), size)
+                       if all(days[a] <= days[b] for a, b in zip(c[:-1], c[1:], strict=True))]
+            if longest:
+                best = size
+                break
+        assert best >= 1
+        want = [all(i in c for c in longest) for i in range(n)]
+        assert _in_every_lis(days) == want

@@ -633,6 +633,52 @@ def test_overlapping_episodes_of_one_client_are_noted_not_rejected():
     assert not any(e in note for e in ("e1", "e2", "e3"))
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_overlapping_episodes_are_found_as_by_hand(seed):
+    # random clients with several episodes (undated ones too), against pairwise
+    # comparison: an episode overlaps when it starts on or before the end of an episode of
+    # the same client that comes earlier by (start, episode_id)
+    import re
+
+    from ipt_analytics.io.validate import episode_overlap_notes
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 25))
+    start = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 200, n), unit="D")
+    length = pd.to_timedelta(rng.integers(0, 90, n), unit="D")
+    episodes = pd.DataFrame({
+        "episode_id": [f"e{k:02d}" for k in range(n)],
+        "client_id": [f"c{k}" for k in rng.integers(0, max(1, n // 3), n)],
+        "start_date": start, "end_date": start + length,
+    })
+    undated = rng.random(n) < 0.15
+    episodes.loc[undated, ["start_date", "end_date"]] = pd.NaT
+    # two to three rows an episode, the first input row not always the first listed
+    sessions = pd.DataFrame({
+        "episode_id": np.repeat(episodes["episode_id"], 3),
+        "source_row": rng.permutation(np.arange(2, 2 + 3 * n)),
+    })
+    first_row = sessions.groupby("episode_id")["source_row"].min()
+    hits, clients = [], set()
+    dated = episodes[~undated]
+    for _, mine in dated.iterrows():
+        earlier = dated[(dated["client_id"] == mine["client_id"])
+                        & ((dated["start_date"] < mine["start_date"])
+                           | ((dated["start_date"] == mine["start_date"])
+                              & (dated["episode_id"] < mine["episode_id"])))]
+        if len(earlier) and mine["start_date"] <= earlier["end_date"].max():
+            hits.append(int(first_row[mine["episode_id"]]))
+            clients.add(mine["client_id"])
+    notes = episode_overlap_notes(sessions, episodes)
+    if not hits:
+        assert notes == []
+        return
+    (note,) = notes
+    assert note.startswith(f"{len(clients)} client(s) have episodes whose dates overlap")
+    shown = re.search(r"starting at rows ([0-9, ]+) start", note).group(1)
+    assert [int(r) for r in shown.split(", ")] == sorted(hits)[:5]
+
+
 def test_gad7_with_one_item_missing_is_rejected_not_prorated():
     df = three_sessions().assign(**{g: "2" for g in GAD})
     df.loc[1, "gad7_3"] = ""

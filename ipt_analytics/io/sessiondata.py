@@ -12,7 +12,7 @@ from ipt_analytics.errors import DataWarning, SchemaError
 from ipt_analytics.instruments.scoring import PRORATE_ROUNDING
 from ipt_analytics.io.reading import read_raw
 from ipt_analytics.io.tables import EPISODE_COLUMNS, SESSION_COLUMNS, build_tables
-from ipt_analytics.io.validate import validate_raw
+from ipt_analytics.io.validate import episode_overlap_notes, validate_raw
 
 __all__ = ["ON_ERROR", "SESSION_COLUMNS", "EPISODE_COLUMNS", "SessionData", "read_sessions"]
 
@@ -249,7 +249,8 @@ def read_sessions(
     raw.frame = None  # the text as read is no longer needed: free it before the tables
     sessions, episodes = build_tables(result.frame, result.rows, presorted=True)
     result.frame = None  # the tables replace it: free the memory
-    notes = list(raw.notes) + list(result.notes)
+    # (from the tables: their episodes carry first and last dates already)
+    notes = list(raw.notes) + list(result.notes) + episode_overlap_notes(sessions, episodes)
     n_no_week = int(sessions["week"].isna().sum())
     if n_no_week:
         notes.append(

@@ -56,6 +56,7 @@ a total above 27 (typically a plain sum of the 16 items) is rejected as
 
 from __future__ import annotations
 
+import bisect
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -64,9 +65,8 @@ import pandas as pd
 from ipt_analytics.io.coded import codes_of, ordered_codes, worker_threads
 from ipt_analytics.io.reading import ITEM_COLUMNS, SHARED_COLUMNS, RawInput, to_long
 from ipt_analytics.io.row_checks import MAX_SESSIONS, missing_marker, row_checks
-from ipt_analytics.io.tables import first_dates, last_dates
 
-__all__ = ["REASONS", "ValidationResult", "validate_raw"]
+__all__ = ["REASONS", "ValidationResult", "episode_overlap_notes", "validate_raw"]
 
 #: reason -> what to do about it (the "fix" in every message)
 REASONS: dict[str, str] = {
@@ -198,7 +198,8 @@ class _Keys:
         self.key[episode < 0] = -1
         self.order = np.argsort(self.key, kind="stable")
         self._sorted_keys = {3: np.take(self.key, self.order, mode="wrap")}
-        self._last_full = None
+        self._selections: dict = {}
+        self._firsts: dict = {}
         # the first row of each input row (the frame is in input-row order)
         source = out["source_row"].to_numpy()
         self.first_of_input = np.ones(len(source), dtype=bool)
@@ -226,27 +227,37 @@ class _Keys:
     def groups(self, rows_ok: np.ndarray, by: list[str]):
         """(positions sorted by group, group number of each, start of each group).
 
-        The full-key groups of the last mask asked for are kept: the duplicate-key check
-        and the removal of exact duplicates ask for the same ones when no stage between
-        them rejected a row. The arrays returned must not be modified."""
+        The arrays returned must not be modified: the rows a mask selects are kept for the
+        next stage that asks with the same mask (the session and episode conflicts, the
+        duplicate-key check and the removal of exact duplicates)."""
         depth = self._DEPTH[tuple(by)]
-        if depth != 3:
-            return self._group(rows_ok, depth)
-        last = self._last_full
-        if last is not None and last[0] is rows_ok:  # (the mask is held: its id is its own)
-            return last[1]
-        result = self._group(rows_ok, depth)
-        self._last_full = (rows_ok, result)
-        return result
-
-    def _group(self, rows_ok: np.ndarray, depth: int):
-        usable = rows_ok & (self.complete if depth == 3 else self.partial)
-        kept = np.take(usable, self.order, mode="wrap")
-        rows = self.order[kept]
+        kept, rows = self._selection(rows_ok, depth == 3)
         key = self._sorted_key(depth)[kept]
         new = np.ones(len(rows), dtype=bool)
         new[1:] = key[1:] != key[:-1]
         return rows, np.cumsum(new) - 1, np.flatnonzero(new)
+
+    def first_rows(self, rows_ok: np.ndarray) -> np.ndarray:
+        """``rows_ok`` restricted to the first row of each input row (one mask object per
+        ``rows_ok``, so that the stages asking for it share its groups' rows)."""
+        found = self._firsts.get(id(rows_ok))
+        if found is not None and found[0] is rows_ok:
+            return found[1]
+        first = rows_ok & self.first_of_input
+        self._firsts[id(rows_ok)] = (rows_ok, first)  # (the mask is held: its id stays its own)
+        return first
+
+    def _selection(self, rows_ok: np.ndarray, full: bool):
+        """(which rows in key order are usable, their positions) under a mask; kept per mask
+        object (stages in two threads may both compute it once: harmless)."""
+        found = self._selections.get((id(rows_ok), full))
+        if found is not None and found[0] is rows_ok:
+            return found[1]
+        usable = rows_ok & (self.complete if full else self.partial)
+        kept = np.take(usable, self.order, mode="wrap")
+        result = kept, self.order[kept]
+        self._selections[(id(rows_ok), full)] = (rows_ok, result)
+        return result
 
 
 def _in_groups_of_several(keys: _Keys, row_ok, by) -> np.ndarray:
@@ -282,13 +293,6 @@ def _conflicts(out, row_ok, value_cols, keys):
     return frames
 
 
-def _live(out, row_ok, columns):
-    """The rows still accepted, with only the columns a stage needs (a stage never copies
-    the whole table)."""
-    columns = list(dict.fromkeys([*columns, "source_row"]))
-    return out.loc[row_ok, columns] if not row_ok.all() else out[columns]
-
-
 def _value_codes(column: pd.Series, rows: np.ndarray, missing_counts: bool):
     """(values, missing) at positions ``rows``: integers standing for the values (equal
     text, equal integer). With ``missing_counts``, a missing value is one more value, the
@@ -309,6 +313,17 @@ def _value_codes(column: pd.Series, rows: np.ndarray, missing_counts: bool):
         values = column.to_numpy(dtype="datetime64[ns]")[rows].view(np.int64)
         missing = values == np.iinfo(np.int64).min
         return values, (missing if not missing_counts else np.zeros(len(values), dtype=bool))
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+        # numbers compared as numbers (what a factorisation of a million floats would give,
+        # without hashing them); a missing value is NaN
+        values = np.take(column.to_numpy(), rows, mode="wrap")
+        missing = np.isnan(values)
+        if not missing_counts:
+            return values, missing
+        if missing.any():  # one more value: below every number held
+            known = values[~missing]
+            values = np.where(missing, known.min() - 1 if len(known) else 0.0, values)
+        return values, np.zeros(len(values), dtype=bool)
     codes, uniques = pd.factorize(column.iloc[rows])  # numbers: never the text <missing>
     missing = codes < 0
     if missing_counts:
@@ -335,7 +350,7 @@ def _group_conflicts(out, row_ok, by, attrs, reason, what, keys):
     # the same episode and session (a wide row's instruments share its cells), so the first
     # row of each input row carries them, and a group made of a single input row cannot
     # disagree: only those first rows, in groups of several, are compared.
-    rows, group, starts = keys.groups(row_ok & keys.first_of_input, by)
+    rows, group, starts = keys.groups(keys.first_rows(row_ok), by)
     frames = []
     if not len(rows):
         return frames
@@ -352,7 +367,8 @@ def _group_conflicts(out, row_ok, by, attrs, reason, what, keys):
         values, missing = _value_codes(out[col], sub_rows, missing_counts)
         # a group holds several values when its smallest value (missing not counted) is
         # below its largest: one pass over the rows in group order
-        top, bottom = np.iinfo(values.dtype).max, np.iinfo(values.dtype).min
+        info = np.finfo if values.dtype.kind == "f" else np.iinfo
+        top, bottom = info(values.dtype).max, info(values.dtype).min
         low = np.minimum.reduceat(np.where(missing, top, values), sub_starts)
         high = np.maximum.reduceat(np.where(missing, bottom, values), sub_starts)
         differ = low < high
@@ -376,19 +392,28 @@ def _group_conflicts(out, row_ok, by, attrs, reason, what, keys):
 def _in_every_lis(dates: list) -> list[bool]:
     """Which elements belong to every longest non-decreasing subsequence.
 
-    Quadratic in the episode's number of sessions (tens), run once per out-of-order episode.
+    The longest such subsequence ending at each element, and starting at it, by patience
+    sorting (a binary search per element, run once per out-of-order episode): an element is
+    on some longest subsequence when the two add up to the longest, and on every one when
+    no other element on one takes its place (the same position in the subsequence).
+
+    Examples
+    --------
+    >>> _in_every_lis([1, 3, 2, 4]), _in_every_lis([5, 5, 1])
+    ([True, False, False, True], [True, True, False])
     """
     n = len(dates)
-    end = [1] * n
-    start = [1] * n
-    for i in range(n):
-        for j in range(i):
-            if dates[j] <= dates[i] and end[j] + 1 > end[i]:
-                end[i] = end[j] + 1
+    end, start = [0] * n, [0] * n
+    tails: list = []  # tails[k]: the smallest last value of such a subsequence of length k+1
+    for i, d in enumerate(dates):
+        k = bisect.bisect_right(tails, d)
+        tails[k : k + 1] = [d]
+        end[i] = k + 1
+    tails = []  # from the end: non-increasing going back is non-decreasing when negated
     for i in range(n - 1, -1, -1):
-        for j in range(i + 1, n):
-            if dates[i] <= dates[j] and start[j] + 1 > start[i]:
-                start[i] = start[j] + 1
+        k = bisect.bisect_right(tails, -dates[i])
+        tails[k : k + 1] = [-dates[i]]
+        start[i] = k + 1
     best = max(end)
     on_some = [end[i] + start[i] - 1 == best for i in range(n)]
     counts: dict[int, int] = {}
@@ -398,19 +423,33 @@ def _in_every_lis(dates: list) -> list[bool]:
     return [on_some[i] and counts[end[i]] == 1 for i in range(n)]
 
 
-def _secondary_same(out, row_ok):
-    live = _live(out, row_ok, ["episode_id", "problem_area", "secondary_problem_area"])
-    primary = live.groupby("episode_id", observed=True)["problem_area"].transform("first")
-    same = live["secondary_problem_area"].notna() & (live["secondary_problem_area"] == primary)
+def _secondary_same(out, row_ok, keys: _Keys | None = None):
+    """Stage 4: a secondary problem area equal to the episode's problem area.
+
+    The episode's problem area is the one its rows give (the checks before this one leave
+    an episode one problem area at most: rows that disagree were rejected, and this check is
+    then run again), found on the codes of the rows in episode order."""
+    keys = _Keys(out) if keys is None else keys
+    rows, group, starts = keys.groups(row_ok, ["episode_id"])
+    if not len(rows):
+        return []
+    areas = out["problem_area"].cat.categories
+    primary = np.take(out["problem_area"].cat.codes.to_numpy(), rows, mode="wrap")
+    primary = np.maximum.reduceat(primary, starts)  # missing (-1) is the lowest code
+    # the secondary labels as codes of the primary column's categories (-1: missing)
+    secondary = out["secondary_problem_area"].cat
+    recode = np.r_[areas.get_indexer(secondary.categories), -1]
+    second = np.take(recode, np.take(secondary.codes.to_numpy(), rows, mode="wrap"), mode="wrap")
+    same = (second >= 0) & (second == np.take(primary, group, mode="wrap"))
     if not same.any():
         return []
-    pos = out.index.get_indexer(live.index[same.to_numpy()])
-    msg = (
-        "secondary_problem_area is the same as the episode's problem_area ("
-        + primary[same].astype("str")
-        + ")"
+    hit = np.sort(rows[same])
+    named = np.asarray(areas, dtype=object)[second[same][np.argsort(rows[same])]]
+    msg = np.array(
+        [f"secondary_problem_area is the same as the episode's problem_area ({a})" for a in named],
+        dtype=object,
     )
-    return [_flag_rows(out, pos, "secondary_problem_area", "secondary_equals_primary", msg)]
+    return [_flag_rows(out, hit, "secondary_problem_area", "secondary_equals_primary", msg)]
 
 
 def _date_order(out, row_ok, keys: _Keys | None = None):
@@ -498,7 +537,7 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
         lambda frame, ok: _group_conflicts(
             frame, ok, ["episode_id"], _EPISODE_ATTRS, "episode_conflict", "episode", keys
         ),
-        lambda frame, ok: _secondary_same(frame, ok),
+        lambda frame, ok: _secondary_same(frame, ok, keys),
         lambda frame, ok: _date_order(frame, ok, keys),
     ]
     # Each check sees only the rows that passed the checks before it. Files rarely fail
@@ -506,16 +545,22 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
     # 1; a check is re-run only when a check before it rejected rows (the results are then
     # exactly those of running the checks one after the other).
     with ThreadPoolExecutor(worker_threads()) as threads:
-        # the longest first (date order, then the session and episode conflicts), so that
-        # the two threads finish together; the results are still taken in the checks' order
-        longest_first = [4, 1, 2, 0, 3]
-        submitted = {k: threads.submit(stage_checks[k], out, row_ok) for k in longest_first}
-        started = [submitted[k] for k in range(len(stage_checks))]
+        # the longest first (date order, then the session and episode conflicts, one task:
+        # they select the same rows), so that the two threads finish together; the results
+        # are still taken in the checks' order
+        tasks = [(4,), (1, 2), (0,), (3,)]
+        first_ok = row_ok
+
+        def run(task, checks=tuple(stage_checks)):
+            return [checks[k](out, first_ok) for k in task]
+
+        submitted = {task: threads.submit(run, task) for task in tasks}
         changed = False
-        for check, future in zip(stage_checks, started, strict=True):
+        for k, check in enumerate(stage_checks):
+            task = next(t for t in tasks if k in t)
             if changed:
-                future.cancel()
-            found = check(out, row_ok) if changed else future.result()
+                submitted[task].cancel()
+            found = check(out, row_ok) if changed else submitted[task].result()[task.index(k)]
             if found:
                 problems.extend(found)
                 rows = set(
@@ -584,9 +629,6 @@ def validate_raw(raw: RawInput, *, prorate_rounding: str = "none") -> Validation
             f"missing-value markers (N/A, NULL, -, ...) read as blank, never as an "
             f"identifier: {listed} cell(s)."
         )
-    notes.extend(
-        _overlapping_episodes(_episode_spans(out, table_rows))
-    )
     n_input = len(raw.frame)
     result = ValidationResult(out, table_rows, table, n_input, len(rejected), len(collapsed),
                               notes)  # fmt: skip
@@ -630,48 +672,56 @@ def _n_distinct_sorted(values: np.ndarray) -> int:
     return int(len(values) > 0) + int(np.count_nonzero(values[1:] != values[:-1]))
 
 
-def _episode_spans(out: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """Per accepted episode: client and episode (as integer codes in text order), first
-    and last date (NaT if undated) and first input row; ``rows`` are the accepted rows in
-    (episode, session) order, so each episode is one run of them."""
-    # identifiers as codes in the order of their text (sorting and grouping on the codes
-    # is sorting and grouping on the text, without a Python string per episode)
-    # ("wrap": an unbuffered take; the positions are in range)
-    episode = np.take(ordered_codes(out["episode_id"]), rows, mode="wrap")
-    starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]]) if len(rows) else rows[:0]
-    dates = np.take(out["date"].to_numpy(dtype="datetime64[ns]"), rows, mode="wrap")
-    first, last = first_dates(dates, starts), last_dates(dates, starts)
-    source = np.take(out["source_row"].to_numpy(), rows, mode="wrap")
-    return pd.DataFrame(
-        {
-            "client_id": ordered_codes(out["client_id"])[rows[starts]],
-            "episode_id": episode[starts],
-            "min": first.view("datetime64[ns]"),
-            "max": last.view("datetime64[ns]"),
-            "first_row": np.minimum.reduceat(source, starts) if len(rows) else source,
-        }
-    )
+def episode_overlap_notes(sessions: pd.DataFrame, episodes: pd.DataFrame) -> list[str]:
+    """A note (not an error) on clients whose episodes' date ranges overlap, from the
+    sessions and episodes tables of the accepted rows.
 
+    Per client, its dated episodes in order of start (then episode_id); an episode overlaps
+    when it starts on or before the latest end of the client's earlier episodes. The note
+    names no identifier (notes reach shared output): it points to the first input row of
+    up to five overlapping episodes.
 
-def _overlapping_episodes(episodes: pd.DataFrame) -> list[str]:
-    """A note (not an error) on clients whose episodes' date ranges overlap."""
-    spans = episodes.loc[episodes["min"].notna()]
-    if not spans["client_id"].duplicated().any():
+    Examples
+    --------
+    >>> episodes = pd.DataFrame({
+    ...     "episode_id": ["e1", "e2", "e3"], "client_id": ["c1", "c1", "c2"],
+    ...     "start_date": pd.to_datetime(["2025-01-06", "2025-02-03", "2025-01-06"]),
+    ...     "end_date": pd.to_datetime(["2025-03-03", "2025-04-07", "2025-02-03"])})
+    >>> sessions = pd.DataFrame({"episode_id": ["e1", "e2", "e2", "e3"],
+    ...                          "source_row": [2, 9, 5, 3]})
+    >>> episode_overlap_notes(sessions, episodes)[0][:72]
+    '1 client(s) have episodes whose dates overlap (e.g. the episodes startin'
+    >>> "rows 5 start" in episode_overlap_notes(sessions, episodes)[0]
+    True
+    """
+    start = episodes["start_date"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    dated = np.flatnonzero(start != np.iinfo(np.int64).min)
+    # the client of each dated episode as an integer (required: never missing here)
+    client = pd.factorize(episodes["client_id"].to_numpy()[dated])[0]
+    if not len(dated) or np.bincount(client).max() < 2:  # no client has two episodes
         return []
-    spans = spans.sort_values(["client_id", "min", "episode_id"], kind="stable")
-    running_end = spans.groupby("client_id", observed=True)["max"].cummax()
-    previous_end = running_end.groupby(spans["client_id"], observed=True).shift()
-    overlap = spans.loc[(spans["min"] <= previous_end).to_numpy()]
-    if overlap.empty:
+    # by client, then start, then episode (the table is in episode_id order)
+    order = np.lexsort((dated, start[dated], client))
+    client, at = client[order], dated[order]
+    begin = start[at]
+    end = episodes["end_date"].to_numpy(dtype="datetime64[ns]").view(np.int64)[at]
+    first = np.r_[True, client[1:] != client[:-1]]  # the client's first episode
+    # the latest end among the client's earlier episodes
+    running = pd.Series(end).groupby(client).cummax().to_numpy()
+    earlier = np.r_[running[:1], running[:-1]]
+    overlap = ~first & (begin <= earlier)
+    if not overlap.any():
         return []
-    clients = overlap["client_id"].unique()
-    # no identifiers in a note (notes reach shared output): the rows point to the episodes
-    rows = sorted(overlap["first_row"].astype(int).tolist())[:5]
+    n_clients = len(np.unique(client[overlap]))
+    # the first input row of each overlapping episode (these are few)
+    ids = episodes["episode_id"].to_numpy()[at[overlap]]
+    rows = sessions.loc[sessions["episode_id"].isin(ids).to_numpy(), ["episode_id", "source_row"]]
+    first_rows = sorted(rows.groupby("episode_id")["source_row"].min().astype(int).tolist())[:5]
     return [
-        f"{len(clients)} client(s) have episodes whose dates overlap (e.g. the episodes "
-        f"starting at rows {', '.join(map(str, rows))} start before an earlier episode of the "
-        "same client ended); check the episode_id values (a client is usually in one episode "
-        "at a time)."
+        f"{n_clients} client(s) have episodes whose dates overlap (e.g. the episodes "
+        f"starting at rows {', '.join(map(str, first_rows))} start before an earlier episode "
+        "of the same client ended); check the episode_id values (a client is usually in one "
+        "episode at a time)."
     ]
 
 
