@@ -152,6 +152,8 @@ def sorted_categorical(codes: np.ndarray, values, index=None) -> pd.Series:
     >>> list(s.cat.categories), s.cat.codes.tolist()
     (['a', 'b'], [1, 0, 1, -1])
     """
+    if _arrow_text(values) and values.is_unique:  # a categorical's categories: sort the
+        return _sorted_from_text(codes, values, index)  # text itself, no Python strings
     values = np.asarray(values, dtype=object)
     keep = pd.notna(values) if len(values) else np.zeros(0, dtype=bool)
     present = values[keep]
@@ -177,6 +179,35 @@ def sorted_categorical(codes: np.ndarray, values, index=None) -> pd.Series:
     categorical = pd.Categorical.from_codes(
         new, categories=pd.Index(cats.astype(object), dtype="str")
     )
+    return pd.Series(categorical, index=index)
+
+
+def _arrow_text(values) -> bool:
+    """Whether ``values`` is an Index of pandas' ``str`` dtype held by pyarrow, no missing."""
+    return (
+        isinstance(values, pd.Index)
+        and isinstance(values.dtype, pd.StringDtype)
+        and values.dtype.storage == "pyarrow"
+        and not values.hasnans
+    )
+
+
+def _sorted_from_text(codes, values: pd.Index, index) -> pd.Series:
+    """:func:`sorted_categorical` for distinct values held as Arrow text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # code point order (UTF-8 bytes compared), as Python and pandas sort text
+    order = pc.sort_indices(pa.array(values.array)).to_numpy()
+    inverse = np.empty(len(order) + 1, dtype=np.int64)  # last slot: code -1 stays -1
+    inverse[order] = np.arange(len(order))
+    inverse[-1] = -1
+    small = np.int8 if len(order) < 127 else np.int32
+    codes = np.asarray(codes)
+    if codes.dtype.kind not in "iu":
+        codes = codes.astype(np.intp)
+    new = np.take(inverse.astype(small), codes, mode="wrap")
+    categorical = pd.Categorical.from_codes(new, categories=values.take(order), validate=False)
     return pd.Series(categorical, index=index)
 
 

@@ -134,10 +134,22 @@ def missing_marker(text: pd.Series) -> np.ndarray:
     return per_row(flags, codes) if len(codes) else np.zeros(0, dtype=bool)
 
 
+_IDENTIFIER_TEXT = [*_IDENTIFIERS, "site"]
+
+
+def _text_codes(column: pd.Series):
+    """(codes, distinct values) of a text column; a categorical's distinct values stay its
+    categories (an Index of text)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), column.cat.categories
+    return codes_of(column)
+
+
 def _marker_flags(uniques: np.ndarray) -> np.ndarray:
-    folded = pd.Series(uniques, dtype="str").str.strip()
+    text = pd.Series(uniques, dtype="str")
+    folded = text.str.strip()
     flags = ((folded == "") | folded.str.upper().isin(ID_MISSING_MARKERS)).to_numpy(dtype=bool)
-    return flags & (pd.Series(uniques, dtype="str").to_numpy() != "")
+    return flags & (text != "").to_numpy(dtype=bool)
 
 
 def _label_column(codes: np.ndarray, canon: np.ndarray, vocabulary: str) -> pd.Series:
@@ -230,7 +242,10 @@ def _text_flags(uniques: np.ndarray, pattern: str) -> np.ndarray:
 
 def row_checks(long: pd.DataFrame, raw: RawInput, prorate_rounding: str):
     """Stage 1; returns the problems and the parsed, scored frame (text as categoricals)."""
-    coded = {c: codes_of(long[c]) for c in long.columns if c != "source_row"}
+    # identifiers keep their distinct values as Arrow text (hundreds of thousands of them:
+    # checked and sorted by pyarrow, never a Python string each)
+    coded = {c: _text_codes(long[c]) if c in _IDENTIFIER_TEXT else codes_of(long[c])
+             for c in long.columns if c != "source_row"}  # fmt: skip
     blank = _Blank(coded)
     for c in _BLANK_NEEDED:  # filled here: the threads below only read them
         if c in coded:
