@@ -1166,11 +1166,9 @@ def to_long(raw: RawInput) -> tuple[pd.DataFrame, np.ndarray]:
         return pd.DataFrame({"source_row": np.array([], dtype=np.int64), **empty}), no_ratings
     # the (input row, instrument) pairs with a rating, in row-major order: by input row,
     # instruments in table order (the order of the long table, found without a sort)
-    grid = np.stack(given, axis=1)
-    no_ratings = frame["source_row"].to_numpy(dtype=np.int64)[~grid.any(axis=1)]
-    flat = np.flatnonzero(grid)
-    del grid
-    rows, which = np.divmod(flat, len(names))
+    any_rating = np.logical_or.reduce(given)
+    no_ratings = frame["source_row"].to_numpy(dtype=np.int64)[~any_rating]
+    rows, which = np.nonzero(np.stack(given, axis=1))  # row-major: no division
     which = which.astype(np.int8)
     # each instrument's input rows, and where they land in the long table
     landing = [np.flatnonzero(which == k) for k in range(len(names))]
