@@ -74,9 +74,10 @@ def codes_of(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     ([0, 1, 0, -1], ['b', 'a'])
     """
     # the codes keep their small integer type (a million int8 codes are 1 MB, as int64 8 MB:
-    # fresh memory costs more than the arithmetic on it)
+    # fresh memory costs more than the arithmetic on it); a categorical's own codes are
+    # a read-only view (``Series.cat.codes`` would copy them)
     if isinstance(column.dtype, pd.CategoricalDtype):
-        return column.cat.codes.to_numpy(), np.asarray(column.cat.categories, dtype=object)
+        return column.array.codes, np.asarray(column.cat.categories, dtype=object)
     codes, uniques = pd.factorize(column)
     return codes, np.asarray(uniques, dtype=object)
 
@@ -92,7 +93,7 @@ def ordered_codes(column: pd.Series) -> np.ndarray:
     """
     dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype) and dtype.categories.is_monotonic_increasing:
-        return column.cat.codes.to_numpy()
+        return column.array.codes
     return pd.factorize(column, sort=True)[0]
 
 
@@ -223,7 +224,7 @@ def to_text(column: pd.Series) -> pd.Series:
     """
     if not isinstance(column.dtype, pd.CategoricalDtype):
         return column.astype("str")
-    array = text_from_codes(column.cat.codes.to_numpy(), column.cat.categories)
+    array = text_from_codes(column.array.codes, column.cat.categories)
     return pd.Series(array, index=column.index, name=column.name)
 
 

@@ -215,7 +215,7 @@ def _strip_categories(col: pd.Series) -> pd.Series:
     if isinstance(col.cat.categories.dtype, pd.StringDtype) and (stripped == original).all():
         return col  # nothing to trim: the codes stay as they are
     new_codes, new_values = pd.factorize(stripped, use_na_sentinel=False)
-    codes = new_codes[col.cat.codes.to_numpy()]
+    codes = new_codes[col.array.codes]
     cats = pd.Index(np.asarray(new_values, dtype=object), dtype="str")
     return pd.Series(pd.Categorical.from_codes(codes, categories=cats), index=col.index)
 

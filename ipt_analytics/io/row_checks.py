@@ -141,7 +141,7 @@ def _text_codes(column: pd.Series):
     """(codes, distinct values) of a text column; a categorical's distinct values stay its
     categories (an Index of text)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        return column.cat.codes.to_numpy(), column.cat.categories
+        return column.array.codes, column.cat.categories
     return codes_of(column)
 
 
@@ -187,7 +187,7 @@ class _Instruments:
 
     def __init__(self, instrument: pd.Series):
         self.names = list(instrument.cat.categories)
-        self.codes = instrument.cat.codes.to_numpy().astype(np.int64)
+        self.codes = instrument.array.codes.astype(np.int64)
         self._rows = np.where(self.codes < 0, len(self.names), self.codes).astype(np.int32)
 
     def table(self, fact, default) -> np.ndarray:

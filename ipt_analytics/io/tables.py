@@ -193,13 +193,13 @@ def _codes_and_categories(column: pd.Series):
     """(codes, categories) of a text column; a categorical's categories stay a pandas Index
     (its text is handed to pyarrow as it is, not as one Python string per category)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        return column.cat.codes.to_numpy(), column.cat.categories
+        return column.array.codes, column.cat.categories
     return codes_of(column)
 
 
 def _label(column: pd.Series, pos: np.ndarray) -> pd.Categorical:
     """The validated label column (a categorical of its vocabulary) at positions ``pos``."""
-    codes = np.take(column.cat.codes.to_numpy(), pos, mode="wrap")
+    codes = np.take(column.array.codes, pos, mode="wrap")
     return pd.Categorical.from_codes(codes, dtype=column.dtype, validate=False)
 
 

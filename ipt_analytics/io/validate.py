@@ -155,7 +155,7 @@ def _is_label(out: pd.DataFrame, column: str, label: str) -> np.ndarray:
     categories = out[column].cat.categories
     if label not in categories:
         return np.zeros(len(out), dtype=bool)
-    codes = out[column].cat.codes.to_numpy()
+    codes = out[column].array.codes
     return codes == codes.dtype.type(categories.get_loc(label))
 
 
@@ -304,7 +304,7 @@ def _value_codes(column: pd.Series, rows: np.ndarray, missing_counts: bool):
         literal = int(found[0]) if len(found) else len(categories)
         # the codes' own small integer type (one more value must fit)
         dtype = np.promote_types(column.cat.codes.dtype, np.min_scalar_type(-literal - 1))
-        codes = column.cat.codes.to_numpy()[rows].astype(dtype, copy=False)
+        codes = column.array.codes[rows].astype(dtype, copy=False)
         missing = codes < 0
         if missing_counts:
             return np.where(missing, codes.dtype.type(literal), codes), np.zeros(len(codes), bool)
@@ -335,7 +335,7 @@ def _could_differ(column: pd.Series, missing_counts: bool) -> bool:
     """False when the column holds at most one value anywhere (then no group can hold two)."""
     if not isinstance(column.dtype, pd.CategoricalDtype):
         return True
-    codes = column.cat.codes.to_numpy()
+    codes = column.array.codes
     if not len(codes):
         return False
     low, high = codes.min(), codes.max()  # code -1: missing
@@ -434,12 +434,13 @@ def _secondary_same(out, row_ok, keys: _Keys | None = None):
     if not len(rows):
         return []
     areas = out["problem_area"].cat.categories
-    primary = np.take(out["problem_area"].cat.codes.to_numpy(), rows, mode="wrap")
+    primary = np.take(out["problem_area"].array.codes, rows, mode="wrap")
     primary = np.maximum.reduceat(primary, starts)  # missing (-1) is the lowest code
     # the secondary labels as codes of the primary column's categories (-1: missing)
     secondary = out["secondary_problem_area"].cat
     recode = np.r_[areas.get_indexer(secondary.categories), -1]
-    second = np.take(recode, np.take(secondary.codes.to_numpy(), rows, mode="wrap"), mode="wrap")
+    codes = out["secondary_problem_area"].array.codes
+    second = np.take(recode, np.take(codes, rows, mode="wrap"), mode="wrap")
     same = (second >= 0) & (second == np.take(primary, group, mode="wrap"))
     if not same.any():
         return []
