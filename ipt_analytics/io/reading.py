@@ -497,9 +497,9 @@ def _arrow_parse(source, plain: _Plain, header: str, sep: str) -> tuple[pd.DataF
     """The text of ``source`` (checked by :func:`_plain_text`, the header first) read by
     pyarrow; ``None`` when pyarrow refuses it or its rows do not account for every byte.
 
-    pyarrow refuses a row with another number of fields than the header (a blank line is
-    such a row), so a file it reads whole has exactly one record per line; the line count
-    is checked against the rows read all the same."""
+    pyarrow refuses a row with another number of fields than the header; it reads a blank
+    line as a row of empty values, which lacks the separators, so the byte accounting of
+    :func:`_every_byte_read` sends such a file to the other readers (same result, slower)."""
     import pyarrow as pa
     from pyarrow import csv as pa_csv
 

@@ -213,16 +213,17 @@ class _Keys:
         """The key cut to its first ``depth`` parts, of the rows in key order (computed once
         per depth; the stages run in threads, and computing it twice is harmless)."""
         if depth not in self._sorted_keys:
-            divisor = [self.n_instruments * (MAX_SESSIONS + 1), self.n_instruments][depth - 1]
-            self._sorted_keys[depth] = self._sorted_keys[3] // divisor
+            self._sorted_keys[depth] = self._sorted_keys[3] // self._divisor(depth)
         return self._sorted_keys[depth]
+
+    def _divisor(self, depth: int) -> int:
+        """What the key is divided by to cut it to its first ``depth`` parts."""
+        return [self.n_instruments * (MAX_SESSIONS + 1), self.n_instruments, 1][depth - 1]
 
     def cut(self, rows: np.ndarray, by: list[str]) -> np.ndarray:
         """The key of the rows at positions ``rows`` cut to the parts ``by`` (equal for the
         rows of one group)."""
-        depth = self._DEPTH[tuple(by)]
-        divisor = [self.n_instruments * (MAX_SESSIONS + 1), self.n_instruments, 1][depth - 1]
-        return np.take(self.key, rows, mode="wrap") // divisor
+        return np.take(self.key, rows, mode="wrap") // self._divisor(self._DEPTH[tuple(by)])
 
     def groups(self, rows_ok: np.ndarray, by: list[str]):
         """(positions sorted by group, group number of each, start of each group).
